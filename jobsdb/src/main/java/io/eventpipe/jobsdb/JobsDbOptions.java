@@ -1,0 +1,91 @@
+package io.eventpipe.jobsdb;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Settings of one job queue. Defaults suit a production node; tests shrink the dataset size to see rotation.
+ *
+ * @param queue           the queue's name; its tables live in the schema {@code jobs_<queue>}
+ * @param datasetSize     job ids per dataset (range partition); a dataset is dropped once all its jobs finished
+ * @param maxBatchJobs    most jobs in one group commit
+ * @param maxBatchBytes   most payload bytes in one group commit
+ * @param maxQueuedJobs   most jobs waiting for a group commit before store() refuses with Unavailable
+ * @param dedupWindow     how long a messageId is remembered per partition; zero disables dedup
+ * @param maintenanceEvery how often finished datasets and old dedup buckets are dropped
+ * @param clock           the time source, injected so tests control it
+ */
+public record JobsDbOptions(
+    String queue,
+    long datasetSize,
+    int maxBatchJobs,
+    long maxBatchBytes,
+    int maxQueuedJobs,
+    Duration dedupWindow,
+    Duration maintenanceEvery,
+    Clock clock) {
+
+  public static final long DEFAULT_DATASET_SIZE = 1L << 20;
+
+  public JobsDbOptions {
+    Objects.requireNonNull(queue, "queue");
+    if (!queue.matches("[a-z][a-z0-9_]{0,30}")) {
+      throw new IllegalArgumentException("queue name must match [a-z][a-z0-9_]{0,30}, was '" + queue + "'");
+    }
+    if (maxBatchJobs <= 0) {
+      throw new IllegalArgumentException("maxBatchJobs must be > 0, was " + maxBatchJobs);
+    }
+    if (datasetSize < 2048 || Long.bitCount(datasetSize) != 1) {
+      throw new IllegalArgumentException("datasetSize must be a power of two >= 2048, was " + datasetSize);
+    }
+    if (maxBatchBytes <= 0) {
+      throw new IllegalArgumentException("maxBatchBytes must be > 0, was " + maxBatchBytes);
+    }
+    if (maxQueuedJobs < maxBatchJobs) {
+      throw new IllegalArgumentException("maxQueuedJobs (" + maxQueuedJobs + ") must be >= maxBatchJobs (" + maxBatchJobs + ")");
+    }
+    Objects.requireNonNull(dedupWindow, "dedupWindow");
+    Objects.requireNonNull(maintenanceEvery, "maintenanceEvery");
+    Objects.requireNonNull(clock, "clock");
+    if (dedupWindow.isNegative()) {
+      throw new IllegalArgumentException("dedupWindow must not be negative, was " + dedupWindow);
+    }
+    if (maintenanceEvery.isNegative() || maintenanceEvery.isZero()) {
+      throw new IllegalArgumentException("maintenanceEvery must be positive, was " + maintenanceEvery);
+    }
+  }
+
+  public static JobsDbOptions defaults(String queue) {
+    return new JobsDbOptions(queue, DEFAULT_DATASET_SIZE, 2000, 8L << 20, 100_000, Duration.ofHours(1),
+        Duration.ofSeconds(5), Clock.systemUTC());
+  }
+
+  public String schema() {
+    return "jobs_" + queue;
+  }
+
+  public JobsDbOptions withDatasetSize(long v) {
+    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, dedupWindow, maintenanceEvery, clock);
+  }
+
+  public JobsDbOptions withMaxBatchJobs(int v) {
+    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), dedupWindow, maintenanceEvery, clock);
+  }
+
+  public JobsDbOptions withMaxQueuedJobs(int v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, dedupWindow, maintenanceEvery, clock);
+  }
+
+  public JobsDbOptions withDedupWindow(Duration v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, maintenanceEvery, clock);
+  }
+
+  public JobsDbOptions withMaintenanceEvery(Duration v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, dedupWindow, v, clock);
+  }
+
+  public JobsDbOptions withClock(Clock v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, dedupWindow, maintenanceEvery, v);
+  }
+}

@@ -1,0 +1,140 @@
+package io.eventpipe.jobsdb.impl;
+
+import io.eventpipe.jobsdb.JobsDbException;
+import io.eventpipe.jobsdb.JobsDbOptions;
+import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.jobsdb.StoreResult;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * Group commit: callers queue their jobs; one transaction at a time takes everything queued (up to the batch
+ * bounds) and commits it, then completes each caller's future. While a transaction runs, new callers queue
+ * behind it, so the batch grows with the load and an idle store commits a single caller at once (no timer).
+ *
+ * <p>Callers' jobs stay together and in arrival order, so job ids follow the order in which requests arrived.
+ * A failed transaction fails every caller in it; nothing of it is stored, so their retries are safe.
+ */
+final class GroupCommitter {
+
+  private record Pending(List<NewJob> jobs, long bytes, Promise<StoreResult> promise) {}
+
+  private final Context context;
+  private final JobsDbOptions options;
+  private final Function<List<NewJob>, Future<long[]>> commit;
+  private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+  private int queuedJobs;
+  private boolean running;
+  private boolean closed;
+  private Promise<Void> drained;
+
+  GroupCommitter(Context context, JobsDbOptions options, Function<List<NewJob>, Future<long[]>> commit, MeterRegistry registry) {
+    this.context = context;
+    this.options = options;
+    this.commit = commit;
+    Gauge.builder("jobsdb.store.queued.jobs", this, c -> c.queuedJobs()).description("Jobs waiting for a group commit")
+        .tag("queue", options.queue()).register(registry);
+  }
+
+  synchronized int queuedJobs() {
+    return queuedJobs;
+  }
+
+  Future<StoreResult> submit(List<NewJob> jobs) {
+    long bytes = 0;
+    for (NewJob j : jobs) {
+      bytes += j.payload().length;
+    }
+    Promise<StoreResult> promise = Promise.promise();
+    boolean start;
+    synchronized (this) {
+      if (closed) {
+        return Future.failedFuture(new JobsDbException.Unavailable("queue " + options.queue() + " is shutting down"));
+      }
+      if (queuedJobs > 0 && queuedJobs + jobs.size() > options.maxQueuedJobs()) {
+        return Future.failedFuture(new JobsDbException.Unavailable("queue " + options.queue() + " has "
+            + queuedJobs + " jobs waiting to commit (limit " + options.maxQueuedJobs() + ")"));
+      }
+      queue.add(new Pending(jobs, bytes, promise));
+      queuedJobs += jobs.size();
+      start = !running;
+      running = true;
+    }
+    if (start) {
+      context.runOnContext(v -> flush());
+    }
+    return promise.future();
+  }
+
+  private void flush() {
+    List<Pending> batch = new ArrayList<>();
+    List<NewJob> jobs = new ArrayList<>();
+    synchronized (this) {
+      long bytes = 0;
+      while (!queue.isEmpty()) {
+        Pending next = queue.peek();
+        boolean fits = jobs.size() + next.jobs().size() <= options.maxBatchJobs()
+            && bytes + next.bytes() <= options.maxBatchBytes();
+        if (!batch.isEmpty() && !fits) {
+          break; // a caller larger than the bounds is committed alone
+        }
+        queue.poll();
+        batch.add(next);
+        jobs.addAll(next.jobs());
+        bytes += next.bytes();
+      }
+      queuedJobs -= jobs.size();
+      if (batch.isEmpty()) {
+        running = false;
+        if (drained != null) {
+          drained.tryComplete();
+        }
+        return;
+      }
+    }
+    Future<long[]> result;
+    try {
+      result = commit.apply(jobs);
+    } catch (RuntimeException e) {
+      result = Future.failedFuture(e);
+    }
+    result.onComplete(ar -> {
+      if (ar.succeeded()) {
+        long[] ids = ar.result();
+        int offset = 0;
+        for (Pending p : batch) {
+          long[] mine = new long[p.jobs().size()];
+          System.arraycopy(ids, offset, mine, 0, mine.length);
+          offset += mine.length;
+          p.promise().complete(new StoreResult(mine));
+        }
+      } else {
+        for (Pending p : batch) {
+          p.promise().fail(ar.cause());
+        }
+      }
+      flush();
+    });
+  }
+
+  /** Refuses new callers and completes once everything queued has been committed or failed. */
+  Future<Void> close() {
+    synchronized (this) {
+      closed = true;
+      if (!running) {
+        return Future.succeededFuture();
+      }
+      if (drained == null) {
+        drained = Promise.promise();
+      }
+      return drained.future();
+    }
+  }
+}

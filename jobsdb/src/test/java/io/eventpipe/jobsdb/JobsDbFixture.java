@@ -1,0 +1,109 @@
+package io.eventpipe.jobsdb;
+
+import io.eventpipe.testing.PgDatabase;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.sqlclient.Pool;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/** Vert.x, a pool and queues on a test database, plus helpers to wait for futures and make jobs. */
+final class JobsDbFixture implements AutoCloseable {
+
+  /** A clock tests move by hand. */
+  static final class ManualClock extends Clock {
+    private final AtomicReference<Instant> now = new AtomicReference<>(Instant.parse("2026-01-01T00:00:00Z"));
+
+    @Override
+    public ZoneOffset getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(java.time.ZoneId zone) {
+      return this;
+    }
+
+    @Override
+    public Instant instant() {
+      return now.get();
+    }
+
+    void advance(Duration d) {
+      now.updateAndGet(t -> t.plus(d));
+    }
+  }
+
+  final Vertx vertx = Vertx.vertx();
+  final PgConfig pg;
+  final Pool pool;
+  final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+  final ManualClock clock = new ManualClock();
+  private final List<JobsDb> opened = new ArrayList<>();
+
+  JobsDbFixture(PgDatabase db) {
+    this.pg = new PgConfig(db.host(), db.port(), db.database(), db.user(), db.password());
+    this.pool = pg.createPool(vertx, 8);
+  }
+
+  JobsDbOptions options(String queue) {
+    return JobsDbOptions.defaults(queue).withClock(clock);
+  }
+
+  JobsDb open(JobsDbOptions options) {
+    JobsDb db = await(JobsDb.open(vertx, pg, pool, options, registry));
+    opened.add(db);
+    return db;
+  }
+
+  static <T> T await(Future<T> f) {
+    try {
+      return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new RuntimeException(e.getCause());
+    } catch (Exception e) {
+      throw new RuntimeException(e);
+    }
+  }
+
+  NewJob job(int partition, String key, String dest, String messageId, String body) {
+    return new NewJob(partition, key, "src", dest, messageId, clock.instant(), body.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Reads everything pending for a destination, acking as it goes, in read order. */
+  List<Job> drain(JobsDb db, String dest) {
+    List<Job> all = new ArrayList<>();
+    while (true) {
+      List<Job> batch = await(db.readPending(new ReadRequest(dest, 500, 1 << 20, 5000, clock.instant())));
+      if (batch.isEmpty()) {
+        return all;
+      }
+      all.addAll(batch);
+      List<StateUpdate> done = new ArrayList<>();
+      for (Job j : batch) {
+        done.add(StateUpdate.of(j, JobState.SUCCEEDED));
+      }
+      await(db.updateStates(done));
+    }
+  }
+
+  @Override
+  public void close() {
+    for (JobsDb db : opened) {
+      await(db.shutdown());
+    }
+    await(pool.close());
+    await(vertx.close());
+  }
+}
