@@ -66,10 +66,12 @@ public interface JobsDb extends AutoCloseable {
   Future<Void> setPartitionFlags(Collection<Integer> partitions, boolean excluded, boolean held);
 
   /**
-   * The next bounded batch of pending jobs of {@code partitions} after {@code afterJobId}, in job order, with
-   * their state; jobs left executing are exported as pending again. Call repeatedly with the last id seen.
+   * The next bounded batch of one destination's pending jobs of {@code partitions} after {@code afterJobId}, in
+   * job order, with their state; jobs left executing are exported as pending again. Call repeatedly with the
+   * last id seen; {@link #pendingCounts()} names the destinations that have pending jobs. Order only matters
+   * per destination and key, so each destination is its own stream.
    */
-  Future<List<Job>> exportPending(Collection<Integer> partitions, long afterJobId, int maxJobs, long maxBytes);
+  Future<List<Job>> exportPending(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs, long maxBytes);
 
   /**
    * Imports a batch of exported jobs idempotently: the jobs and the stream's progress mark commit together,

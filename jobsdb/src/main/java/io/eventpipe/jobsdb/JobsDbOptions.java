@@ -12,6 +12,7 @@ import java.util.Objects;
  * @param maxBatchJobs    most jobs in one group commit
  * @param maxBatchBytes   most payload bytes in one group commit
  * @param maxQueuedJobs   most jobs waiting for a group commit before store() refuses with Unavailable
+ * @param maxConcurrentCommits group-commit transactions that may run at once
  * @param dedupWindow     how long a messageId is remembered per partition; zero disables dedup
  * @param maintenanceEvery how often finished datasets and old dedup buckets are dropped
  * @param clock           the time source, injected so tests control it
@@ -22,6 +23,7 @@ public record JobsDbOptions(
     int maxBatchJobs,
     long maxBatchBytes,
     int maxQueuedJobs,
+    int maxConcurrentCommits,
     Duration dedupWindow,
     Duration maintenanceEvery,
     Clock clock) {
@@ -45,6 +47,9 @@ public record JobsDbOptions(
     if (maxQueuedJobs < maxBatchJobs) {
       throw new IllegalArgumentException("maxQueuedJobs (" + maxQueuedJobs + ") must be >= maxBatchJobs (" + maxBatchJobs + ")");
     }
+    if (maxConcurrentCommits < 1 || maxConcurrentCommits > 16) {
+      throw new IllegalArgumentException("maxConcurrentCommits must be in 1..16, was " + maxConcurrentCommits);
+    }
     Objects.requireNonNull(dedupWindow, "dedupWindow");
     Objects.requireNonNull(maintenanceEvery, "maintenanceEvery");
     Objects.requireNonNull(clock, "clock");
@@ -57,7 +62,7 @@ public record JobsDbOptions(
   }
 
   public static JobsDbOptions defaults(String queue) {
-    return new JobsDbOptions(queue, DEFAULT_DATASET_SIZE, 2000, 8L << 20, 100_000, Duration.ofHours(1),
+    return new JobsDbOptions(queue, DEFAULT_DATASET_SIZE, 2000, 8L << 20, 100_000, 2, Duration.ofHours(1),
         Duration.ofSeconds(5), Clock.systemUTC());
   }
 
@@ -66,26 +71,30 @@ public record JobsDbOptions(
   }
 
   public JobsDbOptions withDatasetSize(long v) {
-    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock);
   }
 
   public JobsDbOptions withMaxBatchJobs(int v) {
-    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), maxConcurrentCommits, dedupWindow, maintenanceEvery, clock);
   }
 
   public JobsDbOptions withMaxQueuedJobs(int v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock);
+  }
+
+  public JobsDbOptions withMaxConcurrentCommits(int v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, dedupWindow, maintenanceEvery, clock);
   }
 
   public JobsDbOptions withDedupWindow(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, v, maintenanceEvery, clock);
   }
 
   public JobsDbOptions withMaintenanceEvery(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, dedupWindow, v, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, v, clock);
   }
 
   public JobsDbOptions withClock(Clock v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, dedupWindow, maintenanceEvery, v);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, v);
   }
 }

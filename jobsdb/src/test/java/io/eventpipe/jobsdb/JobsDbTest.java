@@ -263,7 +263,7 @@ class JobsDbTest {
     long after = Long.MIN_VALUE;
     int batches = 0;
     while (true) {
-      List<Job> batch = await(source.exportPending(moving, after, 7, 1 << 20));
+      List<Job> batch = await(source.exportPending("d", moving, after, 7, 1 << 20));
       if (batch.isEmpty()) {
         break;
       }
@@ -292,7 +292,7 @@ class JobsDbTest {
     assertEquals(4, carried.attempts(), "attempt count survives the move");
     assertEquals("HTTP 502", carried.lastError());
     assertEquals(now.minusSeconds(30), carried.firstAttemptAt());
-    assertTrue(await(source.exportPending(moving, Long.MIN_VALUE, 100, 1 << 20)).isEmpty(), "nothing pending left on the source");
+    assertTrue(await(source.exportPending("d", moving, Long.MIN_VALUE, 100, 1 << 20)).isEmpty(), "nothing pending left on the source");
     assertEquals(10, fx.drain(source, "d").size(), "the source keeps partition 0");
   }
 

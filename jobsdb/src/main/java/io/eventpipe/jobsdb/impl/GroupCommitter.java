@@ -15,12 +15,15 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * Group commit: callers queue their jobs; one transaction at a time takes everything queued (up to the batch
- * bounds) and commits it, then completes each caller's future. While a transaction runs, new callers queue
- * behind it, so the batch grows with the load and an idle store commits a single caller at once (no timer).
+ * Group commit: callers queue their jobs; a transaction takes everything queued (up to the batch bounds) and
+ * commits it, then completes each caller's future. At most {@code maxConcurrentCommits} transactions run at
+ * once (two by default, so one inserts while the other waits for its WAL flush); while they run, new callers
+ * queue behind them, so batches grow with the load and an idle store commits a single caller at once (no timer).
  *
- * <p>Callers' jobs stay together and in arrival order, so job ids follow the order in which requests arrived.
- * A failed transaction fails every caller in it; nothing of it is stored, so their retries are safe.
+ * <p>A caller's jobs stay together in one transaction and in order. Two callers in different concurrent
+ * transactions were concurrent requests, which have no order between them; a request sent after another was
+ * acknowledged is always committed after it. A failed transaction fails every caller in it; nothing of it is
+ * stored, so their retries are safe.
  */
 final class GroupCommitter {
 
@@ -31,7 +34,7 @@ final class GroupCommitter {
   private final Function<List<NewJob>, Future<long[]>> commit;
   private final ArrayDeque<Pending> queue = new ArrayDeque<>();
   private int queuedJobs;
-  private boolean running;
+  private int running;
   private boolean closed;
   private Promise<Void> drained;
 
@@ -64,8 +67,10 @@ final class GroupCommitter {
       }
       queue.add(new Pending(jobs, bytes, promise));
       queuedJobs += jobs.size();
-      start = !running;
-      running = true;
+      start = running < options.maxConcurrentCommits();
+      if (start) {
+        running++;
+      }
     }
     if (start) {
       context.runOnContext(v -> flush());
@@ -92,8 +97,8 @@ final class GroupCommitter {
       }
       queuedJobs -= jobs.size();
       if (batch.isEmpty()) {
-        running = false;
-        if (drained != null) {
+        running--;
+        if (running == 0 && drained != null) {
           drained.tryComplete();
         }
         return;
@@ -128,7 +133,7 @@ final class GroupCommitter {
   Future<Void> close() {
     synchronized (this) {
       closed = true;
-      if (!running) {
+      if (running == 0) {
         return Future.succeededFuture();
       }
       if (drained == null) {

@@ -124,8 +124,8 @@ public final class PgJobsDb implements JobsDb {
         + " AS u(job_id, state, attempts, first_attempt_at, next_retry_at, last_error) WHERE t.job_id = u.job_id";
     this.exportSql = "WITH x AS (SELECT s.*, j.routing_key, j.source_id, j.message_id, j.received_at, j.payload,"
         + " sum(octet_length(j.payload)) OVER (ORDER BY s.job_id) - octet_length(j.payload) AS before"
-        + " FROM (SELECT * FROM " + s + ".job_state WHERE state < 3 AND job_id > $2 AND partition_id = ANY($1::int[])"
-        + " ORDER BY job_id LIMIT $3) s JOIN " + s + ".jobs j ON j.job_id = s.job_id)"
+        + " FROM (SELECT * FROM " + s + ".job_state WHERE state < 3 AND destination_id = $5 AND job_id > $2"
+        + " AND partition_id = ANY($1::int[]) ORDER BY job_id LIMIT $3) s JOIN " + s + ".jobs j ON j.job_id = s.job_id)"
         + " SELECT " + cols + " FROM x WHERE x.before < $4 ORDER BY x.job_id";
   }
 
@@ -143,6 +143,7 @@ public final class PgJobsDb implements JobsDb {
         }, false)
         .compose(v -> db.recoverExecuting())
         .compose(v -> db.loadDatasets())
+        .compose(v -> db.loadDedupBuckets())
         .map(v -> {
           db.maintenanceTimer = vertx.setPeriodic(options.maintenanceEvery().toMillis(), t -> db.runMaintenance());
           return (JobsDb) db;
@@ -179,6 +180,29 @@ public final class PgJobsDb implements JobsDb {
       datasetGauge.set(rows.rowCount());
       return null;
     });
+  }
+
+  private Future<Void> loadDedupBuckets() {
+    return dedupBucketNames().map(names -> {
+      for (String name : names) {
+        knownDedupBuckets.put(Long.parseLong(name.substring("dedup_b".length())), Boolean.TRUE);
+      }
+      return null;
+    });
+  }
+
+  private Future<List<String>> dedupBucketNames() {
+    return pool.preparedQuery("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            + " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
+            + " WHERE n.nspname = $1 AND p.relname = 'dedup'")
+        .execute(Tuple.of(s))
+        .map(rows -> {
+          List<String> out = new ArrayList<>();
+          for (Row r : rows) {
+            out.add(r.getString(0));
+          }
+          return out;
+        });
   }
 
   // ---------------------------------------------------------------- store
@@ -237,9 +261,17 @@ public final class PgJobsDb implements JobsDb {
       parts[i] = jobs.get(i).partitionId();
       msgs[i] = jobs.get(i).messageId();
     }
-    String sql = "INSERT INTO " + s + "." + dedupBucketName(bucketOf(now)) + " (partition_id, message_id, seen_at)"
+    // The current bucket's unique index decides within the bucket (an index probe, whatever the table's
+    // statistics); the previous bucket, if it exists, is probed row by row through LATERAL for ids seen
+    // within the window. Older buckets are outside the window by construction.
+    long bucket = bucketOf(now);
+    String previous = knownDedupBuckets.containsKey(bucket - 1)
+        ? " AND NOT EXISTS (SELECT 1 FROM " + s + "." + dedupBucketName(bucket - 1) + " d"
+          + " WHERE d.partition_id = u.p AND d.message_id = u.m AND d.seen_at >= $4)"
+        : " AND $4::timestamptz IS NOT NULL";
+    String sql = "INSERT INTO " + s + "." + dedupBucketName(bucket) + " (partition_id, message_id, seen_at)"
         + " SELECT DISTINCT u.p, u.m, $3::timestamptz FROM unnest($1::int[], $2::text[]) AS u(p, m)"
-        + " WHERE NOT EXISTS (SELECT 1 FROM " + s + ".dedup d WHERE d.partition_id = u.p AND d.message_id = u.m AND d.seen_at >= $4)"
+        + " WHERE true" + previous
         + " ON CONFLICT DO NOTHING RETURNING partition_id, message_id";
     return conn.preparedQuery(sql)
         .execute(Tuple.of(parts, msgs, ts(now), ts(now.minus(options.dedupWindow()))))
@@ -436,6 +468,9 @@ public final class PgJobsDb implements JobsDb {
                 + " FOR VALUES FROM ('" + lo + "') TO ('" + hi + "')").execute())
             .compose(v -> conn.query("CREATE UNIQUE INDEX IF NOT EXISTS " + dedupBucketName(bucket) + "_key ON " + name
                 + " (partition_id, message_id)").execute()))
+        .compose(v -> knownDedupBuckets.containsKey(bucket - 1)
+            ? pool.query("ANALYZE " + s + "." + dedupBucketName(bucket - 1)).execute().<Void>mapEmpty()
+            : Future.<Void>succeededFuture())
         .map(v -> {
           knownDedupBuckets.put(bucket, Boolean.TRUE);
           return null;
@@ -543,9 +578,11 @@ public final class PgJobsDb implements JobsDb {
   }
 
   @Override
-  public Future<List<Job>> exportPending(Collection<Integer> partitions, long afterJobId, int maxJobs, long maxBytes) {
+  public Future<List<Job>> exportPending(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs,
+      long maxBytes) {
     Integer[] parts = partitions.toArray(new Integer[0]);
-    return pool.preparedQuery(exportSql).execute(Tuple.of(parts, afterJobId, maxJobs, maxBytes)).map(PgJobsDb::toJobs);
+    return pool.preparedQuery(exportSql).execute(Tuple.of(parts, afterJobId, maxJobs, maxBytes, destinationId))
+        .map(PgJobsDb::toJobs);
   }
 
   @Override
@@ -759,25 +796,18 @@ public final class PgJobsDb implements JobsDb {
     if (options.dedupWindow().isZero()) {
       return Future.succeededFuture();
     }
-    long w = options.dedupWindow().toMillis();
     long oldestNeeded = bucketOf(now().minus(options.dedupWindow()));
-    return pool.preparedQuery("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            + " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
-            + " WHERE n.nspname = $1 AND p.relname = 'dedup'")
-        .execute(Tuple.of(s))
-        .compose(rows -> {
-          Future<Void> f = Future.succeededFuture();
-          for (Row r : rows) {
-            String name = r.getString(0);
-            long bucket = Long.parseLong(name.substring("dedup_b".length()));
-            if (bucket < oldestNeeded) {
-              f = f.compose(v -> pool.query("DROP TABLE IF EXISTS " + s + "." + name).execute().<Void>mapEmpty())
-                  .onSuccess(v -> knownDedupBuckets.remove(bucket));
-            }
-          }
-          return f;
-        })
-        .onSuccess(v -> LOG.trace("dedup window {} ms", w));
+    return dedupBucketNames().compose(names -> {
+      Future<Void> f = Future.succeededFuture();
+      for (String name : names) {
+        long bucket = Long.parseLong(name.substring("dedup_b".length()));
+        if (bucket < oldestNeeded) {
+          f = f.compose(v -> pool.query("DROP TABLE IF EXISTS " + s + "." + name).execute().<Void>mapEmpty())
+              .onSuccess(v -> knownDedupBuckets.remove(bucket));
+        }
+      }
+      return f;
+    });
   }
 
   @Override
