@@ -60,6 +60,14 @@ public interface JobsDb extends AutoCloseable {
   /** Aborted jobs of a destination, oldest first, from live datasets and the dead-letter table. */
   Future<List<Job>> listAborted(String destinationId, long afterJobId, int limit);
 
+  /**
+   * Makes matching aborted jobs of a destination pending again, with a fresh attempt count, and returns how
+   * many. Jobs still in a live dataset keep their ids; jobs already moved to the dead-letter table are stored
+   * again with ids from a reserved range below every local id. Either way the replayed jobs keep their order
+   * per key among themselves, and are delivered before the key's other pending jobs.
+   */
+  Future<Integer> replayAborted(String destinationId, ReplayFilter filter);
+
   // ---- migration primitives ----
 
   /** Sets or clears the read-exclusion and delivery-hold flags of partitions. */

@@ -234,6 +234,13 @@ class JobsDbTest {
     }
     assertEquals(aborted, listed.size(), "every aborted job is listed, live or dead-lettered");
     assertEquals("HTTP 400: bad request", listed.get(0).lastError());
+
+    // replay all of them: live and dead-lettered ones come back pending, in their original order per key
+    assertEquals(aborted, (long) await(db.replayAborted("d", ReplayFilter.all())));
+    assertTrue(await(db.listAborted("d", Long.MIN_VALUE, 10)).isEmpty());
+    List<String> replayed = fx.drain(db, "d").stream().map(Job::messageId).toList();
+    List<String> expectedOrder = listed.stream().map(Job::messageId).toList();
+    assertEquals(expectedOrder, replayed, "replayed jobs come back in their original order");
   }
 
   @Test

@@ -8,6 +8,7 @@ import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.jobsdb.ReadRequest;
+import io.eventpipe.jobsdb.ReplayFilter;
 import io.eventpipe.jobsdb.StateUpdate;
 import io.eventpipe.jobsdb.StoreResult;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -560,6 +561,53 @@ public final class PgJobsDb implements JobsDb {
         + " 4::int2, attempts, first_attempt_at, NULL::timestamptz, last_error"
         + " FROM " + s + ".dead_letter WHERE destination_id = $1 AND job_id > $2) a ORDER BY job_id LIMIT $3";
     return pool.preparedQuery(sql).execute(Tuple.of(destinationId, afterJobId, limit)).map(PgJobsDb::toJobs);
+  }
+
+  @Override
+  public Future<Integer> replayAborted(String destinationId, ReplayFilter filter) {
+    Long[] jobIds = filter.jobIds() == null ? null : filter.jobIds().toArray(new Long[0]);
+    OffsetDateTime from = ts(filter.from());
+    OffsetDateTime to = ts(filter.to());
+    Instant now = now();
+    String live = "UPDATE " + s + ".job_state s SET state = 0, attempts = 0, first_attempt_at = NULL, next_retry_at = NULL,"
+        + " last_error = NULL, updated_at = $5 WHERE s.state = 4 AND s.destination_id = $1"
+        + " AND ($2::bigint[] IS NULL OR s.job_id = ANY($2::bigint[]))"
+        + " AND ($3::timestamptz IS NULL OR EXISTS (SELECT 1 FROM " + s + ".jobs j WHERE j.job_id = s.job_id AND j.received_at >= $3))"
+        + " AND ($4::timestamptz IS NULL OR EXISTS (SELECT 1 FROM " + s + ".jobs j WHERE j.job_id = s.job_id AND j.received_at < $4))";
+    String dead = "DELETE FROM " + s + ".dead_letter WHERE destination_id = $1"
+        + " AND ($2::bigint[] IS NULL OR job_id = ANY($2::bigint[]))"
+        + " AND ($3::timestamptz IS NULL OR received_at >= $3) AND ($4::timestamptz IS NULL OR received_at < $4)"
+        + " RETURNING job_id, partition_id, routing_key, source_id, destination_id, message_id, received_at, payload";
+    return pool.withTransaction(conn -> conn.preparedQuery(live).execute(Tuple.of(destinationId, jobIds, from, to, ts(now)))
+        .compose(liveRows -> conn.preparedQuery(dead).execute(Tuple.of(destinationId, jobIds, from, to)).compose(deadRows -> {
+          if (deadRows.rowCount() == 0) {
+            return Future.succeededFuture(liveRows.rowCount());
+          }
+          List<long[]> order = new ArrayList<>();
+          List<NewJob> jobs = new ArrayList<>();
+          for (Row r : deadRows) {
+            jobs.add(new NewJob(r.getInteger(1), r.getString(2), r.getString(3), r.getString(4), r.getString(5),
+                instant(r.getOffsetDateTime(6)), r.getBuffer(7).getBytes()));
+            order.add(new long[] {r.getLong(0), order.size()});
+          }
+          // stored again in their original order, with ids below every local id (see importRange)
+          order.sort((a, b) -> Long.compare(a[0], b[0]));
+          List<NewJob> sorted = new ArrayList<>(jobs.size());
+          for (long[] o : order) {
+            sorted.add(jobs.get((int) o[1]));
+          }
+          String replayId = "replay-" + java.util.UUID.randomUUID();
+          return importRange(conn, replayId).compose(range -> {
+            List<Long> ids = new ArrayList<>(sorted.size());
+            for (int i = 0; i < sorted.size(); i++) {
+              ids.add(range[1] + i);
+            }
+            return conn.preparedQuery(insertSql).execute(insertTuple(sorted, ids, null))
+                .compose(v -> conn.preparedQuery("UPDATE " + s + ".import_ranges SET next_id = $2, completed = true WHERE migration_id = $1")
+                    .execute(Tuple.of(replayId, range[1] + sorted.size())))
+                .map(v -> liveRows.rowCount() + sorted.size());
+          });
+        })));
   }
 
   // ---------------------------------------------------------------- migration primitives
