@@ -1,0 +1,432 @@
+package io.eventpipe.gateway.http;
+
+import io.eventpipe.gateway.AuthResult;
+import io.eventpipe.gateway.BodyDecoder;
+import io.eventpipe.gateway.Endpoint;
+import io.eventpipe.gateway.EventParser;
+import io.eventpipe.gateway.EventSink;
+import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.gateway.ParsedRequest;
+import io.eventpipe.gateway.QueryStrings;
+import io.eventpipe.gateway.RateLimitedException;
+import io.eventpipe.gateway.RateLimiter;
+import io.eventpipe.gateway.RequestContext;
+import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.gateway.WriteKeys;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.json.JsonObject;
+import java.time.Clock;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The SDK-facing HTTP API (RudderStack's HTTP API and Segment's HTTP Tracking API): authenticates, parses,
+ * validates and enriches each request with the gateway's {@link EventParser}, hands the events to an
+ * {@link EventSink}, and answers 200 only once the sink committed all of them.
+ *
+ * <p>Every error is answered here, in one place, as {@code {"error": "...", "index": n}} with the status the
+ * SDKs expect: 400 invalid input, 401 unknown write key, 404 disabled source or unknown path, 413 body too
+ * large, 415 unknown Content-Encoding, 429 rate limited and 503 overloaded or storage unavailable (both with
+ * Retry-After).
+ */
+public final class GatewayServer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(GatewayServer.class);
+  /** Bodies up to this size are parsed on the event loop; larger ones on a worker thread. */
+  private static final int INLINE_PARSE_BYTES = 128 * 1024;
+  private static final Buffer PIXEL = Buffer.buffer(Base64.getDecoder().decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"));
+  private static final Map<String, Endpoint> POST_PATHS = new HashMap<>();
+  private static final Map<String, Endpoint> GET_PATHS = new HashMap<>();
+
+  static {
+    for (Endpoint e : Endpoint.values()) {
+      (e.isPixel() ? GET_PATHS : POST_PATHS).put(e.path(), e);
+    }
+  }
+
+  private final Vertx vertx;
+  private final GatewayOptions options;
+  private final WorkspaceConfigStore config;
+  private final EventParser parser;
+  private final EventSink sink;
+  private final RateLimiter rateLimiter;
+  private final Clock clock;
+  private final MeterRegistry registry;
+  private final AtomicInteger inFlightRequests = new AtomicInteger();
+  private final AtomicLong inFlightBytes = new AtomicLong();
+  private final Map<String, Counter> requestCounters = new ConcurrentHashMap<>();
+  private final Map<String, Counter> eventCounters = new ConcurrentHashMap<>();
+  private final Timer latency;
+  private final DistributionSummary bytes;
+  private volatile boolean accepting = true;
+  private volatile int actualPort;
+  private String deploymentId;
+
+  public GatewayServer(Vertx vertx, GatewayOptions options, WorkspaceConfigStore config, EventParser parser, EventSink sink,
+      Clock clock, MeterRegistry registry) {
+    this.vertx = vertx;
+    this.options = options;
+    this.config = config;
+    this.parser = parser;
+    this.sink = sink;
+    this.clock = clock;
+    this.registry = registry;
+    this.rateLimiter = RateLimiter.create(config::rateLimitFor);
+    this.latency = Timer.builder("gateway.request.latency").description("Time from request to answer")
+        .publishPercentileHistogram().register(registry);
+    this.bytes = DistributionSummary.builder("gateway.request.bytes").description("Request body bytes as received")
+        .baseUnit("bytes").register(registry);
+    registry.gauge("gateway.inflight.requests", inFlightRequests);
+    registry.gauge("gateway.inflight.bytes", inFlightBytes);
+  }
+
+  /** Binds one server per event loop (they share the port). Completes with the bound port. */
+  public Future<Integer> start() {
+    int instances = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
+    if (options.port() == 0) {
+      instances = 1; // port 0 picks a different port per server; only one then
+    }
+    return vertx.deployVerticle(() -> new VerticleBase() {
+          private HttpServer server;
+
+          @Override
+          public Future<?> start() {
+            server = vertx.createHttpServer(new HttpServerOptions()
+                .setHost(options.host())
+                .setPort(options.port())
+                .setMaxInitialLineLength(16 * 1024)
+                .setMaxHeaderSize(32 * 1024)
+                .setIdleTimeout(120));
+            return server.requestHandler(GatewayServer.this::handle).listen().onSuccess(s -> actualPort = s.actualPort());
+          }
+
+          @Override
+          public Future<?> stop() {
+            return server.close();
+          }
+        }, new DeploymentOptions().setInstances(instances))
+        .map(id -> {
+          deploymentId = id;
+          LOG.info("gateway listening on {}:{}", options.host(), actualPort);
+          return actualPort;
+        });
+  }
+
+  public int port() {
+    return actualPort;
+  }
+
+  /**
+   * Graceful stop: new requests get 503, requests in flight finish (bounded by {@code timeoutMs}), then the
+   * listeners close.
+   */
+  public Future<Void> stop(long timeoutMs) {
+    accepting = false;
+    long deadline = System.currentTimeMillis() + timeoutMs;
+    return waitForInFlight(deadline).compose(v -> deploymentId == null ? Future.succeededFuture() : vertx.undeploy(deploymentId));
+  }
+
+  private Future<Void> waitForInFlight(long deadline) {
+    if (inFlightRequests.get() == 0 || System.currentTimeMillis() >= deadline) {
+      return Future.succeededFuture();
+    }
+    return vertx.timer(20).compose(t -> waitForInFlight(deadline));
+  }
+
+  // ------------------------------------------------------------------ routing
+
+  private void handle(HttpServerRequest req) {
+    String path = req.path();
+    if (req.method() == HttpMethod.GET) {
+      switch (path) {
+        case "/health" -> {
+          health(req);
+          return;
+        }
+        case "/version" -> {
+          json(req.response(), 200, new JsonObject().put("version", options.version()));
+          return;
+        }
+        default -> {
+          Endpoint pixel = GET_PATHS.get(path);
+          if (pixel != null) {
+            pixel(req, pixel);
+            return;
+          }
+        }
+      }
+    } else if (req.method() == HttpMethod.POST) {
+      Endpoint endpoint = POST_PATHS.get(path);
+      if (endpoint != null) {
+        ingest(req, endpoint);
+        return;
+      }
+    } else if (req.method() == HttpMethod.OPTIONS) {
+      cors(req.response()).setStatusCode(204).end();
+      return;
+    }
+    error(req.response(), new GatewayException(404, "no such endpoint: " + req.method() + " " + path
+        + " (events go to POST /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch)"), null);
+  }
+
+  private void health(HttpServerRequest req) {
+    if (!accepting) {
+      json(req.response(), 503, new JsonObject().put("status", "stopping"));
+      return;
+    }
+    sink.healthy().onComplete(ar -> {
+      boolean ok = ar.succeeded() && ar.result();
+      json(req.response(), ok ? 200 : 503, new JsonObject().put("status", ok ? "ok" : "unavailable")
+          .put("server", "eventpipe").put("version", options.version()));
+    });
+  }
+
+  // ------------------------------------------------------------------ ingest
+
+  private void ingest(HttpServerRequest req, Endpoint endpoint) {
+    long started = System.nanoTime();
+    HttpServerResponse res = cors(req.response());
+    if (!admit(req, res, endpoint, started)) {
+      return;
+    }
+    Buffer body = Buffer.buffer();
+    boolean[] released = {false};
+    Runnable release = () -> {
+      if (!released[0]) {
+        released[0] = true;
+        inFlightRequests.decrementAndGet();
+        inFlightBytes.addAndGet(-body.length());
+      }
+    };
+    String declared = req.getHeader(HttpHeaders.CONTENT_LENGTH);
+    if (declared != null) {
+      try {
+        if (Long.parseLong(declared.trim()) > options.maxRequestBytes()) {
+          release.run();
+          finish(res, endpoint, started, 0, new GatewayException(413, "request body of " + declared.trim()
+              + " bytes is over the limit of " + options.maxRequestBytes() + " bytes; send smaller batches"), true);
+          return;
+        }
+      } catch (NumberFormatException e) {
+        release.run();
+        finish(res, endpoint, started, 0, new GatewayException(400, "invalid Content-Length header"), true);
+        return;
+      }
+    }
+    req.handler(chunk -> {
+      if (released[0]) {
+        return;
+      }
+      if (body.length() + chunk.length() > options.maxRequestBytes()) {
+        release.run();
+        finish(res, endpoint, started, body.length(), new GatewayException(413, "request body is over the limit of "
+            + options.maxRequestBytes() + " bytes; send smaller batches"), true);
+        return;
+      }
+      body.appendBuffer(chunk);
+      inFlightBytes.addAndGet(chunk.length());
+    });
+    req.exceptionHandler(err -> release.run());
+    req.endHandler(v -> {
+      if (released[0]) {
+        return;
+      }
+      bytes.record(body.length());
+      RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
+      String contentEncoding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
+      Optional<String> headerKey = WriteKeys.fromBasicAuth(req.getHeader(HttpHeaders.AUTHORIZATION));
+      String queryKey = endpoint == Endpoint.BEACON_BATCH ? QueryStrings.parse(req.query()).get("writeKey") : null;
+      byte[] raw = body.getBytes();
+      Future<ParsedRequest> parsed = raw.length <= INLINE_PARSE_BYTES
+          ? Future.succeededFuture().map(x -> parse(endpoint, raw, contentEncoding, ctx))
+          : vertx.executeBlocking(() -> parse(endpoint, raw, contentEncoding, ctx), false);
+      parsed
+          .compose(p -> {
+            String writeKey = headerKey.orElse(queryKey != null && !queryKey.isEmpty() ? queryKey : p.bodyWriteKey());
+            AuthResult auth = authenticate(writeKey);
+            rateLimiter.acquireOrThrow(auth.sourceId(), p.events().size());
+            return sink.accept(auth.source(), p.events()).map(p.events());
+          })
+          .onComplete(ar -> {
+            release.run();
+            if (ar.succeeded()) {
+              count(eventCounters, "gateway.events", endpoint, "200", ar.result().size());
+              finish(res, endpoint, started, raw.length, null, false);
+            } else {
+              finish(res, endpoint, started, raw.length, ar.cause(), false);
+            }
+          });
+    });
+  }
+
+  private ParsedRequest parse(Endpoint endpoint, byte[] raw, String contentEncoding, RequestContext ctx) {
+    byte[] decoded = BodyDecoder.decode(raw, contentEncoding, options.maxRequestBytes());
+    return parser.parseRequest(endpoint, decoded, ctx);
+  }
+
+  private AuthResult authenticate(String writeKey) {
+    if (writeKey == null || writeKey.isEmpty()) {
+      throw new GatewayException(401, "no write key: send it as the HTTP Basic auth username (password empty),"
+          + " or as \"writeKey\" in the JSON body");
+    }
+    return config.authenticate(writeKey);
+  }
+
+  /** Overload protection: bounded requests and bytes in flight; past them 503 with Retry-After. */
+  private boolean admit(HttpServerRequest req, HttpServerResponse res, Endpoint endpoint, long started) {
+    if (!accepting) {
+      finish(res, endpoint, started, 0, new Overloaded("the server is shutting down; retry against another instance"), true);
+      return false;
+    }
+    int n = inFlightRequests.incrementAndGet();
+    if (n > options.maxInFlightRequests() || inFlightBytes.get() > options.maxInFlightBytes()) {
+      inFlightRequests.decrementAndGet();
+      finish(res, endpoint, started, 0, new Overloaded("the server is at its limit of requests or bytes in flight; retry shortly"), true);
+      return false;
+    }
+    return true;
+  }
+
+  /** 503 for overload, with Retry-After. */
+  private static final class Overloaded extends GatewayException {
+    private static final long serialVersionUID = 1L;
+
+    Overloaded(String message) {
+      super(503, message);
+    }
+  }
+
+  // ------------------------------------------------------------------ pixel
+
+  private void pixel(HttpServerRequest req, Endpoint endpoint) {
+    long started = System.nanoTime();
+    HttpServerResponse res = req.response();
+    Map<String, String> query = QueryStrings.parse(req.query());
+    Future<Integer> stored;
+    try {
+      RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
+      ParsedRequest parsed = parser.parsePixel(endpoint, query, ctx);
+      AuthResult auth = authenticate(query.get("writeKey"));
+      rateLimiter.acquireOrThrow(auth.sourceId(), parsed.events().size());
+      stored = sink.accept(auth.source(), parsed.events()).map(parsed.events().size());
+    } catch (RuntimeException e) {
+      stored = Future.failedFuture(e);
+    }
+    stored.onComplete(ar -> {
+      String status = ar.succeeded() ? "200" : String.valueOf(statusOf(ar.cause()));
+      if (ar.failed()) {
+        LOG.debug("pixel request not stored: {}", ar.cause().getMessage());
+      } else {
+        count(eventCounters, "gateway.events", endpoint, "200", ar.result());
+      }
+      count(requestCounters, "gateway.requests", endpoint, status, 1);
+      latency.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+      // a pixel always answers the image: a broken <img> helps nobody
+      res.putHeader(HttpHeaders.CONTENT_TYPE, "image/gif").putHeader(HttpHeaders.CACHE_CONTROL, "no-store").end(PIXEL);
+    });
+  }
+
+  // ------------------------------------------------------------------ answers
+
+  private void finish(HttpServerResponse res, Endpoint endpoint, long started, int bodyBytes, Throwable failure, boolean close) {
+    int status = failure == null ? 200 : statusOf(failure);
+    count(requestCounters, "gateway.requests", endpoint, String.valueOf(status), 1);
+    latency.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+    if (res.ended() || res.closed()) {
+      return;
+    }
+    if (close) {
+      res.putHeader(HttpHeaders.CONNECTION, "close");
+    }
+    if (failure == null) {
+      res.setStatusCode(200).putHeader(HttpHeaders.CONTENT_TYPE, "text/plain; charset=utf-8").end("OK");
+    } else {
+      error(res, failure, endpoint);
+    }
+  }
+
+  private static int statusOf(Throwable t) {
+    return t instanceof GatewayException g ? g.status() : 503;
+  }
+
+  private void error(HttpServerResponse res, Throwable failure, Endpoint endpoint) {
+    int status = statusOf(failure);
+    JsonObject body = new JsonObject();
+    if (failure instanceof GatewayException g) {
+      body.put("error", g.getMessage());
+      if (g.eventIndex() != null) {
+        body.put("index", g.eventIndex());
+      }
+      if (failure instanceof RateLimitedException r) {
+        res.putHeader("Retry-After", String.valueOf(r.retryAfterSeconds()));
+      } else if (status == 503) {
+        res.putHeader("Retry-After", "1");
+      }
+    } else {
+      // not stored: the sink failed (storage unavailable, node down, ...); a retry is safe thanks to dedup
+      LOG.warn("{} request not stored, answering 503: {}", endpoint, failure.toString());
+      body.put("error", "events could not be stored right now (" + failure.getMessage() + "); retry later");
+      res.putHeader("Retry-After", "1");
+    }
+    json(res, status, body);
+  }
+
+  private static void json(HttpServerResponse res, int status, JsonObject body) {
+    if (res.ended() || res.closed()) {
+      return;
+    }
+    res.setStatusCode(status).putHeader(HttpHeaders.CONTENT_TYPE, "application/json").end(body.encode());
+  }
+
+  private static HttpServerResponse cors(HttpServerResponse res) {
+    // the JavaScript SDKs post cross-origin from web pages
+    return res.putHeader("Access-Control-Allow-Origin", "*")
+        .putHeader("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding, AnonymousId")
+        .putHeader("Access-Control-Allow-Methods", "POST, GET, OPTIONS");
+  }
+
+  private String clientIp(HttpServerRequest req) {
+    if (options.trustForwardedFor()) {
+      String xff = req.getHeader("X-Forwarded-For");
+      if (xff != null && !xff.isBlank()) {
+        int comma = xff.indexOf(',');
+        return (comma < 0 ? xff : xff.substring(0, comma)).trim();
+      }
+    }
+    return req.remoteAddress() == null ? null : req.remoteAddress().hostAddress();
+  }
+
+  private void count(Map<String, Counter> counters, String name, Endpoint endpoint, String status, long n) {
+    String key = endpoint.name() + "/" + status;
+    counters.computeIfAbsent(key, k -> Counter.builder(name)
+        .tag("endpoint", endpoint.path()).tag("status", status).register(registry)).increment(n);
+  }
+
+  /** For tests and the proxy: a handler of this server's routes. */
+  public Handler<HttpServerRequest> handler() {
+    return this::handle;
+  }
+}

@@ -1,0 +1,34 @@
+package io.eventpipe.launcher;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The demo workspace's destination: a webhook endpoint that logs every delivery, so a newcomer sees them. */
+final class DemoSink {
+
+  private static final Logger LOG = LoggerFactory.getLogger("demo-sink");
+
+  private final AtomicLong received = new AtomicLong();
+  private HttpServer server;
+
+  Future<Integer> start(Vertx vertx, int port) {
+    server = vertx.createHttpServer();
+    return server.requestHandler(req -> req.body().onComplete(ar -> {
+      if (ar.succeeded()) {
+        long n = received.incrementAndGet();
+        String body = ar.result().toString(StandardCharsets.UTF_8);
+        LOG.info("delivery #{} ({}): {}", n, req.getHeader("X-Message-Id"), body.length() > 2000 ? body.substring(0, 2000) + "..." : body);
+      }
+      req.response().setStatusCode(200).end("ok");
+    })).listen(port, "127.0.0.1").map(HttpServer::actualPort);
+  }
+
+  Future<Void> stop() {
+    return server == null ? Future.succeededFuture() : server.close();
+  }
+}

@@ -1,0 +1,216 @@
+package io.eventpipe.launcher;
+
+import io.eventpipe.gateway.WorkspaceConfig;
+import io.eventpipe.gateway.http.GatewayOptions;
+import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.node.Node;
+import io.eventpipe.node.NodeOptions;
+import io.eventpipe.routing.Partitioner;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@code pipeline} executable. Roles:
+ * <ul>
+ *   <li>{@code local}: a whole pipeline on one machine, PostgreSQL embedded, data kept in {@code --data-dir};</li>
+ *   <li>{@code node}: one processor node against its own PostgreSQL (for real deployments).</li>
+ * </ul>
+ */
+public final class Main {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Main.class);
+
+  private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "data-dir", "admin-port", "admin-token",
+      "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
+  private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "config", "port", "host", "admin-port",
+      "admin-host", "admin-token", "partitions", "max-request-bytes", "trust-forwarded-for");
+
+  private Main() {}
+
+  public static void main(String[] args) {
+    if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
+      usage();
+      System.exit(args.length == 0 ? 2 : 0);
+    }
+    String role = args[0];
+    String[] rest = java.util.Arrays.copyOfRange(args, 1, args.length);
+    try {
+      switch (role) {
+        case "local" -> local(new Flags(rest, LOCAL_FLAGS, System.getenv()));
+        case "node" -> node(new Flags(rest, NODE_FLAGS, System.getenv()));
+        default -> {
+          System.err.println("unknown role '" + role + "'");
+          usage();
+          System.exit(2);
+        }
+      }
+    } catch (Flags.BadFlag | IllegalArgumentException e) {
+      System.err.println("pipeline " + role + ": " + e.getMessage());
+      System.exit(2);
+    } catch (Exception e) {
+      LOG.error("pipeline {} failed", role, e);
+      System.exit(1);
+    }
+  }
+
+  private static void usage() {
+    System.err.println("""
+        usage: pipeline ROLE [--flag value ...]   (every flag also reads PIPELINE_<FLAG> from the environment)
+
+          local   a whole pipeline on this machine with embedded PostgreSQL
+                  --config FILE (workspace YAML; default: a demo workspace)  --port 8080  --data-dir ./pipeline-data
+                  --admin-port PORT+1  --admin-token TOKEN  --partitions 1024
+          node    one processor node
+                  --node-id K  --pg-url postgresql://user:pw@host:5432/db  --config FILE  --port 8080
+                  --admin-port 8081  --admin-token TOKEN  --partitions 1024
+        """);
+  }
+
+  // ------------------------------------------------------------------ local
+
+  private static void local(Flags flags) throws Exception {
+    int port = flags.port("port", 8080);
+    Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
+    int adminPort = flags.port("admin-port", port == 0 ? 0 : port + 1);
+    int partitions = partitions(flags);
+    GatewayOptions gateway = gatewayOptions(flags, port).withHost("0.0.0.0");
+    Path config = flags.existingFile("config");
+    Files.createDirectories(dataDir);
+    String adminToken = flags.string("admin-token", null);
+    if (adminToken == null) {
+      adminToken = secret(dataDir.resolve("admin-token"));
+    }
+
+    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    DemoSink demo = null;
+    String demoWriteKey = null;
+    if (config == null) {
+      demo = new DemoSink();
+      int sinkPort = demo.start(vertx, flags.port("demo-sink-port", 0)).toCompletionStage().toCompletableFuture().get();
+      demoWriteKey = secret(dataDir.resolve("demo-write-key"));
+      config = dataDir.resolve("workspace.yaml");
+      Files.writeString(config, demoWorkspace(demoWriteKey, sinkPort), StandardCharsets.UTF_8);
+    } else {
+      WorkspaceConfig.load(config); // fail fast, naming the bad value
+    }
+
+    EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve("postgres"));
+    PgConfig nodeDb = pg.database("node0");
+    Node node = new Node(vertx, new NodeOptions(0, nodeDb, partitions, gateway, "127.0.0.1", adminPort, adminToken, config));
+    node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+
+    System.out.println();
+    System.out.println("eventpipe is running: SDK API on http://localhost:" + node.gatewayPort()
+        + ", admin and metrics on http://127.0.0.1:" + node.adminPort() + " (token in " + dataDir.resolve("admin-token") + ")");
+    System.out.println("data directory: " + dataDir + "   workspace: " + config);
+    if (demoWriteKey != null) {
+      System.out.println();
+      System.out.println("Demo workspace: write key " + demoWriteKey + "; deliveries are logged by the demo sink. Try:");
+      System.out.println("  curl -u " + demoWriteKey + ": -H 'Content-Type: application/json' http://localhost:" + node.gatewayPort()
+          + "/v1/track -d '{\"userId\":\"u1\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'");
+    }
+    System.out.println();
+    runUntilStopped(vertx, node, demo, pg);
+  }
+
+  private static String demoWorkspace(String writeKey, int sinkPort) {
+    return """
+        # Demo workspace written by `pipeline local` (pass --config FILE to use your own).
+        sources:
+          - id: demo
+            name: Demo source
+            writeKey: %s
+            enabled: true
+        destinations:
+          - id: demo-sink
+            type: webhook
+            enabled: true
+            sources: [demo]
+            config:
+              url: http://127.0.0.1:%d/demo
+        """.formatted(writeKey, sinkPort);
+  }
+
+  // ------------------------------------------------------------------ node
+
+  private static void node(Flags flags) throws Exception {
+    int nodeId = flags.integer("node-id", 0, 0, 4095);
+    PgConfig pg = PgConfig.parse(flags.required("pg-url"));
+    Path config = flags.existingFile("config");
+    if (config == null) {
+      throw new Flags.BadFlag("--config (or PIPELINE_CONFIG) is required: the workspace YAML file");
+    }
+    WorkspaceConfig.load(config);
+    int port = flags.port("port", 8080);
+    GatewayOptions gateway = gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0"));
+    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    Node node = new Node(vertx, new NodeOptions(nodeId, pg,
+        partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"), flags.port("admin-port", 8081),
+        flags.required("admin-token"), config));
+    node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    runUntilStopped(vertx, node, null, null);
+  }
+
+  // ------------------------------------------------------------------ shared
+
+  private static GatewayOptions gatewayOptions(Flags flags, int port) {
+    GatewayOptions g = GatewayOptions.defaults(port);
+    return g.withMaxRequestBytes(flags.integer("max-request-bytes", g.maxRequestBytes(), 1024, 64 << 20))
+        .withTrustForwardedFor(flags.bool("trust-forwarded-for", false));
+  }
+
+  private static int partitions(Flags flags) {
+    int p = flags.integer("partitions", Partitioner.DEFAULT_PARTITIONS, 1, Partitioner.MAX_PARTITIONS);
+    if (Integer.bitCount(p) != 1) {
+      throw new Flags.BadFlag("--partitions=" + p + " must be a power of two");
+    }
+    return p;
+  }
+
+  /** A random secret kept in {@code file}, so restarts keep it. */
+  private static String secret(Path file) throws IOException {
+    if (Files.exists(file)) {
+      return Files.readString(file, StandardCharsets.UTF_8).trim();
+    }
+    byte[] bytes = new byte[16];
+    new SecureRandom().nextBytes(bytes);
+    String s = HexFormat.of().formatHex(bytes);
+    Files.writeString(file, s + "\n", StandardCharsets.UTF_8);
+    return s;
+  }
+
+  /** Blocks until SIGTERM/SIGINT, then stops gracefully: node, demo sink, PostgreSQL, Vert.x. */
+  private static void runUntilStopped(Vertx vertx, Node node, DemoSink demo, EmbeddedPg pg) throws InterruptedException {
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      LOG.info("stopping (signal received)");
+      try {
+        node.stop().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        if (demo != null) {
+          demo.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        }
+        if (vertx != null) {
+          vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        if (pg != null) {
+          pg.close();
+        }
+      } catch (Exception e) {
+        LOG.warn("graceful stop incomplete: {}", e.toString());
+      }
+      stopped.countDown();
+    }, "pipeline-stop"));
+    stopped.await();
+  }
+}

@@ -1,0 +1,156 @@
+package io.eventpipe.node;
+
+import io.eventpipe.gateway.EventParser;
+import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.gateway.http.GatewayServer;
+import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.JobsDbOptions;
+import io.eventpipe.routing.Partitioner;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.sqlclient.Pool;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A processor node: the gateway API storing into this node's jobsdb, the processor fanning events out to
+ * destinations, the router delivering them, and an admin port with the admin API, metrics and probes.
+ */
+public final class Node {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Node.class);
+
+  private final Vertx vertx;
+  private final NodeOptions options;
+  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final Clock clock = Clock.systemUTC();
+  private Pool pool;
+  private JobsDb ingest;
+  private JobsDb deliveries;
+  private WorkspaceConfigStore config;
+  private GatewayServer gateway;
+  private HttpServer admin;
+  private volatile boolean ready;
+  private final List<NodeComponent> components = new ArrayList<>();
+
+  /** Something the node starts after its stores and stops before them (processor, router). */
+  public interface NodeComponent {
+    Future<Void> start();
+
+    Future<Void> stop();
+  }
+
+  public Node(Vertx vertx, NodeOptions options) {
+    this.vertx = vertx;
+    this.options = options;
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+  }
+
+  public Future<Node> start() {
+    config = WorkspaceConfigStore.watch(options.workspace());
+    pool = options.pg().createPool(vertx, 16);
+    return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry)
+        .compose(gw -> {
+          ingest = gw;
+          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO), registry);
+        })
+        .compose(rt -> {
+          deliveries = rt;
+          return startComponents();
+        })
+        .compose(v -> {
+          gateway = new GatewayServer(vertx, options.gateway(), config, EventParser.create(),
+              new JobsDbSink(ingest, pool, Partitioner.of(options.partitions())), clock, registry);
+          return gateway.start();
+        })
+        .compose(port -> startAdmin())
+        .map(v -> {
+          ready = true;
+          LOG.info("node {} ready: gateway on port {}, admin on port {}, PostgreSQL {}", options.nodeId(), gateway.port(),
+              admin.actualPort(), options.pg().redacted());
+          return this;
+        });
+  }
+
+  private Future<Void> startComponents() {
+    components.addAll(NodeComponents.create(vertx, pool, ingest, deliveries, config, clock, registry));
+    Future<Void> f = Future.succeededFuture();
+    for (NodeComponent c : components) {
+      f = f.compose(v -> c.start());
+    }
+    return f;
+  }
+
+  private Future<Void> startAdmin() {
+    var adminApi = NodeComponents.adminHandler(vertx, options.adminToken(), deliveries, config);
+    admin = vertx.createHttpServer(new HttpServerOptions().setHost(options.adminHost()).setPort(options.adminPort()));
+    return admin.requestHandler(req -> {
+      switch (req.path()) {
+        case "/metrics" -> req.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());
+        case "/health/live" -> req.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("status", "ok").encode());
+        case "/health/ready" -> req.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "application/json")
+            .end(new JsonObject().put("status", ready ? "ready" : "starting").encode());
+        default -> adminApi.handle(req);
+      }
+    }).listen().mapEmpty();
+  }
+
+  public int gatewayPort() {
+    return gateway.port();
+  }
+
+  public int adminPort() {
+    return admin.actualPort();
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  public JobsDb ingestQueue() {
+    return ingest;
+  }
+
+  public JobsDb deliveryQueue() {
+    return deliveries;
+  }
+
+  /**
+   * Graceful stop: the gateway stops accepting and finishes requests in flight, the processor and router finish
+   * or hand back their work, group commit flushes, then connections close.
+   */
+  public Future<Void> stop() {
+    ready = false;
+    Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
+    for (int i = components.size() - 1; i >= 0; i--) {
+      NodeComponent c = components.get(i);
+      f = f.transform(ar -> c.stop());
+    }
+    return f.transform(ar -> ingest == null ? Future.succeededFuture() : ingest.shutdown())
+        .transform(ar -> deliveries == null ? Future.succeededFuture() : deliveries.shutdown())
+        .transform(ar -> admin == null ? Future.succeededFuture() : admin.close())
+        .transform(ar -> pool == null ? Future.succeededFuture() : pool.close())
+        .transform(ar -> {
+          if (config != null) {
+            config.close();
+          }
+          LOG.info("node {} stopped", options.nodeId());
+          return Future.succeededFuture();
+        });
+  }
+}
