@@ -74,7 +74,8 @@ public final class Node {
           return startComponents();
         })
         .compose(v -> {
-          gateway = new GatewayServer(vertx, options.gateway(), config, EventParser.create(),
+          gateway = new GatewayServer(vertx, options.gateway(), config,
+              EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
               new JobsDbSink(ingest, pool, Partitioner.of(options.partitions())), clock, registry);
           return gateway.start();
         })

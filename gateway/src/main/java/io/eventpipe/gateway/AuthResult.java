@@ -1,0 +1,27 @@
+package io.eventpipe.gateway;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A successful authentication: the enabled source a write key belongs to, in the snapshot that answered.
+ *
+ * @param source the source
+ * @param config the snapshot the source was found in; use it for the source's destinations so that both come
+ *     from the same version of the file
+ */
+public record AuthResult(Source source, WorkspaceConfig config) {
+  public AuthResult {
+    Objects.requireNonNull(source, "source");
+    Objects.requireNonNull(config, "config");
+  }
+
+  public String sourceId() {
+    return source.id();
+  }
+
+  /** The enabled destinations of the source, from the same snapshot. */
+  public List<Destination> destinations() {
+    return config.destinationsFor(source.id());
+  }
+}

@@ -1,0 +1,26 @@
+package io.eventpipe.gateway;
+
+/** 429: the source sends more events per second than its {@code rateLimit} allows. */
+public class RateLimitedException extends GatewayException {
+
+  private static final long serialVersionUID = 1L;
+
+  private final String sourceId;
+  private final long retryAfterSeconds;
+
+  public RateLimitedException(String sourceId, long retryAfterSeconds) {
+    super(429, "source '" + sourceId + "' is over its rate limit; retry after " + retryAfterSeconds
+        + " s (Retry-After header) or raise rateLimit.eventsPerSecond in the workspace configuration", null, null);
+    this.sourceId = sourceId;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+
+  public String sourceId() {
+    return sourceId;
+  }
+
+  /** The value for the {@code Retry-After} header. */
+  public long retryAfterSeconds() {
+    return retryAfterSeconds;
+  }
+}
