@@ -5,6 +5,7 @@ import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.node.Node;
 import io.eventpipe.node.NodeOptions;
+import io.eventpipe.proxy.Proxy;
 import io.eventpipe.routing.Partitioner;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -31,10 +32,13 @@ public final class Main {
 
   private static final Logger LOG = LoggerFactory.getLogger(Main.class);
 
-  private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "data-dir", "admin-port", "admin-token",
+  private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "nodes", "data-dir", "admin-port", "admin-token",
       "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
-  private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "config", "port", "host", "admin-port",
-      "admin-host", "admin-token", "partitions", "max-request-bytes", "trust-forwarded-for");
+  private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "advertise", "config", "port",
+      "host", "admin-port", "admin-host", "admin-token", "partitions", "max-request-bytes", "trust-forwarded-for");
+  private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
+      "admin-token", "max-request-bytes", "trust-forwarded-for");
+  private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
 
   private Main() {}
 
@@ -49,6 +53,8 @@ public final class Main {
       switch (role) {
         case "local" -> local(new Flags(rest, LOCAL_FLAGS, System.getenv()));
         case "node" -> node(new Flags(rest, NODE_FLAGS, System.getenv()));
+        case "proxy" -> proxy(new Flags(rest, PROXY_FLAGS, System.getenv()));
+        case "status" -> Status.run(new Flags(rest, STATUS_FLAGS, System.getenv()));
         default -> {
           System.err.println("unknown role '" + role + "'");
           usage();
@@ -68,12 +74,16 @@ public final class Main {
     System.err.println("""
         usage: pipeline ROLE [--flag value ...]   (every flag also reads PIPELINE_<FLAG> from the environment)
 
-          local   a whole pipeline on this machine with embedded PostgreSQL
-                  --config FILE (workspace YAML; default: a demo workspace)  --port 8080  --data-dir ./pipeline-data
-                  --admin-port PORT+1  --admin-token TOKEN  --partitions 1024
-          node    one processor node
-                  --node-id K  --pg-url postgresql://user:pw@host:5432/db  --config FILE  --port 8080
-                  --admin-port 8081  --admin-token TOKEN  --partitions 1024
+          local   a whole cluster on this machine with embedded PostgreSQL: control store, N nodes, a proxy
+                  --config FILE (workspace YAML; default: a demo workspace)  --port 8080  --nodes 1
+                  --data-dir ./pipeline-data  --admin-port PORT+1  --admin-token TOKEN  --partitions 1024
+          node    one processor node; with --control-url a cluster member behind proxies, else standalone
+                  --node-id K  --pg-url postgresql://user:pw@host:5432/db  --control-url postgresql://...
+                  --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
+          proxy   the stateless user-keyed proxy
+                  --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
+          status  the topology, each node's health and pending jobs
+                  --data-dir DIR (of a running `local`)  or  --control-url postgresql://... --admin-token TOKEN
         """);
   }
 
@@ -81,15 +91,16 @@ public final class Main {
 
   private static void local(Flags flags) throws Exception {
     int port = flags.port("port", 8080);
+    int nodes = flags.integer("nodes", 1, 1, 64);
     Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
     int adminPort = flags.port("admin-port", port == 0 ? 0 : port + 1);
     int partitions = partitions(flags);
     GatewayOptions gateway = gatewayOptions(flags, port).withHost("0.0.0.0");
     Path config = flags.existingFile("config");
     Files.createDirectories(dataDir);
-    String adminToken = flags.string("admin-token", null);
-    if (adminToken == null) {
-      adminToken = secret(dataDir.resolve("admin-token"));
+    String token = flags.string("admin-token", null);
+    if (token == null) {
+      token = secret(dataDir.resolve("admin-token"));
     }
 
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
@@ -106,22 +117,39 @@ public final class Main {
     }
 
     EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve("postgres"));
-    PgConfig nodeDb = pg.database("node0");
-    Node node = new Node(vertx, new NodeOptions(0, nodeDb, partitions, gateway, "127.0.0.1", adminPort, adminToken, config));
-    node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, config);
+    try {
+      cluster.start().toCompletionStage().toCompletableFuture().get(180, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException e) {
+      pg.close();
+      throw e.getCause() instanceof IllegalStateException ise ? new Flags.BadFlag(ise.getMessage()) : e;
+    }
+    Files.writeString(dataDir.resolve("local.json"), new io.vertx.core.json.JsonObject()
+        .put("controlUrl", cluster.controlUrl())
+        .put("proxy", "http://localhost:" + cluster.proxyPort())
+        .put("proxyMetrics", "http://127.0.0.1:" + cluster.proxyMetricsPort())
+        .encodePrettily(), StandardCharsets.UTF_8);
 
     System.out.println();
-    System.out.println("eventpipe is running: SDK API on http://localhost:" + node.gatewayPort()
-        + ", admin and metrics on http://127.0.0.1:" + node.adminPort() + " (token in " + dataDir.resolve("admin-token") + ")");
-    System.out.println("data directory: " + dataDir + "   workspace: " + config);
+    System.out.println("eventpipe is running: " + nodes + " node(s) behind a proxy; SDK API on http://localhost:" + cluster.proxyPort()
+        + ", proxy metrics on http://127.0.0.1:" + cluster.proxyMetricsPort() + "/metrics");
+    System.out.println("data directory: " + dataDir + "   workspace: " + config + "   status: ./pipeline status --data-dir " + dataDir);
     if (demoWriteKey != null) {
       System.out.println();
       System.out.println("Demo workspace: write key " + demoWriteKey + "; deliveries are logged by the demo sink. Try:");
-      System.out.println("  curl -u " + demoWriteKey + ": -H 'Content-Type: application/json' http://localhost:" + node.gatewayPort()
+      System.out.println("  curl -u " + demoWriteKey + ": -H 'Content-Type: application/json' http://localhost:" + cluster.proxyPort()
           + "/v1/track -d '{\"userId\":\"u1\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'");
     }
     System.out.println();
-    runUntilStopped(vertx, node, demo, pg);
+    DemoSink demoSink = demo;
+    runUntilStopped(() -> {
+      cluster.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
+      if (demoSink != null) {
+        demoSink.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+      }
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      pg.close();
+    });
   }
 
   private static String demoWorkspace(String writeKey, int sinkPort) {
@@ -154,12 +182,36 @@ public final class Main {
     WorkspaceConfig.load(config);
     int port = flags.port("port", 8080);
     GatewayOptions gateway = gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0"));
+    String controlUrl = flags.string("control-url", null);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
-    Node node = new Node(vertx, new NodeOptions(nodeId, pg,
-        partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"), flags.port("admin-port", 8081),
-        flags.required("admin-token"), config));
+    Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
+        flags.port("admin-port", 8081), flags.required("admin-token"), config,
+        controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null)));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
-    runUntilStopped(vertx, node, null, null);
+    runUntilStopped(() -> {
+      node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    });
+  }
+
+  // ------------------------------------------------------------------ proxy
+
+  private static void proxy(Flags flags) throws Exception {
+    Path config = flags.existingFile("config");
+    if (config == null) {
+      throw new Flags.BadFlag("--config (or PIPELINE_CONFIG) is required: the workspace YAML file");
+    }
+    WorkspaceConfig.load(config);
+    int port = flags.port("port", 8080);
+    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    Proxy proxy = new Proxy(vertx, new Proxy.Options(gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0")),
+        PgConfig.parse(flags.required("control-url")), flags.required("admin-token"), flags.string("admin-host", "0.0.0.0"),
+        flags.port("admin-port", 8081), config));
+    proxy.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    runUntilStopped(() -> {
+      proxy.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    });
   }
 
   // ------------------------------------------------------------------ shared
@@ -190,22 +242,18 @@ public final class Main {
     return s;
   }
 
-  /** Blocks until SIGTERM/SIGINT, then stops gracefully: node, demo sink, PostgreSQL, Vert.x. */
-  private static void runUntilStopped(Vertx vertx, Node node, DemoSink demo, EmbeddedPg pg) throws InterruptedException {
+  /** Something to run at shutdown. */
+  interface Stopper {
+    void stop() throws Exception;
+  }
+
+  /** Blocks until SIGTERM/SIGINT, then stops gracefully. */
+  private static void runUntilStopped(Stopper stopper) throws InterruptedException {
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       LOG.info("stopping (signal received)");
       try {
-        node.stop().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        if (demo != null) {
-          demo.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
-        }
-        if (vertx != null) {
-          vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        }
-        if (pg != null) {
-          pg.close();
-        }
+        stopper.stop();
       } catch (Exception e) {
         LOG.warn("graceful stop incomplete: {}", e.toString());
       }

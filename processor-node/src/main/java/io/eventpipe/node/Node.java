@@ -1,6 +1,9 @@
 package io.eventpipe.node;
 
+import io.eventpipe.control.ControlStore;
+import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.EventParser;
+import io.eventpipe.gateway.wire.IngestBatch;
 import io.eventpipe.gateway.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.JobsDb;
@@ -19,6 +22,7 @@ import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -37,6 +41,8 @@ public final class Node {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Clock clock = Clock.systemUTC();
   private Pool pool;
+  private ControlStore control;
+  private TopologyWatcher topology;
   private JobsDb ingest;
   private JobsDb deliveries;
   private WorkspaceConfigStore config;
@@ -64,7 +70,23 @@ public final class Node {
   public Future<Node> start() {
     config = WorkspaceConfigStore.watch(options.workspace());
     pool = options.pg().createPool(vertx, 16);
-    return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry)
+    Future<Void> cluster = Future.succeededFuture();
+    if (options.clustered()) {
+      cluster = ControlStore.open(vertx, options.control())
+          .compose(store -> {
+            control = store;
+            return TopologyWatcher.start(vertx, store, Duration.ofSeconds(2));
+          })
+          .map(w -> {
+            topology = w;
+            if (w.current().partitionCount() != options.partitions()) {
+              throw new IllegalStateException("the cluster has " + w.current().partitionCount()
+                  + " partitions but this node was started with --partitions " + options.partitions());
+            }
+            return null;
+          });
+    }
+    return cluster.compose(x -> JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry))
         .compose(gw -> {
           ingest = gw;
           return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO), registry);
@@ -74,15 +96,26 @@ public final class Node {
           return startComponents();
         })
         .compose(v -> {
+          if (options.clustered()) {
+            return Future.succeededFuture(0);
+          }
           gateway = new GatewayServer(vertx, options.gateway(), config,
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
               new JobsDbSink(ingest, pool, Partitioner.of(options.partitions())), clock, registry);
           return gateway.start();
         })
         .compose(port -> startAdmin())
+        .compose(v -> {
+          if (!options.clustered()) {
+            return Future.succeededFuture();
+          }
+          String address = options.advertise() != null ? options.advertise() : options.adminHost() + ":" + admin.actualPort();
+          return control.registerNode(options.nodeId(), address);
+        })
         .map(v -> {
           ready = true;
-          LOG.info("node {} ready: gateway on port {}, admin on port {}, PostgreSQL {}", options.nodeId(), gateway.port(),
+          LOG.info("node {} ready: {}, internal port {}, PostgreSQL {}", options.nodeId(),
+              gateway == null ? "cluster member at epoch " + topology.current().epoch() : "SDK API on port " + gateway.port(),
               admin.actualPort(), options.pg().redacted());
           return this;
         });
@@ -99,6 +132,7 @@ public final class Node {
 
   private Future<Void> startAdmin() {
     var adminApi = NodeComponents.adminHandler(vertx, options.adminToken(), deliveries, config);
+    InternalIngest internal = options.clustered() ? new InternalIngest(options.nodeId(), topology, ingest, registry) : null;
     admin = vertx.createHttpServer(new HttpServerOptions().setHost(options.adminHost()).setPort(options.adminPort()));
     return admin.requestHandler(req -> {
       switch (req.path()) {
@@ -106,13 +140,44 @@ public final class Node {
         case "/health/live" -> req.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("status", "ok").encode());
         case "/health/ready" -> req.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "application/json")
             .end(new JsonObject().put("status", ready ? "ready" : "starting").encode());
+        case IngestBatch.PATH -> {
+          if (!Admin.authorized(req, options.adminToken())) {
+            Admin.error(req, 401, "internal ingest needs Authorization: Bearer <internal token>");
+          } else if (internal == null) {
+            Admin.error(req, 404, "this node is standalone (no control store): send events to its public API");
+          } else if (!ready) {
+            req.response().putHeader("Retry-After", "1");
+            Admin.error(req, 503, "node " + options.nodeId() + " is starting or stopping");
+          } else {
+            internal.handle(req);
+          }
+        }
+        case "/internal/v1/status" -> {
+          if (!Admin.authorized(req, options.adminToken())) {
+            Admin.error(req, 401, "status needs Authorization: Bearer <internal token>");
+          } else {
+            status(req);
+          }
+        }
         default -> adminApi.handle(req);
       }
     }).listen().mapEmpty();
   }
 
+  private void status(io.vertx.core.http.HttpServerRequest req) {
+    ingest.pendingCounts().compose(gw -> deliveries.pendingCounts().map(rt -> new JsonObject()
+            .put("node", options.nodeId())
+            .put("ready", ready)
+            .put("epoch", topology == null ? null : topology.current().epoch())
+            .put("ownedPartitions", topology == null ? options.partitions() : topology.current().ownedBy(options.nodeId()).length)
+            .put("pendingIngest", gw.values().stream().mapToLong(Long::longValue).sum())
+            .put("pendingDeliveries", new JsonObject(new java.util.LinkedHashMap<String, Object>(rt)))))
+        .onSuccess(json -> req.response().putHeader("Content-Type", "application/json").end(json.encode()))
+        .onFailure(err -> Admin.error(req, 503, err.getMessage()));
+  }
+
   public int gatewayPort() {
-    return gateway.port();
+    return gateway == null ? -1 : gateway.port();
   }
 
   public int adminPort() {
@@ -146,6 +211,12 @@ public final class Node {
         .transform(ar -> deliveries == null ? Future.succeededFuture() : deliveries.shutdown())
         .transform(ar -> admin == null ? Future.succeededFuture() : admin.close())
         .transform(ar -> pool == null ? Future.succeededFuture() : pool.close())
+        .transform(ar -> {
+          if (topology != null) {
+            topology.close();
+          }
+          return control == null ? Future.succeededFuture() : control.closeAsync();
+        })
         .transform(ar -> {
           if (config != null) {
             config.close();

@@ -12,10 +12,13 @@ import java.util.Objects;
  * @param pg            the node's own PostgreSQL (its jobsdb)
  * @param partitions    the cluster's partition count (a power of two, fixed at creation)
  * @param gateway       the SDK-facing API of this node
- * @param adminHost     interface of the admin/metrics port
- * @param adminPort     admin API, metrics and probes (0 picks a free port)
- * @param adminToken    bearer token of the admin API
+ * @param adminHost     interface of the internal port
+ * @param adminPort     the internal port: ingest from proxies, admin API, metrics and probes (0 picks a free port)
+ * @param adminToken    the shared bearer token of internal ingest and the admin API
  * @param workspace     the workspace YAML file (hot-reloaded)
+ * @param control       the control store; null for a standalone node, which owns every partition and serves the
+ *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
+ * @param advertise     the host:port other processes reach the internal port at (null: adminHost:actual port)
  */
 public record NodeOptions(
     int nodeId,
@@ -25,7 +28,9 @@ public record NodeOptions(
     String adminHost,
     int adminPort,
     String adminToken,
-    Path workspace) {
+    Path workspace,
+    PgConfig control,
+    String advertise) {
 
   public NodeOptions {
     Objects.requireNonNull(pg, "pg");
@@ -38,5 +43,15 @@ public record NodeOptions(
     if (adminToken.length() < 8) {
       throw new IllegalArgumentException("admin token must be at least 8 characters");
     }
+  }
+
+  /** A standalone node: no control store, the public API served by the node itself. */
+  public static NodeOptions standalone(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String adminHost,
+      int adminPort, String adminToken, Path workspace) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, adminHost, adminPort, adminToken, workspace, null, null);
+  }
+
+  public boolean clustered() {
+    return control != null;
   }
 }

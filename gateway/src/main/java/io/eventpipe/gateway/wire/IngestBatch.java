@@ -1,0 +1,89 @@
+package io.eventpipe.gateway.wire;
+
+import io.eventpipe.gateway.GatewayException;
+import io.vertx.core.buffer.Buffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The internal ingest wire format between a proxy and a node: events already validated and enriched at the
+ * edge, so the node stores their bytes as they are. Binary and length-prefixed, so neither side parses JSON:
+ * <pre>
+ *   "EPB1"  u32 count  { u16 keyLen key  u16 messageIdLen messageId  u32 payloadLen payload }*count
+ * </pre>
+ * The source id and the sender's topology epoch travel in the {@link #SOURCE_HEADER} and {@link #EPOCH_HEADER}
+ * headers, the shared token in {@code Authorization: Bearer}.
+ */
+public final class IngestBatch {
+
+  public static final String PATH = "/internal/v1/ingest";
+  public static final String CONTENT_TYPE = "application/x-eventpipe-batch";
+  public static final String EPOCH_HEADER = "X-Eventpipe-Epoch";
+  public static final String SOURCE_HEADER = "X-Eventpipe-Source";
+  private static final int MAGIC = 0x45504231; // "EPB1"
+
+  /** One event on the wire. */
+  public record Item(String routingKey, String messageId, byte[] payload) {}
+
+  private IngestBatch() {}
+
+  public static Buffer encode(List<Item> items) {
+    int size = 8;
+    for (Item i : items) {
+      size += 8 + i.payload().length + i.routingKey().length() * 3 + i.messageId().length() * 3;
+    }
+    Buffer b = Buffer.buffer(size);
+    b.appendInt(MAGIC).appendInt(items.size());
+    for (Item i : items) {
+      byte[] key = i.routingKey().getBytes(StandardCharsets.UTF_8);
+      byte[] msg = i.messageId().getBytes(StandardCharsets.UTF_8);
+      if (key.length > 0xFFFF || msg.length > 0xFFFF) {
+        throw new GatewayException(400, "routing key or messageId longer than 65535 bytes");
+      }
+      b.appendUnsignedShort(key.length).appendBytes(key)
+          .appendUnsignedShort(msg.length).appendBytes(msg)
+          .appendInt(i.payload().length).appendBytes(i.payload());
+    }
+    return b;
+  }
+
+  /** Decodes a batch; a malformed one is a 400 (it came from a broken or hostile sender). */
+  public static List<Item> decode(Buffer b) {
+    try {
+      if (b.length() < 8 || b.getInt(0) != MAGIC) {
+        throw new GatewayException(400, "not an internal ingest batch (bad magic)");
+      }
+      int count = b.getInt(4);
+      if (count < 0 || count > b.length()) {
+        throw new GatewayException(400, "bad event count " + count);
+      }
+      List<Item> out = new ArrayList<>(count);
+      int pos = 8;
+      for (int n = 0; n < count; n++) {
+        int keyLen = b.getUnsignedShort(pos);
+        String key = b.getString(pos + 2, pos + 2 + keyLen, "UTF-8");
+        pos += 2 + keyLen;
+        int msgLen = b.getUnsignedShort(pos);
+        String msg = b.getString(pos + 2, pos + 2 + msgLen, "UTF-8");
+        pos += 2 + msgLen;
+        int payloadLen = b.getInt(pos);
+        if (payloadLen < 0 || pos + 4 + payloadLen > b.length()) {
+          throw new GatewayException(400, "truncated batch at event " + n);
+        }
+        byte[] payload = b.getBytes(pos + 4, pos + 4 + payloadLen);
+        pos += 4 + payloadLen;
+        if (key.isEmpty() || msg.isEmpty()) {
+          throw new GatewayException(400, "event " + n + " has an empty routing key or messageId");
+        }
+        out.add(new Item(key, msg, payload));
+      }
+      if (pos != b.length()) {
+        throw new GatewayException(400, "trailing bytes after " + count + " events");
+      }
+      return out;
+    } catch (IndexOutOfBoundsException e) {
+      throw new GatewayException(400, "truncated internal ingest batch");
+    }
+  }
+}

@@ -1,0 +1,89 @@
+package io.eventpipe.launcher;
+
+import io.eventpipe.control.ControlStore;
+import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.routing.Topology;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+
+/** {@code pipeline status}: the topology from the control store, and each node's health and pending jobs. */
+final class Status {
+
+  private Status() {}
+
+  static void run(Flags flags) throws Exception {
+    String controlUrl = flags.string("control-url", null);
+    String token = flags.string("admin-token", null);
+    Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
+    if (controlUrl == null) {
+      Path local = dataDir.resolve("local.json");
+      if (!Files.exists(local)) {
+        throw new Flags.BadFlag("no running `pipeline local` found in " + dataDir + " (no local.json); pass --data-dir,"
+            + " or --control-url and --admin-token for a deployed cluster");
+      }
+      controlUrl = new JsonObject(Files.readString(local, StandardCharsets.UTF_8)).getString("controlUrl");
+      if (token == null) {
+        token = Files.readString(dataDir.resolve("admin-token"), StandardCharsets.UTF_8).trim();
+      }
+    }
+    if (token == null) {
+      throw new Flags.BadFlag("--admin-token (or PIPELINE_ADMIN_TOKEN) is required with --control-url");
+    }
+    Vertx vertx = Vertx.vertx();
+    try {
+      String report = report(vertx, PgConfig.parse(controlUrl), token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      System.out.print(report);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new Flags.BadFlag("cannot read the control store at " + PgConfig.parse(controlUrl).redacted() + ": "
+          + e.getCause().getMessage() + " (is the cluster running?)");
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  private static Future<String> report(Vertx vertx, PgConfig control, String token) {
+    HttpClientAgent client = vertx.createHttpClient();
+    return ControlStore.open(vertx, control).compose(store -> store.current().eventually(store::closeAsync)).compose(opt -> {
+      if (opt.isEmpty()) {
+        return Future.succeededFuture("the cluster is not initialized yet\n");
+      }
+      Topology t = opt.get();
+      List<Future<String>> rows = new ArrayList<>();
+      for (int node : t.nodes()) {
+        String address = t.addressOf(node);
+        rows.add(client.request(new RequestOptions().setMethod(HttpMethod.GET).setAbsoluteURI("http://" + address + "/internal/v1/status")
+                .putHeader("Authorization", "Bearer " + token).setIdleTimeout(5000))
+            .compose(r -> r.send()).compose(r -> r.body())
+            .map(b -> {
+              JsonObject s = new JsonObject(b);
+              if (s.containsKey("error")) {
+                return String.format(Locale.ROOT, "  node %-3d %-22s %s%n", node, address, s.getString("error"));
+              }
+              return String.format(Locale.ROOT, "  node %-3d %-22s %-8s partitions %-5d pending ingest %-8d pending deliveries %s%n",
+                  node, address, s.getBoolean("ready") ? "ready" : "starting", t.ownedBy(node).length,
+                  s.getLong("pendingIngest"), s.getJsonObject("pendingDeliveries").encode());
+            })
+            .otherwise(err -> String.format(Locale.ROOT, "  node %-3d %-22s DOWN (%s)%n", node, address, err.getMessage())));
+      }
+      return Future.join(rows).transform(ar -> {
+        StringBuilder out = new StringBuilder();
+        out.append(String.format(Locale.ROOT, "topology epoch %d: %d partitions over %d nodes%n", t.epoch(), t.partitionCount(), t.nodes().size()));
+        for (Future<String> r : rows) {
+          out.append(r.result());
+        }
+        return Future.succeededFuture(out.toString());
+      });
+    }).eventually(client::close);
+  }
+}

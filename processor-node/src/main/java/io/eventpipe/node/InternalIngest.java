@@ -1,0 +1,99 @@
+package io.eventpipe.node;
+
+import io.eventpipe.control.TopologyWatcher;
+import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.gateway.wire.IngestBatch;
+import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.routing.Topology;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The node's internal ingest endpoint, called by proxies with events validated and enriched at the edge.
+ *
+ * <p>Only the owner of a partition at the current epoch may accept writes for it. If any event's partition is
+ * not this node's, the whole batch is refused as misdirected (409 with this node's epoch), and the proxy refreshes
+ * its topology and re-routes; a sender with a newer epoch than ours makes us catch up first.
+ */
+final class InternalIngest {
+
+  private final int nodeId;
+  private final TopologyWatcher topology;
+  private final JobsDb ingest;
+  private final Counter misdirected;
+
+  InternalIngest(int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry) {
+    this.nodeId = nodeId;
+    this.topology = topology;
+    this.ingest = ingest;
+    this.misdirected = Counter.builder("node.ingest.misdirected").description("Internal ingest batches refused as misdirected")
+        .register(registry);
+  }
+
+  void handle(HttpServerRequest req) {
+    String source = req.getHeader(IngestBatch.SOURCE_HEADER);
+    long senderEpoch;
+    try {
+      senderEpoch = Long.parseLong(req.getHeader(IngestBatch.EPOCH_HEADER));
+    } catch (NumberFormatException e) {
+      Admin.error(req, 400, "missing or invalid " + IngestBatch.EPOCH_HEADER + " header");
+      return;
+    }
+    if (source == null || source.isEmpty()) {
+      Admin.error(req, 400, "missing " + IngestBatch.SOURCE_HEADER + " header");
+      return;
+    }
+    req.body()
+        .compose(body -> {
+          List<IngestBatch.Item> items = IngestBatch.decode(body);
+          Topology known = topology.current();
+          Future<Topology> t = known.epoch() >= senderEpoch ? Future.succeededFuture(known)
+              : topology.awaitEpoch(senderEpoch, Duration.ofSeconds(2)).otherwise(topology.current());
+          return t.compose(current -> store(req, current, source, items));
+        })
+        .onFailure(err -> {
+          if (err instanceof GatewayException g) {
+            Admin.error(req, g.status(), g.getMessage());
+          } else {
+            req.response().putHeader("Retry-After", "1");
+            Admin.error(req, 503, "not stored: " + err.getMessage());
+          }
+        });
+  }
+
+  private Future<Void> store(HttpServerRequest req, Topology current, String source, List<IngestBatch.Item> items) {
+    Set<Integer> notMine = new TreeSet<>();
+    List<NewJob> jobs = new ArrayList<>(items.size());
+    Instant now = Instant.now();
+    for (IngestBatch.Item i : items) {
+      int partition = current.partitioner().partition(i.routingKey());
+      if (!current.owns(nodeId, partition)) {
+        notMine.add(partition);
+      }
+      jobs.add(new NewJob(partition, i.routingKey(), source, "", i.messageId(), now, i.payload()));
+    }
+    if (!notMine.isEmpty()) {
+      misdirected.increment();
+      req.response().setStatusCode(409).putHeader("Content-Type", "application/json")
+          .end(new JsonObject().put("error", "misdirected").put("epoch", current.epoch()).put("node", nodeId)
+              .put("partitions", new JsonArray(new ArrayList<>(notMine))).encode());
+      return Future.succeededFuture();
+    }
+    return ingest.store(jobs).map(r -> {
+      req.response().setStatusCode(200).putHeader("Content-Type", "application/json")
+          .end(new JsonObject().put("stored", r.stored()).put("duplicates", r.duplicates()).put("epoch", current.epoch()).encode());
+      return null;
+    });
+  }
+}

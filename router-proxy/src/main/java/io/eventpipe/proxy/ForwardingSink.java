@@ -1,0 +1,138 @@
+package io.eventpipe.proxy;
+
+import io.eventpipe.control.TopologyWatcher;
+import io.eventpipe.gateway.Event;
+import io.eventpipe.gateway.EventSink;
+import io.eventpipe.gateway.Source;
+import io.eventpipe.gateway.wire.IngestBatch;
+import io.eventpipe.routing.Topology;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The proxy's sink: splits a request's events by owner node at the current topology epoch, sends the per-node
+ * sub-batches concurrently over persistent connections, and succeeds only when every node committed.
+ *
+ * <ol>
+ *   <li>A node that answers "misdirected" (409, with its epoch) no longer owns some partition: the proxy waits for
+ *       that epoch (or later) from the control store and re-routes that sub-batch, invisibly to the client.</li>
+ *   <li>A node that is down or refuses fails the request retryably (503 with Retry-After at the edge); its
+ *       partitions are never sent elsewhere, which would break their order. Sub-batches that other nodes
+ *       committed are deduplicated by messageId when the SDK retries.</li>
+ * </ol>
+ */
+public final class ForwardingSink implements EventSink {
+
+  private static final int MAX_REROUTES = 5;
+
+  /** A node could not take its events; the SDK should retry. */
+  public static final class NodeUnavailable extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    NodeUnavailable(String message) {
+      super(message);
+    }
+  }
+
+  private final TopologyWatcher topology;
+  private final HttpClientAgent client;
+  private final String token;
+  private final Counter rerouted;
+  private final MeterRegistry registry;
+  private final Map<Integer, Timer> nodeLatency = new java.util.concurrent.ConcurrentHashMap<>();
+
+  public ForwardingSink(Vertx vertx, TopologyWatcher topology, String token, MeterRegistry registry) {
+    this.topology = topology;
+    this.token = token;
+    this.registry = registry;
+    this.client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setConnectTimeout(2000)
+        .setIdleTimeout(60).setTcpNoDelay(true), new PoolOptions().setHttp1MaxSize(64).setMaxWaitQueueSize(10_000));
+    this.rerouted = Counter.builder("proxy.rerouted.batches").description("Sub-batches re-routed after a misdirected answer")
+        .register(registry);
+  }
+
+  @Override
+  public Future<Void> accept(Source source, List<Event> events) {
+    return route(source.id(), events, 0);
+  }
+
+  private Future<Void> route(String sourceId, List<Event> events, int attempt) {
+    Topology t = topology.current();
+    Map<Integer, List<Event>> byNode = new LinkedHashMap<>();
+    for (Event e : events) {
+      int owner = t.ownerOf(t.partitioner().partition(e.routingKey()));
+      byNode.computeIfAbsent(owner, k -> new ArrayList<>()).add(e);
+    }
+    List<Future<Void>> sends = new ArrayList<>(byNode.size());
+    for (Map.Entry<Integer, List<Event>> e : byNode.entrySet()) {
+      sends.add(send(t, e.getKey(), sourceId, e.getValue(), attempt));
+    }
+    return sends.size() == 1 ? sends.get(0) : Future.all(sends).mapEmpty();
+  }
+
+  private Future<Void> send(Topology t, int node, String sourceId, List<Event> events, int attempt) {
+    String address = t.addressOf(node);
+    List<IngestBatch.Item> items = new ArrayList<>(events.size());
+    for (Event e : events) {
+      items.add(new IngestBatch.Item(e.routingKey(), e.messageId(), e.payload()));
+    }
+    long started = System.nanoTime();
+    RequestOptions req = new RequestOptions().setMethod(HttpMethod.POST).setAbsoluteURI("http://" + address + IngestBatch.PATH)
+        .putHeader("Authorization", "Bearer " + token)
+        .putHeader("Content-Type", IngestBatch.CONTENT_TYPE)
+        .putHeader(IngestBatch.EPOCH_HEADER, String.valueOf(t.epoch()))
+        .putHeader(IngestBatch.SOURCE_HEADER, sourceId)
+        .setIdleTimeout(30_000);
+    return client.request(req)
+        .compose(r -> r.send(IngestBatch.encode(items)))
+        .compose(resp -> resp.body().map(body -> new Object[] {resp.statusCode(), body}))
+        .transform(ar -> {
+          if (ar.failed()) {
+            return Future.failedFuture(new NodeUnavailable("node " + node + " at " + address + " is unreachable: " + ar.cause().getMessage()));
+          }
+          int status = (Integer) ar.result()[0];
+          io.vertx.core.buffer.Buffer body = (io.vertx.core.buffer.Buffer) ar.result()[1];
+          if (status == 200) {
+            latency(node).record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+            return Future.succeededFuture();
+          }
+          if (status == 409 && attempt < MAX_REROUTES) {
+            long epoch = new JsonObject(body).getLong("epoch", t.epoch() + 1);
+            rerouted.increment();
+            return topology.awaitEpoch(Math.max(epoch, t.epoch() + 1), Duration.ofSeconds(5))
+                .recover(err -> topology.refresh())
+                .compose(newer -> route(sourceId, events, attempt + 1));
+          }
+          return Future.failedFuture(new NodeUnavailable("node " + node + " answered " + status + ": " + body.toString()));
+        });
+  }
+
+  private Timer latency(int node) {
+    return nodeLatency.computeIfAbsent(node, n -> Timer.builder("proxy.forward.latency").description("Internal ingest round trip")
+        .tag("node", String.valueOf(n)).publishPercentileHistogram().register(registry));
+  }
+
+  @Override
+  public Future<Boolean> healthy() {
+    return Future.succeededFuture(topology.current() != null);
+  }
+
+  public Future<Void> close() {
+    return client.close();
+  }
+}
