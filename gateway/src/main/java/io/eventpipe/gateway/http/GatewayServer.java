@@ -160,6 +160,9 @@ public final class GatewayServer {
 
   private void handle(HttpServerRequest req) {
     String path = req.path();
+    if (path.length() > 1 && path.endsWith("/")) {
+      path = path.substring(0, path.length() - 1); // Segment's SDKs post to /v1/import/
+    }
     if (req.method() == HttpMethod.GET) {
       switch (path) {
         case "/health" -> {
