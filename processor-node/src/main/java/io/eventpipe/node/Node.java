@@ -184,6 +184,11 @@ public final class Node {
     return admin.actualPort();
   }
 
+  /** The topology epoch this node follows, or -1 for a standalone node. */
+  public long topologyEpoch() {
+    return topology == null ? -1 : topology.current().epoch();
+  }
+
   public PrometheusMeterRegistry registry() {
     return registry;
   }

@@ -1,0 +1,298 @@
+package io.eventpipe.launcher;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.rudderstack.sdk.java.analytics.RudderAnalytics;
+import com.segment.analytics.Analytics;
+import com.segment.analytics.messages.TrackMessage;
+import io.eventpipe.control.ControlStore;
+import io.eventpipe.gateway.http.GatewayOptions;
+import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.node.Node;
+import io.eventpipe.node.NodeOptions;
+import io.eventpipe.proxy.Proxy;
+import io.eventpipe.routing.Partitioner;
+import io.eventpipe.routing.Topology;
+import io.eventpipe.testing.PgDatabase;
+import io.eventpipe.testing.PgServer;
+import io.eventpipe.testing.SequenceChecker;
+import io.eventpipe.testing.TcpProxy;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real cluster in one JVM: a control store, three nodes each with its own database, and two proxies, on a real
+ * PostgreSQL; real SDKs send through the proxies. Proxy B reaches the control store through a TCP proxy that the
+ * tests cut, to play a control store that goes away (for it).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ClusterTest {
+
+  private static final String WRITE_KEY = "cluster-test-write-key";
+  private static final String TOKEN = "cluster-test-token";
+  private static final int PARTITIONS = 64;
+  private static final Pattern SEQ = Pattern.compile("\"seq\":\"?(\\d+)");
+
+  private final Vertx vertx = Vertx.vertx();
+  private final HttpClient http = HttpClient.newHttpClient();
+  private final List<PgDatabase> nodeDbs = new ArrayList<>();
+  private final Node[] nodes = new Node[3];
+  private final int[] nodePorts = new int[3];
+  private PgDatabase controlDb;
+  private TcpProxy controlCut;
+  private PgConfig controlDirect;
+  private PgConfig controlViaCut;
+  private Path workspace;
+  private Proxy proxyA;
+  private Proxy proxyB;
+
+  @BeforeAll
+  void start(@TempDir Path dir) throws Exception {
+    PgServer server = PgServer.get();
+    controlDb = server.createDatabase("cluster_control");
+    controlDirect = config(controlDb);
+    controlCut = new TcpProxy(controlDb.host(), controlDb.port());
+    controlViaCut = new PgConfig(controlCut.host(), controlCut.port(), controlDb.database(), controlDb.user(), controlDb.password());
+    workspace = dir.resolve("workspace.yaml");
+    Files.writeString(workspace, "sources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n");
+    ControlStore store = await(ControlStore.open(vertx, controlDirect));
+    await(store.initialize(PARTITIONS, 3));
+    await(store.closeAsync());
+    for (int k = 0; k < 3; k++) {
+      nodeDbs.add(server.createDatabase("cluster_node" + k));
+      startNode(k, 0);
+    }
+    proxyA = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlDirect, TOKEN,
+        "127.0.0.1", 0, workspace)).start());
+    proxyB = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlViaCut, TOKEN,
+        "127.0.0.1", 0, workspace)).start());
+  }
+
+  private void startNode(int k, int port) throws Exception {
+    nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), PARTITIONS, GatewayOptions.defaults(0),
+        "127.0.0.1", port, TOKEN, workspace, controlDirect, null)).start());
+    nodePorts[k] = nodes[k].adminPort();
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    for (Proxy p : new Proxy[] {proxyA, proxyB}) {
+      if (p != null) {
+        await(p.stop());
+      }
+    }
+    for (Node n : nodes) {
+      if (n != null) {
+        await(n.stop());
+      }
+    }
+    controlCut.close();
+    await(vertx.close());
+  }
+
+  @Test
+  @Order(1)
+  void sdkEventsThroughTwoProxiesLandOnTheirOwnerNodeOncePerUserInOrder() throws Exception {
+    int users = 1000;
+    int perUser = 3;
+    Analytics segment = Analytics.builder(WRITE_KEY).endpoint("http://127.0.0.1:" + proxyA.port()).flushQueueSize(50).build();
+    RudderAnalytics rudder = RudderAnalytics.builder(WRITE_KEY).setDataPlaneUrl("http://127.0.0.1:" + proxyB.port())
+        .flushQueueSize(50).build();
+    for (int seq = 1; seq <= perUser; seq++) {
+      for (int u = 0; u < users; u++) {
+        segment.enqueue(TrackMessage.builder("Segment Event").userId("s-" + u).properties(Map.of("seq", seq)));
+        rudder.enqueue(com.rudderstack.sdk.java.analytics.messages.TrackMessage.builder("Rudder Event").userId("r-" + u)
+            .properties(Map.of("seq", seq)));
+      }
+    }
+    segment.flush();
+    rudder.flush();
+    long expected = 2L * users * perUser;
+    try {
+      waitFor(() -> totalStored() >= expected, "all " + expected + " SDK events are stored");
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "; stored " + totalStored() + "; proxy A: " + requests(proxyA) + "; proxy B: " + requests(proxyB), e);
+    }
+    segment.shutdown();
+    rudder.shutdown();
+
+    Topology topology = proxyA.topology().current();
+    Partitioner partitioner = Partitioner.of(PARTITIONS);
+    SequenceChecker checker = new SequenceChecker();
+    Set<String> messageIds = new HashSet<>();
+    Map<String, Integer> nodeOfUser = new HashMap<>();
+    for (int k = 0; k < 3; k++) {
+      for (String[] row : storedRows(k)) {
+        String key = row[0];
+        assertEquals(k, topology.ownerOf(partitioner.partition(key)), "user " + key + " stored on its owner");
+        assertEquals(k, (int) nodeOfUser.computeIfAbsent(key, x -> Integer.valueOf(row[3])), "user " + key + " on one node only");
+        assertTrue(messageIds.add(row[1]), "messageId stored once: " + row[1]);
+        Matcher m = SEQ.matcher(row[2]);
+        assertTrue(m.find(), row[2]);
+        checker.observe(key, Long.parseLong(m.group(1)));
+      }
+    }
+    Map<String, Long> want = new HashMap<>();
+    for (int u = 0; u < users; u++) {
+      want.put("s-" + u, (long) perUser);
+      want.put("r-" + u, (long) perUser);
+    }
+    checker.assertComplete(want);
+    assertEquals(0, checker.duplicates());
+    assertTrue(new HashSet<>(nodeOfUser.values()).size() == 3, "every node got users");
+  }
+
+  @Test
+  @Order(2)
+  void aNodeThatIsDownFailsItsUsersRetryablyWithoutReroutingAndTheRetryAfterRestartStoresOnce() throws Exception {
+    Topology topology = proxyA.topology().current();
+    String onNode1 = userOwnedBy(topology, 1, "down");
+    String onNode0 = userOwnedBy(topology, 0, "up");
+    await(nodes[1].stop());
+
+    HttpResponse<String> refused = track(proxyA.port(), onNode1, "retry-me-1");
+    assertEquals(503, refused.statusCode(), refused.body());
+    assertTrue(refused.headers().firstValue("Retry-After").isPresent());
+    assertEquals(200, track(proxyA.port(), onNode0, "fine-1").statusCode(), "other nodes' users are not affected");
+    assertEquals(0, countMessage(0, "retry-me-1") + countMessage(2, "retry-me-1"), "never sent to a node that does not own it");
+
+    startNode(1, nodePorts[1]);
+    assertEquals(200, track(proxyA.port(), onNode1, "retry-me-1").statusCode());
+    assertEquals(200, track(proxyA.port(), onNode1, "retry-me-1").statusCode(), "a retry is acknowledged");
+    assertEquals(1, countMessage(1, "retry-me-1"), "and stored once");
+  }
+
+  @Test
+  @Order(3)
+  void aProxyWithAStaleTopologyIsToldMisdirectedAndReroutesOnceItCanRefresh() throws Exception {
+    Topology before = proxyB.topology().current();
+    String user = userOwnedBy(before, 0, "moving");
+    int partition = Partitioner.of(PARTITIONS).partition(user);
+    int[] owners = before.owners().clone();
+    owners[partition] = 2;
+
+    // the control store goes away for proxy B (and its LISTEN connection with it), then the topology changes
+    controlCut.refuse(true);
+    controlCut.cutAll();
+    ControlStore admin = await(ControlStore.open(vertx, controlDirect));
+    long epoch = await(admin.publish(owners, 3, "test-move")).epoch();
+    await(admin.closeAsync());
+    assertEquals(before.epoch(), proxyB.topology().current().epoch(), "proxy B cannot know yet");
+    waitFor(() -> nodes[0].topologyEpoch() == epoch, "node 0 follows the new epoch");
+
+    // with the store down, proxy B keeps working on its last topology for partitions that did not move
+    String stays = userOwnedBy(before, 1, "stays");
+    assertEquals(200, track(proxyB.port(), stays, "stays-1").statusCode());
+
+    // the old owner refuses the moved partition as misdirected; proxy B cannot refresh yet, so the SDK gets 503
+    HttpResponse<String> stale = track(proxyB.port(), user, "moved-1");
+    assertEquals(503, stale.statusCode(), stale.body());
+    assertEquals(0, countMessage(0, "moved-1"), "the old owner stored nothing");
+
+    controlCut.refuse(false);
+    HttpResponse<String> ok = track(proxyB.port(), user, "moved-1");
+    assertEquals(200, ok.statusCode(), ok.body());
+    assertEquals(1, countMessage(2, "moved-1"), "stored on the new owner");
+    assertEquals(0, countMessage(0, "moved-1"));
+    assertTrue(proxyB.topology().current().epoch() >= epoch);
+    assertTrue(proxyB.registry().get("proxy.rerouted.batches").counter().count() >= 1, "proxy B was told misdirected");
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private static String requests(Proxy p) {
+    return p.registry().scrape().lines().filter(l -> l.startsWith("gateway_requests_total")).toList().toString();
+  }
+
+  private HttpResponse<String> track(int port, String userId, String messageId) throws Exception {
+    String body = "{\"userId\":\"" + userId + "\",\"event\":\"Clicked\",\"messageId\":\"" + messageId + "\"}";
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/track"))
+        .header("Authorization", "Basic " + Base64.getEncoder().encodeToString((WRITE_KEY + ":").getBytes(StandardCharsets.UTF_8)))
+        .header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static String userOwnedBy(Topology t, int node, String prefix) {
+    Partitioner p = Partitioner.of(PARTITIONS);
+    for (int i = 0; ; i++) {
+      String user = prefix + "-" + i;
+      if (t.ownerOf(p.partition(user)) == node) {
+        return user;
+      }
+    }
+  }
+
+  private long totalStored() {
+    long n = 0;
+    for (int k = 0; k < 3; k++) {
+      n += storedRows(k).size();
+    }
+    return n;
+  }
+
+  private List<String[]> storedRows(int node) {
+    List<String[]> rows = new ArrayList<>();
+    try (Connection c = nodeDbs.get(node).connect(); Statement s = c.createStatement();
+         ResultSet rs = s.executeQuery("SELECT routing_key, message_id, convert_from(payload, 'UTF8') FROM jobs_gw.jobs ORDER BY job_id")) {
+      while (rs.next()) {
+        rows.add(new String[] {rs.getString(1), rs.getString(2), rs.getString(3), String.valueOf(node)});
+      }
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException(e);
+    }
+    return rows;
+  }
+
+  private long countMessage(int node, String messageId) {
+    return storedRows(node).stream().filter(r -> r[1].equals(messageId)).count();
+  }
+
+  private static PgConfig config(PgDatabase db) {
+    return new PgConfig(db.host(), db.port(), db.database(), db.user(), db.password());
+  }
+
+  private static <T> T await(Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+
+  private static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting until " + what);
+      }
+      Thread.sleep(100);
+    }
+  }
+}
