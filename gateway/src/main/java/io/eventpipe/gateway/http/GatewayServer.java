@@ -58,6 +58,7 @@ public final class GatewayServer {
   /** Bodies up to this size are parsed on the event loop; larger ones on a worker thread. */
   private static final int INLINE_PARSE_BYTES = 128 * 1024;
   private static final Buffer PIXEL = Buffer.buffer(Base64.getDecoder().decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"));
+  private static final Buffer SUCCESS = Buffer.buffer("{\"success\":true}");
   private static final Map<String, Endpoint> POST_PATHS = new HashMap<>();
   private static final Map<String, Endpoint> GET_PATHS = new HashMap<>();
 
@@ -327,9 +328,9 @@ public final class GatewayServer {
   private void pixel(HttpServerRequest req, Endpoint endpoint) {
     long started = System.nanoTime();
     HttpServerResponse res = req.response();
-    Map<String, String> query = QueryStrings.parse(req.query());
     Future<Integer> stored;
     try {
+      Map<String, String> query = QueryStrings.parse(req.query()); // throws on a malformed escape: still a GIF
       RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
       ParsedRequest parsed = parser.parsePixel(endpoint, query, ctx);
       AuthResult auth = authenticate(query.get("writeKey"));
@@ -365,7 +366,8 @@ public final class GatewayServer {
       res.putHeader(HttpHeaders.CONNECTION, "close");
     }
     if (failure == null) {
-      res.setStatusCode(200).putHeader(HttpHeaders.CONTENT_TYPE, "text/plain; charset=utf-8").end("OK");
+      // Segment's SDKs parse the body as {"success": true} and retry anything else; RudderStack's ignore it
+      res.setStatusCode(200).putHeader(HttpHeaders.CONTENT_TYPE, "application/json").end(SUCCESS);
     } else {
       error(res, failure, endpoint);
     }
