@@ -57,6 +57,13 @@ public interface JobsDb extends AutoCloseable {
   /** Number of pending jobs per destination (jobs not per destination are counted under ""). */
   Future<java.util.Map<String, Long>> pendingCounts();
 
+  /**
+   * For each destination with pending jobs ("" for jobs that are not per destination), the {@code receivedAt} of
+   * its first pending job in queue order: the head of its backlog, whose age is the delivery lag. One index probe
+   * per destination (a loose index scan over the pending index), however many jobs are pending.
+   */
+  Future<java.util.Map<String, java.time.Instant>> oldestPending();
+
   /** Aborted jobs of a destination, oldest first, from live datasets and the dead-letter table. */
   Future<List<Job>> listAborted(String destinationId, long afterJobId, int limit);
 

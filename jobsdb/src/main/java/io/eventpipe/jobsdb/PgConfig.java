@@ -56,7 +56,10 @@ public record PgConfig(String host, int port, String database, String user, Stri
         .setUser(user)
         .setPassword(password)
         .setCachePreparedStatements(true)
-        .setPreparedStatementCacheMaxSize(256);
+        .setPreparedStatementCacheMaxSize(256)
+        .addProperty("application_name", "eventpipe")
+        // IF NOT EXISTS on tables that exist is normal here; its NOTICEs are not worth a WARN log line each
+        .addProperty("client_min_messages", "warning");
   }
 
   /** A reactive pool of {@code size} connections. */

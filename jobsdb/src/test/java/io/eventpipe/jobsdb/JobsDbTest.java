@@ -140,6 +140,23 @@ class JobsDbTest {
   }
 
   @Test
+  void oldestPendingNamesTheHeadOfEachDestinationsBacklog() {
+    JobsDb db = fx.open(fx.options("oldest"));
+    assertEquals(Map.of(), await(db.oldestPending()));
+    Instant t0 = fx.clock.instant();
+    await(db.store(List.of(fx.job(0, "k", "a", "a1", "1"), fx.job(0, "k", "b", "b1", "1"))));
+    fx.clock.advance(Duration.ofSeconds(10));
+    await(db.store(List.of(fx.job(0, "k", "a", "a2", "2"), fx.job(0, "k", "c", "c1", "1"))));
+    assertEquals(Map.of("a", t0, "b", t0, "c", t0.plusSeconds(10)), await(db.oldestPending()));
+
+    // finishing a's head moves its age to the next pending job; b's finished destination disappears
+    List<Job> a = await(db.readPending(new ReadRequest("a", 1, 1 << 20, 10, fx.clock.instant())));
+    List<Job> b = await(db.readPending(new ReadRequest("b", 1, 1 << 20, 10, fx.clock.instant())));
+    await(db.updateStates(List.of(StateUpdate.of(a.get(0), JobState.SUCCEEDED), StateUpdate.of(b.get(0), JobState.ABORTED))));
+    assertEquals(Map.of("a", t0.plusSeconds(10), "c", t0.plusSeconds(10)), await(db.oldestPending()));
+  }
+
+  @Test
   void duplicatesByMessageIdAreAcknowledgedButStoredOnceAcrossRestartsAndWithinTheWindow() {
     JobsDbOptions options = fx.options("dedup").withDedupWindow(Duration.ofMinutes(10));
     JobsDb db = fx.open(options);
@@ -180,6 +197,60 @@ class JobsDbTest {
     assertEquals(JobState.FAILED, again.get(0).state());
     assertEquals(2, again.get(0).attempts(), "attempts survive the crash");
     assertEquals(JobState.UNPROCESSED, again.get(1).state());
+  }
+
+  @Test
+  void creatingDatasetsUnderConcurrentReadsAndWritesNeverDeadlocks() {
+    JobsDb db = fx.open(fx.options("ddl").withDatasetSize(2048).withMaxBatchJobs(256));
+    java.util.concurrent.atomic.AtomicBoolean writing = new java.util.concurrent.atomic.AtomicBoolean(true);
+    List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+    AtomicInteger reads = new AtomicInteger();
+    // readers touch job_state then jobs (as pending reads, listings and the oldest-pending query do)
+    List<Future<Void>> readers = new ArrayList<>();
+    for (int r = 0; r < 4; r++) {
+      io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+      readLoop(db, writing, failures, reads, done);
+      readers.add(done.future());
+    }
+    // writers lock jobs then job_state; each 2048 ids a new dataset (two tables) is created
+    Future<Void> writes = Future.succeededFuture();
+    for (int b = 0; b < 40; b++) {
+      int base = b * 500;
+      writes = writes.compose(v -> {
+        List<NewJob> batch = new ArrayList<>();
+        for (int i = 0; i < 500; i++) {
+          batch.add(fx.job(i % 8, "k" + (i % 50), "d", "m" + (base + i), "x"));
+        }
+        return Future.all(db.store(batch.subList(0, 250)), db.store(batch.subList(250, 500))).mapEmpty();
+      });
+    }
+    try {
+      await(writes);
+    } finally {
+      writing.set(false);
+    }
+    await(Future.join(readers));
+    assertEquals(List.of(), failures);
+    assertTrue(reads.get() > 10, "reads ran while datasets were created: " + reads.get());
+    assertTrue(await(db.datasets()).size() >= 10, "the writes went through many datasets");
+  }
+
+  private void readLoop(JobsDb db, java.util.concurrent.atomic.AtomicBoolean writing, List<Throwable> failures,
+      AtomicInteger reads, io.vertx.core.Promise<Void> done) {
+    if (!writing.get()) {
+      done.complete();
+      return;
+    }
+    db.readPending(new ReadRequest("d", 100, 1 << 20, 400, fx.clock.instant()))
+        .compose(v -> db.oldestPending())
+        .compose(v -> db.listAborted("d", Long.MIN_VALUE, 10))
+        .onComplete(ar -> {
+          reads.incrementAndGet();
+          if (ar.failed()) {
+            failures.add(ar.cause());
+          }
+          readLoop(db, writing, failures, reads, done);
+        });
   }
 
   @Test

@@ -34,7 +34,7 @@ public final class Main {
 
   private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "nodes", "data-dir", "admin-port", "admin-token",
       "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
-  private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "advertise", "config", "port",
+  private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "cluster-nodes", "advertise", "config", "port",
       "host", "admin-port", "admin-host", "admin-token", "partitions", "max-request-bytes", "trust-forwarded-for");
   private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
       "admin-token", "max-request-bytes", "trust-forwarded-for");
@@ -78,7 +78,8 @@ public final class Main {
                   --config FILE (workspace YAML; default: a demo workspace)  --port 8080  --nodes 1
                   --data-dir ./pipeline-data  --admin-port PORT+1  --admin-token TOKEN  --partitions 1024
           node    one processor node; with --control-url a cluster member behind proxies, else standalone
-                  --node-id K  --pg-url postgresql://user:pw@host:5432/db  --control-url postgresql://...
+                  --node-id K|auto  --pg-url postgresql://user:pw@host:5432/db  --control-url postgresql://...
+                  --cluster-nodes N (creates the topology of a new cluster)
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
           proxy   the stateless user-keyed proxy
                   --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
@@ -173,7 +174,7 @@ public final class Main {
   // ------------------------------------------------------------------ node
 
   private static void node(Flags flags) throws Exception {
-    int nodeId = flags.integer("node-id", 0, 0, 4095);
+    int nodeId = nodeId(flags);
     PgConfig pg = PgConfig.parse(flags.required("pg-url"));
     Path config = flags.existingFile("config");
     if (config == null) {
@@ -183,7 +184,23 @@ public final class Main {
     int port = flags.port("port", 8080);
     GatewayOptions gateway = gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0"));
     String controlUrl = flags.string("control-url", null);
+    int clusterNodes = flags.integer("cluster-nodes", 0, 0, 4096);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    if (controlUrl != null && clusterNodes > 0) {
+      // the first node of a new cluster creates its topology; later starts find it and keep it
+      io.eventpipe.control.ControlStore store = io.eventpipe.control.ControlStore.open(vertx, PgConfig.parse(controlUrl))
+          .toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+      try {
+        io.eventpipe.routing.Topology t = store.initialize(partitions(flags), clusterNodes)
+            .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        if (t.assignment().nodeCount() != clusterNodes) {
+          LOG.warn("the cluster has {} nodes at epoch {}, not the {} of --cluster-nodes: changing the node count is the"
+              + " migrator's job; keeping the current topology", t.assignment().nodeCount(), t.epoch(), clusterNodes);
+        }
+      } finally {
+        store.closeAsync();
+      }
+    }
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), flags.required("admin-token"), config,
         controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null)));
@@ -215,6 +232,20 @@ public final class Main {
   }
 
   // ------------------------------------------------------------------ shared
+
+  /** {@code --node-id K}, or {@code auto}: the ordinal at the end of the host name (a StatefulSet pod's "name-K"). */
+  private static int nodeId(Flags flags) {
+    String raw = flags.string("node-id", "0");
+    if (!raw.equals("auto")) {
+      return flags.integer("node-id", 0, 0, 4095);
+    }
+    String host = System.getenv().getOrDefault("HOSTNAME", "");
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("-(\\d+)$").matcher(host);
+    if (!m.find()) {
+      throw new Flags.BadFlag("--node-id=auto needs a host name ending in -<ordinal> (a StatefulSet pod); HOSTNAME is '" + host + "'");
+    }
+    return Integer.parseInt(m.group(1));
+  }
 
   private static GatewayOptions gatewayOptions(Flags flags, int port) {
     GatewayOptions g = GatewayOptions.defaults(port);

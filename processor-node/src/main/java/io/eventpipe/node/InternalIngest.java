@@ -32,8 +32,10 @@ final class InternalIngest {
   private final TopologyWatcher topology;
   private final JobsDb ingest;
   private final Counter misdirected;
+  private final Runnable stored;
 
-  InternalIngest(int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry) {
+  InternalIngest(int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry, Runnable stored) {
+    this.stored = stored;
     this.nodeId = nodeId;
     this.topology = topology;
     this.ingest = ingest;
@@ -91,6 +93,7 @@ final class InternalIngest {
       return Future.succeededFuture();
     }
     return ingest.store(jobs).map(r -> {
+      stored.run();
       req.response().setStatusCode(200).putHeader("Content-Type", "application/json")
           .end(new JsonObject().put("stored", r.stored()).put("duplicates", r.duplicates()).put("epoch", current.epoch()).encode());
       return null;

@@ -21,11 +21,14 @@ public final class JobsDbSink implements EventSink {
   private final JobsDb ingest;
   private final Pool pool;
   private final Partitioner partitioner;
+  private final Runnable stored;
 
-  public JobsDbSink(JobsDb ingest, Pool pool, Partitioner partitioner) {
+  /** {@code stored} runs after each commit (the node wakes its processor with it). */
+  public JobsDbSink(JobsDb ingest, Pool pool, Partitioner partitioner, Runnable stored) {
     this.ingest = ingest;
     this.pool = pool;
     this.partitioner = partitioner;
+    this.stored = stored;
   }
 
   @Override
@@ -35,7 +38,10 @@ public final class JobsDbSink implements EventSink {
     for (Event e : events) {
       jobs.add(toJob(partitioner, source.id(), e, now));
     }
-    return ingest.store(jobs).mapEmpty();
+    return ingest.store(jobs).map(r -> {
+      stored.run();
+      return null;
+    });
   }
 
   static NewJob toJob(Partitioner partitioner, String sourceId, Event e, Instant receivedAt) {

@@ -23,8 +23,6 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,14 +47,7 @@ public final class Node {
   private GatewayServer gateway;
   private HttpServer admin;
   private volatile boolean ready;
-  private final List<NodeComponent> components = new ArrayList<>();
-
-  /** Something the node starts after its stores and stops before them (processor, router). */
-  public interface NodeComponent {
-    Future<Void> start();
-
-    Future<Void> stop();
-  }
+  private NodeComponents components;
 
   public Node(Vertx vertx, NodeOptions options) {
     this.vertx = vertx;
@@ -101,7 +92,7 @@ public final class Node {
           }
           gateway = new GatewayServer(vertx, options.gateway(), config,
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
-              new JobsDbSink(ingest, pool, Partitioner.of(options.partitions())), clock, registry);
+              new JobsDbSink(ingest, pool, Partitioner.of(options.partitions()), components.processor::wake), clock, registry);
           return gateway.start();
         })
         .compose(port -> startAdmin())
@@ -122,17 +113,14 @@ public final class Node {
   }
 
   private Future<Void> startComponents() {
-    components.addAll(NodeComponents.create(vertx, pool, ingest, deliveries, config, clock, registry));
-    Future<Void> f = Future.succeededFuture();
-    for (NodeComponent c : components) {
-      f = f.compose(v -> c.start());
-    }
-    return f;
+    components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry);
+    return components.start();
   }
 
   private Future<Void> startAdmin() {
-    var adminApi = NodeComponents.adminHandler(vertx, options.adminToken(), deliveries, config);
-    InternalIngest internal = options.clustered() ? new InternalIngest(options.nodeId(), topology, ingest, registry) : null;
+    var adminApi = components.adminApi(deliveries, config, options.adminToken());
+    InternalIngest internal = options.clustered() ? new InternalIngest(options.nodeId(), topology, ingest, registry,
+        components.processor::wake) : null;
     admin = vertx.createHttpServer(new HttpServerOptions().setHost(options.adminHost()).setPort(options.adminPort()));
     return admin.requestHandler(req -> {
       switch (req.path()) {
@@ -208,11 +196,8 @@ public final class Node {
   public Future<Void> stop() {
     ready = false;
     Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
-    for (int i = components.size() - 1; i >= 0; i--) {
-      NodeComponent c = components.get(i);
-      f = f.transform(ar -> c.stop());
-    }
-    return f.transform(ar -> ingest == null ? Future.succeededFuture() : ingest.shutdown())
+    return f.transform(ar -> components == null ? Future.succeededFuture() : components.stop())
+        .transform(ar -> ingest == null ? Future.succeededFuture() : ingest.shutdown())
         .transform(ar -> deliveries == null ? Future.succeededFuture() : deliveries.shutdown())
         .transform(ar -> admin == null ? Future.succeededFuture() : admin.close())
         .transform(ar -> pool == null ? Future.succeededFuture() : pool.close())

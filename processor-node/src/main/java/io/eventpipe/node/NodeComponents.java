@@ -2,27 +2,39 @@ package io.eventpipe.node;
 
 import io.eventpipe.gateway.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.node.admin.AdminApi;
+import io.eventpipe.node.processor.Processor;
+import io.eventpipe.node.router.Router;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.vertx.core.Handler;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import java.time.Clock;
-import java.util.List;
 
-/** Builds the node's workers (processor, router) and its admin API. */
+/** The node's workers: the processor (fan-out) and the router (delivery), wired to wake each other. */
 final class NodeComponents {
 
-  private NodeComponents() {}
+  final Router router;
+  final Processor processor;
 
-  static List<Node.NodeComponent> create(Vertx vertx, Pool pool, JobsDb ingest, JobsDb deliveries,
-      WorkspaceConfigStore config, Clock clock, MeterRegistry registry) {
-    return List.of();
+  NodeComponents(Vertx vertx, Pool pool, JobsDb ingest, JobsDb deliveries, WorkspaceConfigStore config, Clock clock,
+      MeterRegistry registry) {
+    this.router = new Router(vertx, deliveries, config, clock, registry);
+    this.processor = new Processor(vertx, pool, ingest, deliveries, config, clock, registry);
+    processor.onFanOut(ids -> ids.forEach(router::wake));
   }
 
-  static Handler<HttpServerRequest> adminHandler(Vertx vertx, String token, JobsDb deliveries, WorkspaceConfigStore config) {
-    return req -> req.response().setStatusCode(404).putHeader("Content-Type", "application/json")
-        .end(new JsonObject().put("error", "no such admin endpoint: " + req.path()).encode());
+  /** The router first, so fanned-out jobs find their workers; the processor starts reading after it. */
+  Future<Void> start() {
+    return router.start().compose(v -> processor.start());
+  }
+
+  /** The processor stops first (it feeds the router), then the router finishes or hands back its deliveries. */
+  Future<Void> stop() {
+    return processor.stop().transform(ar -> router.stop());
+  }
+
+  AdminApi adminApi(JobsDb deliveries, WorkspaceConfigStore config, String token) {
+    return new AdminApi(deliveries, config, router, token);
   }
 }

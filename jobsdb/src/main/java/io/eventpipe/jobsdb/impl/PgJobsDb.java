@@ -431,17 +431,34 @@ public final class PgJobsDb implements JobsDb {
     return pool.withTransaction(conn -> createDatasetIn(conn, suffix, lo, hi, kind));
   }
 
+  /**
+   * Creates a dataset's two tables and attaches them to the parents. {@code CREATE TABLE ... PARTITION OF} would take
+   * an ACCESS EXCLUSIVE lock on each parent in turn, which deadlocks with concurrent reads (they lock job_state, then
+   * jobs) and writes (jobs, then job_state). ATTACH PARTITION takes only SHARE UPDATE EXCLUSIVE on the parent (PostgreSQL
+   * 12+), which conflicts with neither, so reads and writes go on while a dataset is added. The advisory lock
+   * serializes creators; the datasets row, written in the same transaction, says whether the dataset exists.
+   */
   private Future<Void> createDatasetIn(SqlConnection conn, String suffix, long lo, long hi, String kind) {
     String bounds = " FOR VALUES FROM (" + lo + ") TO (" + hi + ")";
+    String jobs = s + ".jobs_" + suffix;
+    String state = s + ".job_state_" + suffix;
     return conn.query("SELECT pg_advisory_xact_lock(hashtext('" + s + ".datasets'))").execute()
-        .compose(v -> conn.query("CREATE TABLE IF NOT EXISTS " + s + ".jobs_" + suffix + " PARTITION OF " + s + ".jobs" + bounds).execute())
-        .compose(v -> conn.query("CREATE TABLE IF NOT EXISTS " + s + ".job_state_" + suffix + " PARTITION OF " + s + ".job_state"
-            + bounds + " WITH (fillfactor = 70)").execute())
-        .compose(v -> conn.preparedQuery("INSERT INTO " + s + ".datasets (name, lo, hi, kind) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .execute(Tuple.of(suffix, lo, hi, kind)))
-        .map(v -> {
-          datasetGauge.incrementAndGet();
-          return null;
+        .compose(v -> conn.preparedQuery("SELECT 1 FROM " + s + ".datasets WHERE name = $1").execute(Tuple.of(suffix)))
+        .compose(existing -> {
+          if (existing.rowCount() > 0) {
+            return Future.<Void>succeededFuture();
+          }
+          return conn.query("CREATE TABLE " + jobs + " (LIKE " + s + ".jobs INCLUDING DEFAULTS)").execute()
+              .compose(v -> conn.query("ALTER TABLE " + s + ".jobs ATTACH PARTITION " + jobs + bounds).execute())
+              .compose(v -> conn.query("CREATE TABLE " + state + " (LIKE " + s + ".job_state INCLUDING DEFAULTS)"
+                  + " WITH (fillfactor = 70)").execute())
+              .compose(v -> conn.query("ALTER TABLE " + s + ".job_state ATTACH PARTITION " + state + bounds).execute())
+              .compose(v -> conn.preparedQuery("INSERT INTO " + s + ".datasets (name, lo, hi, kind) VALUES ($1, $2, $3, $4)")
+                  .execute(Tuple.of(suffix, lo, hi, kind)))
+              .map(v -> {
+                datasetGauge.incrementAndGet();
+                return null;
+              });
         });
   }
 
@@ -547,6 +564,29 @@ public final class PgJobsDb implements JobsDb {
           pendingGauge.set(total);
           return out;
         });
+  }
+
+  @Override
+  public Future<Map<String, Instant>> oldestPending() {
+    // 1. enumerate the destinations with pending jobs by skipping through the pending index (loose index scan);
+    // 2. for each, its first pending job id (the index is ordered by destination, then job id), then its row.
+    String sql = "WITH RECURSIVE d AS ("
+        + " (SELECT destination_id FROM " + s + ".job_state WHERE state < 3 ORDER BY destination_id LIMIT 1)"
+        + " UNION ALL"
+        + " SELECT (SELECT n.destination_id FROM " + s + ".job_state n WHERE n.state < 3 AND n.destination_id > d.destination_id"
+        + " ORDER BY n.destination_id LIMIT 1) FROM d WHERE d.destination_id IS NOT NULL)"
+        + " SELECT d.destination_id, j.received_at FROM d"
+        + " CROSS JOIN LATERAL (SELECT f.job_id FROM " + s + ".job_state f WHERE f.state < 3 AND f.destination_id = d.destination_id"
+        + " ORDER BY f.job_id LIMIT 1) h"
+        + " JOIN " + s + ".jobs j ON j.job_id = h.job_id"
+        + " WHERE d.destination_id IS NOT NULL ORDER BY 1";
+    return pool.query(sql).execute().map(rows -> {
+      Map<String, Instant> out = new LinkedHashMap<>();
+      for (Row r : rows) {
+        out.put(r.getString(0), instant(r.getOffsetDateTime(1)));
+      }
+      return out;
+    });
   }
 
   @Override
@@ -782,8 +822,8 @@ public final class PgJobsDb implements JobsDb {
 
   /**
    * Drops datasets whose jobs are all finished: regular datasets below the one being written, and import
-   * datasets whose migration completed. Aborted jobs move to dead_letter first. The parents are locked first
-   * (as readers lock them) so the drop cannot deadlock with a read.
+   * datasets whose migration completed. Aborted jobs move to dead_letter first. Both parents are locked up front,
+   * with a lock timeout shorter than the deadlock timeout, so a drop never makes a read or a write fail.
    */
   private Future<Integer> dropFinishedDatasets() {
     long writing = ids.end == 0 ? Long.MAX_VALUE : (ids.end - 1) / options.datasetSize();
@@ -813,7 +853,10 @@ public final class PgJobsDb implements JobsDb {
       if (pending.iterator().next().getBoolean(0)) {
         return Future.succeededFuture(false);
       }
-      return pool.withTransaction(conn -> conn.query("SET LOCAL lock_timeout = '2s'").execute()
+      // the lock timeout is below deadlock_timeout (1 s by default): if taking both parents forms a cycle with a read
+      // (job_state, then jobs) or a write (jobs, then job_state), the drop gives up first, never the read or the write,
+      // and the next maintenance tries again
+      return pool.withTransaction(conn -> conn.query("SET LOCAL lock_timeout = '500ms'").execute()
               .compose(v -> conn.query("LOCK TABLE " + s + ".jobs, " + s + ".job_state IN ACCESS EXCLUSIVE MODE").execute())
               .compose(v -> conn.query("SELECT EXISTS (SELECT 1 FROM " + state + " WHERE state < 3)").execute())
               .compose(again -> {

@@ -1,0 +1,52 @@
+package io.eventpipe.node.router;
+
+import io.eventpipe.gateway.Destination;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * The settings every destination type shares, read from a destination's {@code config}:
+ *
+ * <pre>{@code
+ * config:
+ *   maxInFlight: 64                 # requests in flight at once (default 64)
+ *   rateLimit: {eventsPerSecond: 200}   # optional; halves on 429 and recovers additively
+ *   retry: {maxAttempts: 3, maxWindowSeconds: 10800, initialBackoffMs: 1000, maxBackoffMs: 300000}
+ *   eventTypes: {allow: [track, identify], deny: [...]}   # read by the processor's fan-out
+ *   eventNames: {allow: [...], deny: [...]}               # track events only
+ * }</pre>
+ *
+ * @param maxInFlight most requests to the destination at once
+ * @param retry when failed deliveries are retried and aborted
+ * @param eventsPerSecond the configured rate limit, or null for none
+ */
+public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double eventsPerSecond) {
+
+  /** Config keys read here or by the processor's event filter; a type adds its own. */
+  public static final Set<String> KEYS = Set.of("maxInFlight", "retry", "rateLimit", "eventTypes", "eventNames");
+
+  public static final int DEFAULT_MAX_IN_FLIGHT = 64;
+
+  /**
+   * Reads and validates a destination's whole config: the shared settings, the type's own, and unknown keys.
+   *
+   * @throws InvalidDestinationConfigException listing every problem
+   */
+  public static DeliverySettings of(Destination destination, DestinationType type) {
+    ConfigReader config = ConfigReader.of(destination.id(), destination.config());
+    Set<String> known = new HashSet<>(KEYS);
+    known.addAll(type.configKeys());
+    config.rejectUnknownKeys(known);
+    int maxInFlight = (int) config.integer("maxInFlight", DEFAULT_MAX_IN_FLIGHT, 1, 4096);
+    RetryPolicy retry = RetryPolicy.read(config);
+    ConfigReader rate = config.child("rateLimit");
+    rate.rejectUnknownKeys(Set.of("eventsPerSecond"));
+    Double eventsPerSecond = rate.positiveNumber("eventsPerSecond");
+    if (config.has("rateLimit") && eventsPerSecond == null && config.problems().isEmpty()) {
+      rate.problem("eventsPerSecond", "missing (or remove rateLimit)");
+    }
+    type.validate(config);
+    config.throwIfInvalid(destination.id());
+    return new DeliverySettings(maxInFlight, retry, eventsPerSecond);
+  }
+}

@@ -1,0 +1,512 @@
+package io.eventpipe.node.router;
+
+import io.eventpipe.gateway.Destination;
+import io.eventpipe.jobsdb.Job;
+import io.eventpipe.jobsdb.JobState;
+import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.ReadRequest;
+import io.eventpipe.jobsdb.StateUpdate;
+import io.vertx.core.AsyncResult;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.Vertx;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Delivers one destination's jobs, in order per routing key, on its own event-loop context (a verticle) with its
+ * own connections: a slow or failing destination only ever occupies its own worker.
+ *
+ * <h2>Lanes</h2>
+ * Jobs read from jobsdb are queued in memory per routing key (a lane). A lane has at most one request in flight;
+ * lanes take turns (round robin) for up to {@code maxInFlight} requests at once, subject to the rate limit. When a
+ * request fails and will be retried, the lane's queued jobs are dropped from memory: jobsdb then skips the key
+ * until its failed job is due, so event k+1 is never sent before event k succeeded or was aborted.
+ *
+ * <h2>Reads and state writes</h2>
+ * Jobs are not marked executing; outcomes are written in batches (one {@code updateStates} per batch, like a group
+ * commit: whatever finished while the previous write ran). A crash therefore re-delivers only what was in flight or
+ * delivered but not yet written (at-least-once). Because a job stays pending in jobsdb until its outcome is written,
+ * a read also returns jobs this worker already holds; these rules keep that safe:
+ * <ol>
+ *   <li>One database operation at a time per worker (a read or a state write), so a read never sees a state that is
+ *       older than what this worker wrote before it started.</li>
+ *   <li>A job id stays in {@code known} from the read that queued it until its outcome is written; reads skip known
+ *       ids.</li>
+ *   <li>A key whose job failed is in {@code failedKeys} until that failure is written; reads skip the key (jobsdb
+ *       skips it afterwards, until the job is due).</li>
+ *   <li>Reads return each key's pending jobs as a prefix in job order, so the unknown jobs a read returns for a key
+ *       continue that key's lane in order.</li>
+ *   <li>A worker reads only while it holds at most half a read batch, so every full read brings new jobs.</li>
+ * </ol>
+ *
+ * <h2>States</h2>
+ * STARTING -&gt; RUNNING -&gt; STOPPING -&gt; STOPPED. Stopping stops reading and dispatching, waits up to
+ * {@code stopTimeout} for requests in flight (then abandons them: their jobs stay pending), writes the outcomes it
+ * has, and closes the connections.
+ */
+final class DestinationWorker extends VerticleBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(DestinationWorker.class);
+
+  enum State { STARTING, RUNNING, STOPPING, STOPPED }
+
+  /** The queued jobs of one routing key. */
+  private static final class Lane {
+    final String key;
+    final ArrayDeque<Job> jobs = new ArrayDeque<>();
+    boolean busy;
+    boolean queued;
+
+    Lane(String key) {
+      this.key = key;
+    }
+  }
+
+  /** One request in flight: jobs of one or more lanes, each lane's taken jobs all in it, in order. Identity equality. */
+  private static final class Delivery {
+    private final List<Job> jobs;
+    private final List<Lane> lanes;
+    private final Instant startedAt;
+    private final long startedNanos;
+
+    Delivery(List<Job> jobs, List<Lane> lanes, Instant startedAt, long startedNanos) {
+      this.jobs = jobs;
+      this.lanes = lanes;
+      this.startedAt = startedAt;
+      this.startedNanos = startedNanos;
+    }
+
+    List<Job> jobs() {
+      return jobs;
+    }
+
+    List<Lane> lanes() {
+      return lanes;
+    }
+
+    Instant startedAt() {
+      return startedAt;
+    }
+
+    long startedNanos() {
+      return startedNanos;
+    }
+  }
+
+  private final Destination destination;
+  private final DestinationType type;
+  private final DeliverySettings settings;
+  private final JobsDb rt;
+  private final Clock clock;
+  private final RouterOptions options;
+  private final DestinationMetrics metrics;
+  private final LongSupplier ticker;
+
+  private Context ctx;
+  private DestinationClient client;
+  private AdaptiveRateLimiter limiter;
+  private volatile State state = State.STARTING;
+
+  private final Map<String, Lane> lanes = new HashMap<>();
+  private final ArrayDeque<Lane> ready = new ArrayDeque<>();
+  private final Set<Long> known = new HashSet<>();
+  private final Set<Delivery> running = new HashSet<>();
+  private List<StateUpdate> outcomes = new ArrayList<>();
+  private Set<String> failedKeys = new HashSet<>();
+
+  private boolean dbBusy;
+  private boolean lastOpWasRead;
+  private boolean readFull;
+  private boolean readWanted = true;
+  private long nextReadAt;
+  private long dbRetryAt;
+  private long timerId = -1;
+  private long timerAt;
+  private long stopTimer = -1;
+  private boolean pumping;
+  private boolean pumpAgain;
+  private long lastReadWarning;
+  private final Promise<Void> stopped = Promise.promise();
+
+  DestinationWorker(Destination destination, DestinationType type, DeliverySettings settings, JobsDb rt, Clock clock,
+      RouterOptions options, DestinationMetrics metrics, LongSupplier ticker) {
+    this.destination = destination;
+    this.type = type;
+    this.settings = settings;
+    this.rt = rt;
+    this.clock = clock;
+    this.options = options;
+    this.metrics = metrics;
+    this.ticker = ticker;
+  }
+
+  Destination destination() {
+    return destination;
+  }
+
+  State state() {
+    return state;
+  }
+
+  @Override
+  public Future<?> start() {
+    ctx = context;
+    client = type.open(vertx, destination, settings, clock);
+    limiter = new AdaptiveRateLimiter(settings.eventsPerSecond(), ticker);
+    metrics.rate = limiter.rate() == Double.POSITIVE_INFINITY ? Double.NaN : limiter.rate();
+    state = State.RUNNING;
+    LOG.info("Delivering to destination {} ({}): up to {} requests in flight{}", destination.id(), destination.type(),
+        settings.maxInFlight(), settings.eventsPerSecond() == null ? "" : ", " + settings.eventsPerSecond() + " events/s");
+    pump();
+    return Future.succeededFuture();
+  }
+
+  /** New jobs may be pending: read soon, even if the last read found everything. Thread-safe. */
+  void wake() {
+    Context c = ctx;
+    if (c != null) {
+      c.runOnContext(v -> {
+        readWanted = true;
+        pump();
+      });
+    }
+  }
+
+  @Override
+  public Future<?> stop() {
+    if (state == State.STOPPED || state == State.STOPPING) {
+      return stopped.future();
+    }
+    state = State.STOPPING;
+    // queued jobs stay pending in jobsdb; only requests in flight are waited for
+    for (Lane lane : lanes.values()) {
+      for (Job j : lane.jobs) {
+        known.remove(j.jobId());
+      }
+      lane.jobs.clear();
+    }
+    ready.clear();
+    cancelTimer();
+    stopTimer = vertx.setTimer(options.stopTimeout().toMillis(), t -> {
+      stopTimer = -1;
+      if (!running.isEmpty()) {
+        LOG.warn("Destination {}: abandoning {} requests still in flight after {} ms; their {} jobs stay pending and will "
+            + "be delivered again", destination.id(), running.size(), options.stopTimeout().toMillis(),
+            running.stream().mapToInt(d -> d.jobs().size()).sum());
+        running.clear();
+      }
+      pump();
+    });
+    pump();
+    return stopped.future();
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  private void pump() {
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        pumpAgain = false;
+        step();
+      } while (pumpAgain);
+    } finally {
+      pumping = false;
+    }
+  }
+
+  private void step() {
+    if (state == State.STOPPED) {
+      return;
+    }
+    long now = ticker.getAsLong();
+    if (!dbBusy && now >= dbRetryAt) {
+      boolean read = state == State.RUNNING && wantsRead(now);
+      if (read && (!lastOpWasRead || outcomes.isEmpty())) {
+        read();
+      } else if (!outcomes.isEmpty()) {
+        flush();
+      } else if (state == State.STOPPING && running.isEmpty()) {
+        finishStop();
+        return;
+      }
+    }
+    if (state == State.RUNNING) {
+      dispatch();
+    }
+    if (!dbBusy) {
+      // something must wake us: a request completing, a database operation, or this timer
+      if (now < dbRetryAt) {
+        armTimer(dbRetryAt);
+      } else if (state == State.RUNNING && now < nextReadAt && known.size() <= options.readBatch() / 2) {
+        armTimer(nextReadAt); // the next idle poll
+      }
+    }
+  }
+
+  private boolean wantsRead(long now) {
+    if (known.size() > options.readBatch() / 2) {
+      return false;
+    }
+    return readWanted || readFull || now >= nextReadAt;
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  private void read() {
+    dbBusy = true;
+    lastOpWasRead = true;
+    readWanted = false;
+    int batch = options.readBatch();
+    ReadRequest request = new ReadRequest(destination.id(), batch, options.readBytes(), batch * options.scanFactor(),
+        clock.instant());
+    onContext(rt.readPending(request), ar -> {
+      dbBusy = false;
+      long now = ticker.getAsLong();
+      if (ar.failed()) {
+        readFull = false;
+        dbRetryAt = now + options.dbRetry().toNanos();
+        if (now - lastReadWarning > TimeUnit.SECONDS.toNanos(30)) {
+          lastReadWarning = now;
+          LOG.warn("Destination {}: reading pending jobs failed, retrying: {}", destination.id(), ar.cause().toString());
+        }
+      } else {
+        List<Job> jobs = ar.result();
+        long bytes = 0;
+        for (Job job : jobs) {
+          bytes += job.payload().length;
+          if (state != State.RUNNING || known.contains(job.jobId()) || failedKeys.contains(job.routingKey())) {
+            continue;
+          }
+          known.add(job.jobId());
+          Lane lane = lanes.computeIfAbsent(job.routingKey(), Lane::new);
+          lane.jobs.add(job);
+          if (!lane.busy && !lane.queued) {
+            lane.queued = true;
+            ready.add(lane);
+          }
+        }
+        readFull = jobs.size() >= batch || bytes >= options.readBytes();
+        if (!readFull) {
+          nextReadAt = now + options.idlePoll().toNanos();
+        }
+      }
+      pump();
+    });
+  }
+
+  // ------------------------------------------------------------------ delivering
+
+  private void dispatch() {
+    int maxEvents = client.maxEventsPerRequest();
+    while (running.size() < settings.maxInFlight() && !ready.isEmpty()) {
+      int count = 0;
+      for (Lane lane : ready) {
+        count += Math.min(lane.jobs.size(), maxEvents - count);
+        if (count >= maxEvents) {
+          break;
+        }
+      }
+      long wait = limiter.tryAcquire(count);
+      if (wait > 0) {
+        armTimer(ticker.getAsLong() + wait);
+        return;
+      }
+      List<Job> jobs = new ArrayList<>(count);
+      List<Lane> taken = new ArrayList<>(1);
+      while (jobs.size() < count) {
+        Lane lane = ready.poll();
+        lane.queued = false;
+        lane.busy = true;
+        taken.add(lane);
+        while (jobs.size() < count && !lane.jobs.isEmpty()) {
+          jobs.add(lane.jobs.poll());
+        }
+      }
+      send(new Delivery(jobs, taken, clock.instant(), System.nanoTime()));
+    }
+  }
+
+  private void send(Delivery d) {
+    running.add(d);
+    metrics.attempts.increment(d.jobs().size());
+    Future<DeliveryResult> f;
+    try {
+      f = client.deliver(d.jobs());
+    } catch (RuntimeException e) {
+      f = Future.failedFuture(e);
+    }
+    onContext(f, ar -> complete(d, ar.succeeded() ? ar.result()
+        : new DeliveryResult.Retryable(WebhookDestination.networkError(ar.cause()), null, false)));
+  }
+
+  private void complete(Delivery d, DeliveryResult result) {
+    if (!running.remove(d)) {
+      return; // abandoned by stop(): its jobs stay pending
+    }
+    metrics.requests.record(System.nanoTime() - d.startedNanos(), TimeUnit.NANOSECONDS);
+    Instant now = clock.instant();
+    Set<String> retrying = Set.of();
+    if (result instanceof DeliveryResult.Delivered) {
+      limiter.onSuccess();
+      for (Job job : d.jobs()) {
+        outcomes.add(new StateUpdate(job.jobId(), JobState.SUCCEEDED, job.attempts() + 1, first(job, d), null, job.lastError()));
+        metrics.recordLatency(job.receivedAt(), now);
+      }
+      metrics.delivered.increment(d.jobs().size());
+    } else if (result instanceof DeliveryResult.Rejected rejected) {
+      for (Job job : d.jobs()) {
+        outcomes.add(new StateUpdate(job.jobId(), JobState.ABORTED, job.attempts() + 1, first(job, d), null, rejected.error()));
+      }
+      metrics.aborted.increment(d.jobs().size());
+      LOG.debug("Destination {}: {} events rejected: {}", destination.id(), d.jobs().size(), rejected.error());
+    } else {
+      DeliveryResult.Retryable retry = (DeliveryResult.Retryable) result;
+      if (retry.throttled()) {
+        limiter.onThrottled();
+      }
+      RetryPolicy policy = settings.retry();
+      retrying = new HashSet<>();
+      for (Job job : d.jobs()) {
+        int attempts = job.attempts() + 1;
+        Instant first = first(job, d);
+        if (policy.exhausted(attempts, first, now)) {
+          outcomes.add(new StateUpdate(job.jobId(), JobState.ABORTED, attempts, first, null, retry.error()));
+          metrics.aborted.increment();
+        } else {
+          Instant next = policy.nextAttempt(now, attempts, ThreadLocalRandom.current().nextDouble(), retry.retryAfter());
+          outcomes.add(new StateUpdate(job.jobId(), JobState.FAILED, attempts, first, next, retry.error()));
+          metrics.failed.increment();
+          retrying.add(job.routingKey());
+        }
+      }
+    }
+    metrics.rate = Double.isInfinite(limiter.rate()) ? Double.NaN : limiter.rate();
+    for (Lane lane : d.lanes()) {
+      lane.busy = false;
+      if (retrying.contains(lane.key)) {
+        // the key waits for its retry: drop what is queued behind the failed job (it stays pending in jobsdb)
+        for (Job j : lane.jobs) {
+          known.remove(j.jobId());
+        }
+        lane.jobs.clear();
+        failedKeys.add(lane.key);
+        lanes.remove(lane.key);
+      } else if (lane.jobs.isEmpty()) {
+        lanes.remove(lane.key);
+      } else if (state == State.RUNNING && !lane.queued) {
+        lane.queued = true;
+        ready.add(lane);
+      }
+    }
+    pump();
+  }
+
+  private static Instant first(Job job, Delivery d) {
+    return job.firstAttemptAt() != null ? job.firstAttemptAt() : d.startedAt();
+  }
+
+  // ------------------------------------------------------------------ writing states
+
+  private void flush() {
+    dbBusy = true;
+    lastOpWasRead = false;
+    List<StateUpdate> batch = outcomes;
+    Set<String> keys = failedKeys;
+    outcomes = new ArrayList<>();
+    failedKeys = new HashSet<>();
+    onContext(rt.updateStates(batch), ar -> {
+      dbBusy = false;
+      if (ar.succeeded()) {
+        for (StateUpdate u : batch) {
+          known.remove(u.jobId());
+        }
+      } else if (state == State.STOPPING) {
+        LOG.warn("Destination {}: writing {} delivery outcomes failed while stopping; those jobs stay pending and will be "
+            + "delivered again: {}", destination.id(), batch.size(), ar.cause().toString());
+        for (StateUpdate u : batch) {
+          known.remove(u.jobId());
+        }
+      } else {
+        LOG.warn("Destination {}: writing {} delivery outcomes failed, retrying: {}", destination.id(), batch.size(),
+            ar.cause().toString());
+        batch.addAll(outcomes);
+        outcomes = batch;
+        keys.addAll(failedKeys);
+        failedKeys = keys;
+        dbRetryAt = ticker.getAsLong() + options.dbRetry().toNanos();
+      }
+      pump();
+    });
+  }
+
+  private void finishStop() {
+    state = State.STOPPED;
+    cancelTimer();
+    if (stopTimer >= 0) {
+      vertx.cancelTimer(stopTimer);
+      stopTimer = -1;
+    }
+    lanes.clear();
+    known.clear();
+    client.close().onComplete(ar -> {
+      LOG.info("Stopped delivering to destination {}", destination.id());
+      stopped.complete();
+    });
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private void armTimer(long atNanos) {
+    if (timerId >= 0) {
+      if (timerAt <= atNanos) {
+        return;
+      }
+      vertx.cancelTimer(timerId);
+    }
+    long delayMs = Math.max(1, TimeUnit.NANOSECONDS.toMillis(atNanos - ticker.getAsLong()) + 1);
+    timerAt = atNanos;
+    timerId = vertx.setTimer(delayMs, t -> {
+      timerId = -1;
+      pump();
+    });
+  }
+
+  private void cancelTimer() {
+    if (timerId >= 0) {
+      vertx.cancelTimer(timerId);
+      timerId = -1;
+    }
+  }
+
+  /** Runs {@code handler} on this worker's context, whichever thread completes {@code f}. */
+  private <T> void onContext(Future<T> f, Handler<AsyncResult<T>> handler) {
+    f.onComplete(ar -> {
+      if (Vertx.currentContext() == ctx) {
+        handler.handle(ar);
+      } else {
+        ctx.runOnContext(v -> handler.handle(ar));
+      }
+    });
+  }
+}

@@ -1,0 +1,62 @@
+package io.eventpipe.node.router;
+
+import java.time.Duration;
+
+/**
+ * Tuning of the router's destination workers. The defaults suit a production node.
+ *
+ * @param readBatch most jobs one pending read returns; a worker reads again once fewer than half of that are in
+ *     its memory (queued, in flight or waiting for their state to be written)
+ * @param readBytes about how many payload bytes one read returns
+ * @param scanFactor a read looks at {@code readBatch * scanFactor} pending jobs to find unblocked ones; keys that
+ *     wait for a retry are skipped within that window. A read costs about linearly in it (measured: factor 4 doubles
+ *     the read time of factor 1); 2 by default
+ * @param idlePoll how long a worker waits before reading again after a read that found everything (it is woken
+ *     early when the processor fans out new jobs to it)
+ * @param stopTimeout how long stopping a worker waits for requests in flight before abandoning them (their jobs stay
+ *     pending and are delivered again later)
+ * @param gaugeRefresh how often pending counts and oldest pending ages are read from jobsdb for the gauges; removed
+ *     destinations' stray pending jobs are aborted at the same time
+ * @param dbRetry how long a worker waits after a failed read or state write before trying again
+ */
+public record RouterOptions(int readBatch, long readBytes, int scanFactor, Duration idlePoll, Duration stopTimeout,
+    Duration gaugeRefresh, Duration dbRetry) {
+
+  public RouterOptions {
+    if (readBatch < 2 || readBatch > 100_000) {
+      throw new IllegalArgumentException("readBatch must be in 2..100000, was " + readBatch);
+    }
+    if (readBytes < 1) {
+      throw new IllegalArgumentException("readBytes must be > 0, was " + readBytes);
+    }
+    if (scanFactor < 1 || scanFactor > 100) {
+      throw new IllegalArgumentException("scanFactor must be in 1..100, was " + scanFactor);
+    }
+    for (Duration d : new Duration[] {idlePoll, stopTimeout, gaugeRefresh, dbRetry}) {
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException("durations must be positive, got " + d);
+      }
+    }
+  }
+
+  public static RouterOptions defaults() {
+    return new RouterOptions(1000, 4L << 20, 2, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
+        Duration.ofSeconds(1));
+  }
+
+  public RouterOptions withReadBatch(int v) {
+    return new RouterOptions(v, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry);
+  }
+
+  public RouterOptions withIdlePoll(Duration v) {
+    return new RouterOptions(readBatch, readBytes, scanFactor, v, stopTimeout, gaugeRefresh, dbRetry);
+  }
+
+  public RouterOptions withStopTimeout(Duration v) {
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, v, gaugeRefresh, dbRetry);
+  }
+
+  public RouterOptions withGaugeRefresh(Duration v) {
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, v, dbRetry);
+  }
+}

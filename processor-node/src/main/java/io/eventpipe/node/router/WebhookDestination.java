@@ -1,0 +1,255 @@
+package io.eventpipe.node.router;
+
+import io.eventpipe.gateway.Destination;
+import io.eventpipe.jobsdb.Job;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The {@code webhook} destination type: sends each event's JSON (or, in batch mode, a JSON array of events) to a
+ * URL over persistent HTTP/1.1 connections, one connection pool per destination.
+ *
+ * <pre>{@code
+ * config:
+ *   url: https://example.com/events   # required, http or https
+ *   method: POST                      # POST (default), PUT or PATCH
+ *   headers: {X-Api-Key: secret}      # optional, added to every request
+ *   timeoutMs: 10000                  # whole request, from connect to the last byte of the response (default 10000)
+ *   batch: {maxEvents: 100}           # optional: a JSON array of up to maxEvents events per request
+ * }</pre>
+ *
+ * <p>Every request carries {@code Content-Type: application/json}; a single-event request also carries the event's
+ * messageId in {@code X-Message-Id} so the receiver can drop redeliveries (delivery is at-least-once); in batch mode
+ * each element carries its own {@code messageId} field. 2xx is success; 408, 429, 5xx, timeouts and network errors
+ * are retried; any other status aborts the events at once.
+ */
+final class WebhookDestination implements DestinationType {
+
+  static final String NAME = "webhook";
+  static final Set<String> KEYS = Set.of("url", "method", "headers", "timeoutMs", "batch");
+  static final int DEFAULT_TIMEOUT_MS = 10_000;
+  static final int MAX_ERROR_CHARS = 200;
+
+  /** The parsed settings of one webhook destination. */
+  record Settings(URI url, HttpMethod method, Map<String, String> headers, int timeoutMs, int batchMaxEvents,
+      boolean batch) {
+
+    static Settings read(ConfigReader config) {
+      String rawUrl = config.string("url", null);
+      URI url = null;
+      if (rawUrl == null) {
+        if (!config.has("url")) {
+          config.problem("url", "missing: the URL to send events to, e.g. https://example.com/events");
+        }
+      } else {
+        try {
+          url = new URI(rawUrl);
+          String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(java.util.Locale.ROOT);
+          if (!(scheme.equals("http") || scheme.equals("https")) || url.getHost() == null) {
+            config.problem("url", "must be an absolute http or https URL with a host, got '" + rawUrl + "'");
+            url = null;
+          }
+        } catch (java.net.URISyntaxException e) {
+          config.problem("url", "not a valid URL: " + e.getMessage());
+        }
+      }
+      String m = config.string("method", "POST").toUpperCase(java.util.Locale.ROOT);
+      HttpMethod method = HttpMethod.POST;
+      switch (m) {
+        case "POST" -> method = HttpMethod.POST;
+        case "PUT" -> method = HttpMethod.PUT;
+        case "PATCH" -> method = HttpMethod.PATCH;
+        default -> config.problem("method", "must be POST, PUT or PATCH, got '" + m + "'");
+      }
+      Map<String, String> headers = config.stringMap("headers");
+      for (String name : headers.keySet()) {
+        if (name.isEmpty() || !name.chars().allMatch(c -> c > 32 && c < 127 && "()<>@,;:\\\"/[]?={}".indexOf(c) < 0)) {
+          config.problem("headers", "'" + name + "' is not a valid HTTP header name");
+        }
+      }
+      int timeoutMs = (int) config.integer("timeoutMs", DEFAULT_TIMEOUT_MS, 1, 600_000);
+      ConfigReader batchConfig = config.child("batch");
+      batchConfig.rejectUnknownKeys(Set.of("maxEvents"));
+      boolean batch = config.has("batch");
+      int maxEvents = (int) batchConfig.integer("maxEvents", batch ? 100 : 1, 1, 10_000);
+      return new Settings(url, method, headers, timeoutMs, maxEvents, batch);
+    }
+  }
+
+  @Override
+  public String name() {
+    return NAME;
+  }
+
+  @Override
+  public Set<String> configKeys() {
+    return KEYS;
+  }
+
+  @Override
+  public void validate(ConfigReader config) {
+    Settings.read(config);
+  }
+
+  @Override
+  public DestinationClient open(Vertx vertx, Destination destination, DeliverySettings delivery, Clock clock) {
+    ConfigReader config = ConfigReader.of(destination.id(), destination.config());
+    Settings settings = Settings.read(config);
+    config.throwIfInvalid(destination.id());
+    return new Client(vertx, settings, delivery.maxInFlight(), clock);
+  }
+
+  /** One destination's connections and request building. */
+  static final class Client implements DestinationClient {
+
+    private final Vertx vertx;
+    private final Settings settings;
+    private final Clock clock;
+    private final HttpClientAgent http;
+    private final MultiMap baseHeaders;
+    private final RequestOptions template;
+
+    Client(Vertx vertx, Settings settings, int maxInFlight, Clock clock) {
+      this.vertx = vertx;
+      this.settings = settings;
+      this.clock = clock;
+      this.http = vertx.httpClientBuilder()
+          .with(new HttpClientOptions()
+              .setKeepAlive(true)
+              .setKeepAliveTimeout(60)
+              .setConnectTimeout(settings.timeoutMs()))
+          .with(new PoolOptions().setHttp1MaxSize(maxInFlight).setMaxWaitQueueSize(-1))
+          .build();
+      MultiMap headers = HttpHeaders.headers();
+      headers.set(HttpHeaders.CONTENT_TYPE, "application/json");
+      headers.set(HttpHeaders.USER_AGENT, "eventpipe-router");
+      settings.headers().forEach(headers::set);
+      this.baseHeaders = headers;
+      URI url = settings.url();
+      boolean ssl = "https".equalsIgnoreCase(url.getScheme());
+      String path = url.getRawPath() == null || url.getRawPath().isEmpty() ? "/" : url.getRawPath();
+      this.template = new RequestOptions()
+          .setMethod(settings.method())
+          .setHost(url.getHost())
+          .setPort(url.getPort() > 0 ? url.getPort() : ssl ? 443 : 80)
+          .setSsl(ssl)
+          .setURI(url.getRawQuery() == null ? path : path + "?" + url.getRawQuery())
+          .setConnectTimeout(settings.timeoutMs())
+          .setIdleTimeout(settings.timeoutMs());
+    }
+
+    @Override
+    public int maxEventsPerRequest() {
+      return settings.batchMaxEvents();
+    }
+
+    @Override
+    public Future<DeliveryResult> deliver(List<Job> jobs) {
+      Buffer body;
+      MultiMap headers = HttpHeaders.headers().addAll(baseHeaders);
+      if (settings.batch()) {
+        int size = 2;
+        for (Job j : jobs) {
+          size += j.payload().length + 1;
+        }
+        body = Buffer.buffer(size).appendByte((byte) '[');
+        for (int i = 0; i < jobs.size(); i++) {
+          if (i > 0) {
+            body.appendByte((byte) ',');
+          }
+          body.appendBytes(jobs.get(i).payload());
+        }
+        body.appendByte((byte) ']');
+      } else {
+        if (jobs.size() != 1) {
+          throw new IllegalArgumentException("a webhook without batch mode sends one event per request, got " + jobs.size());
+        }
+        body = Buffer.buffer(jobs.get(0).payload());
+        headers.set("X-Message-Id", jobs.get(0).messageId());
+      }
+      RequestOptions options = new RequestOptions(template).setHeaders(headers);
+
+      Promise<DeliveryResult> result = Promise.promise();
+      HttpClientRequest[] request = new HttpClientRequest[1];
+      // 1. the whole exchange has one deadline; on expiry the request is reset, which frees its connection slot
+      long timer = vertx.setTimer(settings.timeoutMs(), t -> {
+        if (result.tryComplete(new DeliveryResult.Retryable(
+            "timeout: no complete response within " + settings.timeoutMs() + " ms", null, false)) && request[0] != null) {
+          request[0].reset();
+        }
+      });
+      // 2. send, read the whole response body (so the connection can be reused), classify
+      http.request(options)
+          .compose(req -> {
+            request[0] = req;
+            return req.send(body);
+          })
+          .compose(resp -> resp.body().map(b -> classify(resp, b)))
+          .onComplete(ar -> {
+            vertx.cancelTimer(timer);
+            result.tryComplete(ar.succeeded() ? ar.result()
+                : new DeliveryResult.Retryable(networkError(ar.cause()), null, false));
+          });
+      return result.future();
+    }
+
+    private DeliveryResult classify(HttpClientResponse resp, Buffer body) {
+      int status = resp.statusCode();
+      if (status >= 200 && status < 300) {
+        return DeliveryResult.DELIVERED;
+      }
+      String error = httpError(status, body);
+      if (status == 429 || status == 408 || status >= 500) {
+        Duration retryAfter = RetryAfter.parse(resp.getHeader(HttpHeaders.RETRY_AFTER), clock.instant());
+        return new DeliveryResult.Retryable(error, retryAfter, status == 429);
+      }
+      return new DeliveryResult.Rejected(error);
+    }
+
+    @Override
+    public Future<Void> close() {
+      return http.close();
+    }
+  }
+
+  /** {@code HTTP 503: <first 200 characters of the body>}. */
+  static String httpError(int status, Buffer body) {
+    if (body == null || body.length() == 0) {
+      return "HTTP " + status;
+    }
+    int bytes = Math.min(body.length(), MAX_ERROR_CHARS * 4);
+    String text = new String(body.getBytes(0, bytes), StandardCharsets.UTF_8).strip();
+    if (text.length() > MAX_ERROR_CHARS) {
+      text = text.substring(0, MAX_ERROR_CHARS);
+    }
+    return text.isEmpty() ? "HTTP " + status : "HTTP " + status + ": " + text;
+  }
+
+  static String networkError(Throwable e) {
+    String message = e.getMessage();
+    String kind = e.getClass().getSimpleName();
+    if (e instanceof io.vertx.core.http.HttpClosedException || e instanceof io.vertx.core.VertxException && message != null
+        && message.contains("closed")) {
+      return "network error: connection closed before the response";
+    }
+    return "network error: " + kind + (message == null ? "" : ": " + message);
+  }
+}
