@@ -74,6 +74,8 @@ class ClusterTest {
   private PgConfig controlDirect;
   private PgConfig controlViaCut;
   private Path workspace;
+  private final SequenceChecker delivered = new SequenceChecker();
+  private io.vertx.core.http.HttpServer sink;
   private Proxy proxyA;
   private Proxy proxyB;
 
@@ -85,7 +87,17 @@ class ClusterTest {
     controlCut = new TcpProxy(controlDb.host(), controlDb.port());
     controlViaCut = new PgConfig(controlCut.host(), controlCut.port(), controlDb.database(), controlDb.user(), controlDb.password());
     workspace = dir.resolve("workspace.yaml");
-    Files.writeString(workspace, "sources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n");
+    sink = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      io.vertx.core.json.JsonObject e = new io.vertx.core.json.JsonObject(body.toString(StandardCharsets.UTF_8));
+      io.vertx.core.json.JsonObject props = e.getJsonObject("properties");
+      if (props != null && props.containsKey("seq")) {
+        delivered.observe(e.getString("userId"), Long.parseLong(String.valueOf(props.getValue("seq"))));
+      }
+      req.response().end();
+    })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    Files.writeString(workspace, "sources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n"
+        + "destinations:\n  - id: sink\n    type: webhook\n    sources: [app]\n    config:\n"
+        + "      url: http://127.0.0.1:" + sink.actualPort() + "/events\n");
     ControlStore store = await(ControlStore.open(vertx, controlDirect));
     await(store.initialize(PARTITIONS, 3));
     await(store.closeAsync());
@@ -118,6 +130,9 @@ class ClusterTest {
       }
     }
     controlCut.close();
+    if (sink != null) {
+      await(sink.close());
+    }
     await(vertx.close());
   }
 
@@ -170,6 +185,9 @@ class ClusterTest {
     }
     checker.assertComplete(want);
     assertEquals(0, checker.duplicates());
+    // and each node delivers its users' events to the webhook in order
+    waitFor(() -> delivered.delivered() >= expected, "all " + expected + " events are delivered");
+    delivered.assertComplete(want);
     assertTrue(new HashSet<>(nodeOfUser.values()).size() == 3, "every node got users");
   }
 
