@@ -29,6 +29,7 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.json.JsonObject;
 import java.time.Clock;
 import java.util.Base64;
@@ -232,11 +233,13 @@ public final class GatewayServer {
           release.run();
           finish(res, endpoint, started, 0, new GatewayException(413, "request body of " + declared.trim()
               + " bytes is over the limit of " + options.maxRequestBytes() + " bytes; send smaller batches"), true);
+          swallowThenClose(req);
           return;
         }
       } catch (NumberFormatException e) {
         release.run();
         finish(res, endpoint, started, 0, new GatewayException(400, "invalid Content-Length header"), true);
+        swallowThenClose(req);
         return;
       }
     }
@@ -248,6 +251,7 @@ public final class GatewayServer {
         release.run();
         finish(res, endpoint, started, body.length(), new GatewayException(413, "request body is over the limit of "
             + options.maxRequestBytes() + " bytes; send smaller batches"), true);
+        swallowThenClose(req);
         return;
       }
       body.appendBuffer(chunk);
@@ -262,13 +266,14 @@ public final class GatewayServer {
       RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
       String contentEncoding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
       Optional<String> headerKey = WriteKeys.fromBasicAuth(req.getHeader(HttpHeaders.AUTHORIZATION));
-      String queryKey = endpoint == Endpoint.BEACON_BATCH ? QueryStrings.parse(req.query()).get("writeKey") : null;
       byte[] raw = body.getBytes();
       Future<ParsedRequest> parsed = raw.length <= INLINE_PARSE_BYTES
           ? Future.succeededFuture().map(x -> parse(endpoint, raw, contentEncoding, ctx))
           : vertx.executeBlocking(() -> parse(endpoint, raw, contentEncoding, ctx), false);
       parsed
           .compose(p -> {
+            // parsed here, not before: a malformed query string must fail this future (400), not the handler
+            String queryKey = endpoint == Endpoint.BEACON_BATCH ? QueryStrings.parse(req.query()).get("writeKey") : null;
             String writeKey = headerKey.orElse(queryKey != null && !queryKey.isEmpty() ? queryKey : p.bodyWriteKey());
             AuthResult auth = authenticate(writeKey);
             rateLimiter.acquireOrThrow(auth.sourceId(), p.events().size());
@@ -303,15 +308,41 @@ public final class GatewayServer {
   private boolean admit(HttpServerRequest req, HttpServerResponse res, Endpoint endpoint, long started) {
     if (!accepting) {
       finish(res, endpoint, started, 0, new Overloaded("the server is shutting down; retry against another instance"), true);
+      swallowThenClose(req);
       return false;
     }
     int n = inFlightRequests.incrementAndGet();
     if (n > options.maxInFlightRequests() || inFlightBytes.get() > options.maxInFlightBytes()) {
       inFlightRequests.decrementAndGet();
       finish(res, endpoint, started, 0, new Overloaded("the server is at its limit of requests or bytes in flight; retry shortly"), true);
+      swallowThenClose(req);
       return false;
     }
     return true;
+  }
+
+  /**
+   * After an answer sent before the body was read (with {@code Connection: close}), the client may still be
+   * sending the body. Vert.x would go on reading and discarding all of it, however long (the header does not stop
+   * it); instead swallow at most another {@code maxRequestBytes} of it, then close (Tomcat's maxSwallowSize).
+   * Swallowing rather than closing at once lets a client that is mid-upload read the answer before the reset.
+   */
+  private void swallowThenClose(HttpServerRequest req) {
+    if (req.version() == HttpVersion.HTTP_2) {
+      return; // the stream is answered; the connection carries other streams
+    }
+    if (req.isEnded()) {
+      req.connection().close();
+      return;
+    }
+    long[] swallowed = {0};
+    req.handler(chunk -> {
+      swallowed[0] += chunk.length();
+      if (swallowed[0] > options.maxRequestBytes()) {
+        req.connection().close();
+      }
+    });
+    req.endHandler(v -> req.connection().close());
   }
 
   /** 503 for overload, with Retry-After. */
