@@ -7,9 +7,11 @@ import io.eventpipe.gateway.Source;
 import io.eventpipe.gateway.wire.IngestBatch;
 import io.eventpipe.routing.Topology;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpClientOptions;
@@ -18,6 +20,7 @@ import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,6 +32,8 @@ import java.util.concurrent.TimeUnit;
  * sub-batches concurrently over persistent connections, and succeeds only when every node committed.
  *
  * <ol>
+ *   <li>Concurrent requests' shares for the same node (and source) are coalesced into one internal batch while
+ *       earlier batches to that node are in flight; each caller completes when its batch committed.</li>
  *   <li>A node that answers "misdirected" (409, with its epoch) no longer owns some partition: the proxy waits for
  *       that epoch (or later) from the control store and re-routes that sub-batch, invisibly to the client.</li>
  *   <li>A node that is down or refuses fails the request retryably (503 with Retry-After at the edge); its
@@ -39,6 +44,10 @@ import java.util.concurrent.TimeUnit;
 public final class ForwardingSink implements EventSink {
 
   private static final int MAX_REROUTES = 5;
+  /** Internal requests in flight per (node, source) lane. */
+  private static final int LANE_IN_FLIGHT = 4;
+  /** Most events in one internal batch. */
+  private static final int MAX_BATCH_EVENTS = 4000;
 
   /** A node could not take its events; the SDK should retry. */
   public static final class NodeUnavailable extends RuntimeException {
@@ -55,6 +64,8 @@ public final class ForwardingSink implements EventSink {
   private final Counter rerouted;
   private final MeterRegistry registry;
   private final Map<Integer, Timer> nodeLatency = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<String, Lane> lanes = new java.util.concurrent.ConcurrentHashMap<>();
+  private final DistributionSummary coalesced;
 
   public ForwardingSink(Vertx vertx, TopologyWatcher topology, String token, MeterRegistry registry) {
     this.topology = topology;
@@ -63,6 +74,8 @@ public final class ForwardingSink implements EventSink {
     this.client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setConnectTimeout(2000)
         .setIdleTimeout(60).setTcpNoDelay(true), new PoolOptions().setHttp1MaxSize(64).setMaxWaitQueueSize(10_000));
     this.rerouted = Counter.builder("proxy.rerouted.batches").description("Sub-batches re-routed after a misdirected answer")
+        .register(registry);
+    this.coalesced = DistributionSummary.builder("proxy.coalesced.requests").description("SDK requests per internal batch")
         .register(registry);
   }
 
@@ -85,41 +98,117 @@ public final class ForwardingSink implements EventSink {
     return sends.size() == 1 ? sends.get(0) : Future.all(sends).mapEmpty();
   }
 
+  /**
+   * Queues a node's share of a request on the lane to that node; the lane coalesces what concurrent requests queue
+   * while its internal requests are in flight into one internal batch (group commit at the edge), so single-event
+   * SDK requests do not each cost an internal round trip. Each caller's events stay together and in order.
+   */
   private Future<Void> send(Topology t, int node, String sourceId, List<Event> events, int attempt) {
     String address = t.addressOf(node);
-    List<IngestBatch.Item> items = new ArrayList<>(events.size());
-    for (Event e : events) {
-      items.add(new IngestBatch.Item(e.routingKey(), e.messageId(), e.payload()));
+    Lane lane = lanes.computeIfAbsent(node + "|" + address + "|" + sourceId, k -> new Lane(node, address, sourceId));
+    Promise<Void> promise = Promise.promise();
+    lane.enqueue(new Pending(events, promise, attempt));
+    return promise.future();
+  }
+
+  private record Pending(List<Event> events, Promise<Void> promise, int attempt) {}
+
+  /** The internal requests to one node for one source: at most {@link #LANE_IN_FLIGHT} at once. */
+  private final class Lane {
+    private final int node;
+    private final String address;
+    private final String sourceId;
+    private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    private int inFlight;
+
+    Lane(int node, String address, String sourceId) {
+      this.node = node;
+      this.address = address;
+      this.sourceId = sourceId;
     }
-    long started = System.nanoTime();
-    RequestOptions req = new RequestOptions().setMethod(HttpMethod.POST).setAbsoluteURI("http://" + address + IngestBatch.PATH)
-        .putHeader("Authorization", "Bearer " + token)
-        .putHeader("Content-Type", IngestBatch.CONTENT_TYPE)
-        .putHeader(IngestBatch.EPOCH_HEADER, String.valueOf(t.epoch()))
-        .putHeader(IngestBatch.SOURCE_HEADER, sourceId)
-        .setIdleTimeout(30_000);
-    return client.request(req)
-        .compose(r -> r.send(IngestBatch.encode(items)))
-        .compose(resp -> resp.body().map(body -> new Object[] {resp.statusCode(), body}))
-        .transform(ar -> {
-          if (ar.failed()) {
-            return Future.failedFuture(new NodeUnavailable("node " + node + " at " + address + " is unreachable: " + ar.cause().getMessage()));
-          }
-          int status = (Integer) ar.result()[0];
-          io.vertx.core.buffer.Buffer body = (io.vertx.core.buffer.Buffer) ar.result()[1];
-          if (status == 200) {
-            latency(node).record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+
+    void enqueue(Pending p) {
+      synchronized (this) {
+        queue.add(p);
+        if (inFlight >= LANE_IN_FLIGHT) {
+          return; // a request in flight takes it when it completes
+        }
+        inFlight++;
+      }
+      flush();
+    }
+
+    private void flush() {
+      List<Pending> batch = new ArrayList<>();
+      synchronized (this) {
+        int events = 0;
+        while (!queue.isEmpty() && (batch.isEmpty() || events + queue.peek().events().size() <= MAX_BATCH_EVENTS)) {
+          Pending p = queue.poll();
+          batch.add(p);
+          events += p.events().size();
+        }
+        if (batch.isEmpty()) {
+          inFlight--;
+          return;
+        }
+      }
+      post(batch).onComplete(ar -> flush());
+    }
+
+    private Future<Void> post(List<Pending> batch) {
+      List<IngestBatch.Item> items = new ArrayList<>();
+      for (Pending p : batch) {
+        for (Event e : p.events()) {
+          items.add(new IngestBatch.Item(e.routingKey(), e.messageId(), e.payload()));
+        }
+      }
+      coalesced.record(batch.size());
+      long epoch = topology.current().epoch();
+      long started = System.nanoTime();
+      RequestOptions req = new RequestOptions().setMethod(HttpMethod.POST).setAbsoluteURI("http://" + address + IngestBatch.PATH)
+          .putHeader("Authorization", "Bearer " + token)
+          .putHeader("Content-Type", IngestBatch.CONTENT_TYPE)
+          .putHeader(IngestBatch.EPOCH_HEADER, String.valueOf(epoch))
+          .putHeader(IngestBatch.SOURCE_HEADER, sourceId)
+          .setIdleTimeout(30_000);
+      return client.request(req)
+          .compose(r -> r.send(IngestBatch.encode(items)))
+          .compose(resp -> resp.body().map(body -> new Object[] {resp.statusCode(), body}))
+          .transform(ar -> {
+            if (ar.failed()) {
+              fail(batch, new NodeUnavailable("node " + node + " at " + address + " is unreachable: " + ar.cause().getMessage()));
+              return Future.succeededFuture();
+            }
+            int status = (Integer) ar.result()[0];
+            io.vertx.core.buffer.Buffer body = (io.vertx.core.buffer.Buffer) ar.result()[1];
+            if (status == 200) {
+              latency(node).record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+              for (Pending p : batch) {
+                p.promise().complete();
+              }
+            } else if (status == 409) {
+              long newer = Math.max(new JsonObject(body).getLong("epoch", epoch + 1), epoch + 1);
+              rerouted.increment();
+              Future<Topology> caughtUp = topology.awaitEpoch(newer, Duration.ofSeconds(5)).recover(err -> topology.refresh());
+              for (Pending p : batch) {
+                if (p.attempt() >= MAX_REROUTES) {
+                  p.promise().fail(new NodeUnavailable("node " + node + " keeps refusing as misdirected: " + body));
+                } else {
+                  caughtUp.compose(x -> route(sourceId, p.events(), p.attempt() + 1)).onComplete(p.promise());
+                }
+              }
+            } else {
+              fail(batch, new NodeUnavailable("node " + node + " answered " + status + ": " + body.toString()));
+            }
             return Future.succeededFuture();
-          }
-          if (status == 409 && attempt < MAX_REROUTES) {
-            long epoch = new JsonObject(body).getLong("epoch", t.epoch() + 1);
-            rerouted.increment();
-            return topology.awaitEpoch(Math.max(epoch, t.epoch() + 1), Duration.ofSeconds(5))
-                .recover(err -> topology.refresh())
-                .compose(newer -> route(sourceId, events, attempt + 1));
-          }
-          return Future.failedFuture(new NodeUnavailable("node " + node + " answered " + status + ": " + body.toString()));
-        });
+          });
+    }
+
+    private void fail(List<Pending> batch, Throwable error) {
+      for (Pending p : batch) {
+        p.promise().fail(error);
+      }
+    }
   }
 
   private Timer latency(int node) {
