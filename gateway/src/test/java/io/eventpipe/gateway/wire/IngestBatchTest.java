@@ -1,0 +1,52 @@
+package io.eventpipe.gateway.wire;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.eventpipe.gateway.GatewayException;
+import io.vertx.core.buffer.Buffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class IngestBatchTest {
+
+  @Test
+  void roundTripsKeysMessageIdsAndPayloadBytesExactly() {
+    List<IngestBatch.Item> items = List.of(
+        new IngestBatch.Item("user-1", "m-1", "{\"a\":\"\\u0000\"}".getBytes(StandardCharsets.UTF_8)),
+        new IngestBatch.Item("ünïcödé-😀", "m-2", new byte[0]),
+        new IngestBatch.Item("k", "m-3", new byte[] {(byte) 0xff, 0, 1}));
+    List<IngestBatch.Item> back = IngestBatch.decode(IngestBatch.encode(items));
+    assertEquals(3, back.size());
+    for (int i = 0; i < items.size(); i++) {
+      assertEquals(items.get(i).routingKey(), back.get(i).routingKey());
+      assertEquals(items.get(i).messageId(), back.get(i).messageId());
+      assertArrayEquals(items.get(i).payload(), back.get(i).payload());
+    }
+  }
+
+  @Test
+  void malformedBatchesAreA400NeverAnotherException() {
+    Buffer good = IngestBatch.encode(List.of(new IngestBatch.Item("user", "msg", "{}".getBytes(StandardCharsets.UTF_8))));
+    assertEquals(400, assertThrows(GatewayException.class, () -> IngestBatch.decode(Buffer.buffer("nope"))).status());
+    assertEquals(400, assertThrows(GatewayException.class, () -> IngestBatch.decode(Buffer.buffer().appendInt(0x45504231).appendInt(-1))).status());
+    assertEquals(400, assertThrows(GatewayException.class, () -> IngestBatch.decode(good.getBuffer(0, good.length() - 1))).status());
+    assertEquals(400, assertThrows(GatewayException.class, () -> IngestBatch.decode(good.copy().appendByte((byte) 1))).status());
+    assertEquals(400, assertThrows(GatewayException.class, () -> IngestBatch.decode(
+        IngestBatch.encode(List.of(new IngestBatch.Item("", "m", new byte[0]))))).status(), "an empty routing key");
+    // random corruption of a valid batch: decoded or refused with 400, nothing else
+    Random random = new Random(42);
+    for (int i = 0; i < 2000; i++) {
+      Buffer b = good.copy();
+      b.setByte(random.nextInt(b.length()), (byte) random.nextInt(256));
+      try {
+        IngestBatch.decode(b);
+      } catch (GatewayException e) {
+        assertEquals(400, e.status());
+      }
+    }
+  }
+}
