@@ -69,7 +69,8 @@ public final class PgJobsDb implements JobsDb {
   private volatile boolean maintaining;
 
   private final String insertSql;
-  private final String readSql;
+  private final String readSqlPrefix;
+  private final String readSqlSuffix;
   private final String updateSql;
   private final String exportSql;
 
@@ -108,21 +109,32 @@ public final class PgJobsDb implements JobsDb {
     // 3. keep the unblocked jobs within the byte budget (the first job always fits), at most maxJobs.
     String cols = "x.job_id, x.partition_id, x.routing_key, x.source_id, x.destination_id, x.message_id, x.received_at,"
         + " x.payload, x.state, x.attempts, x.first_attempt_at, x.next_retry_at, x.last_error";
-    this.readSql = "WITH p AS (SELECT s.* FROM " + s + ".job_state s"
+    // The scan limit is a literal (one statement per limit, see readSql(int)) and the job rows are fetched by a LATERAL
+    // lookup: with LIMIT $n, PostgreSQL's generic plan (used once the statement is cached) guesses 10% of the pending
+    // rows, and even custom plans for a 2000-row window chose a hash join that read every job row of the dataset
+    // (measured: 50 ms instead of 14 ms per read of 1000 with 60K pending, growing with the dataset). The flagged
+    // partitions are one array (an InitPlan) rather than a NOT EXISTS anti-join, which the planner could turn into a
+    // hash join over all pending rows followed by a sort, instead of walking the pending index in job order.
+    this.readSqlPrefix = "WITH p AS (SELECT s.* FROM " + s + ".job_state s"
         + " WHERE s.state < 3 AND s.destination_id = $1"
-        + " AND NOT EXISTS (SELECT 1 FROM " + s + ".partition_flags f WHERE f.partition_id = s.partition_id AND (f.excluded OR f.held))"
-        + " ORDER BY s.job_id LIMIT $2),"
+        + " AND s.partition_id <> ALL (ARRAY(SELECT f.partition_id FROM " + s + ".partition_flags f WHERE f.excluded OR f.held))"
+        + " ORDER BY s.job_id LIMIT ";
+    this.readSqlSuffix = "),"
         + " b AS (SELECT p.*, j.routing_key, j.source_id, j.message_id, j.received_at, j.payload,"
-        + " bool_or(p.state = 1 OR (p.state = 2 AND p.next_retry_at > $3))"
+        + " bool_or(p.state = 1 OR (p.state = 2 AND p.next_retry_at > $2))"
         + " OVER (PARTITION BY j.routing_key ORDER BY p.job_id) AS blocked"
-        + " FROM p JOIN " + s + ".jobs j ON j.job_id = p.job_id),"
+        + " FROM p CROSS JOIN LATERAL (SELECT jj.routing_key, jj.source_id, jj.message_id, jj.received_at, jj.payload"
+        + " FROM " + s + ".jobs jj WHERE jj.job_id = p.job_id LIMIT 1) j),"
         + " x AS (SELECT b.*, sum(octet_length(b.payload)) OVER (ORDER BY b.job_id) - octet_length(b.payload) AS before"
         + " FROM b WHERE NOT b.blocked)"
-        + " SELECT " + cols + " FROM x WHERE x.before < $4 ORDER BY x.job_id LIMIT $5";
+        + " SELECT " + cols + " FROM x WHERE x.before < $3 ORDER BY x.job_id LIMIT $4";
     this.updateSql = "UPDATE " + s + ".job_state t SET state = u.state, attempts = u.attempts,"
         + " first_attempt_at = u.first_attempt_at, next_retry_at = u.next_retry_at, last_error = u.last_error, updated_at = $7"
         + " FROM unnest($1::bigint[], $2::int2[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::text[])"
-        + " AS u(job_id, state, attempts, first_attempt_at, next_retry_at, last_error) WHERE t.job_id = u.job_id";
+        + " AS u(job_id, state, attempts, first_attempt_at, next_retry_at, last_error) WHERE t.job_id = u.job_id"
+        // redundant with the join, but lets the planner probe the primary key: without it the plan for a large batch
+        // is a hash join over every row of job_state, finished ones included (47 ms instead of 9 ms for 1000 of 60K)
+        + " AND t.job_id = ANY($1::bigint[])";
     this.exportSql = "WITH x AS (SELECT s.*, j.routing_key, j.source_id, j.message_id, j.received_at, j.payload,"
         + " sum(octet_length(j.payload)) OVER (ORDER BY s.job_id) - octet_length(j.payload) AS before"
         + " FROM (SELECT * FROM " + s + ".job_state WHERE state < 3 AND destination_id = $5 AND job_id > $2"
@@ -500,13 +512,21 @@ public final class PgJobsDb implements JobsDb {
   @Override
   public Future<List<Job>> readPending(ReadRequest r) {
     long started = System.nanoTime();
-    return pool.preparedQuery(readSql)
-        .execute(Tuple.of(r.destinationId(), r.scanLimit(), ts(r.now()), r.maxBytes(), r.maxJobs()))
+    return pool.preparedQuery(readSql(r.scanLimit()))
+        .execute(Tuple.of(r.destinationId(), ts(r.now()), r.maxBytes(), r.maxJobs()))
         .map(PgJobsDb::toJobs)
         .onSuccess(list -> {
           readTimer.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
           readJobs.record(list.size());
         });
+  }
+
+  /**
+   * The pending read for a scan window of {@code scanLimit} jobs. Callers use one or two limits each, so the client's
+   * prepared statement cache holds one statement per limit.
+   */
+  private String readSql(int scanLimit) {
+    return readSqlPrefix + scanLimit + readSqlSuffix;
   }
 
   private static List<Job> toJobs(RowSet<Row> rows) {
