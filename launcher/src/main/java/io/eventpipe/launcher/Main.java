@@ -39,6 +39,27 @@ public final class Main {
   private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
       "admin-token", "max-request-bytes", "trust-forwarded-for");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
+  private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
+      "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress");
+  private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "progress");
+
+  /**
+   * The flags a role accepts (each also read from {@code PIPELINE_<FLAG>}): the contract that the Helm chart, the
+   * compose file and the Dockerfile are checked against.
+   *
+   * @throws IllegalArgumentException for an unknown role
+   */
+  public static Set<String> flagsOf(String role) {
+    return switch (role) {
+      case "local" -> LOCAL_FLAGS;
+      case "node" -> NODE_FLAGS;
+      case "proxy" -> PROXY_FLAGS;
+      case "status" -> STATUS_FLAGS;
+      case "migrator" -> MIGRATOR_FLAGS;
+      case "scale" -> SCALE_FLAGS;
+      default -> throw new IllegalArgumentException("unknown role '" + role + "'");
+    };
+  }
 
   private Main() {}
 
