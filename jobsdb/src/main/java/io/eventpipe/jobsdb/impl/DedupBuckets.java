@@ -1,0 +1,209 @@
+package io.eventpipe.jobsdb.impl;
+
+import static io.eventpipe.jobsdb.impl.Rows.instant;
+import static io.eventpipe.jobsdb.impl.Rows.ts;
+
+import io.eventpipe.jobsdb.JobsDb.DedupEntry;
+import io.eventpipe.jobsdb.JobsDbOptions;
+import io.eventpipe.jobsdb.NewJob;
+import io.vertx.core.Future;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.SqlConnection;
+import io.vertx.sqlclient.Tuple;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Dedup: each messageId is remembered per partition for one window, in one table per window-long bucket
+ * ({@code dedup_b<n>}, partitions of {@code dedup}), dropped whole once it is out of the window.
+ */
+final class DedupBuckets {
+
+  private static final String PREFIX = "dedup_b";
+
+  private final Pool pool;
+  private final JobsDbOptions options;
+  private final String s;
+  private final Map<Long, Boolean> knownDedupBuckets = new ConcurrentHashMap<>();
+
+  DedupBuckets(Pool pool, JobsDbOptions options) {
+    this.pool = pool;
+    this.options = options;
+    this.s = options.schema();
+  }
+
+  /** False when the queue's dedup window is zero: nothing is remembered. */
+  boolean enabled() {
+    return !options.dedupWindow().isZero();
+  }
+
+  private long bucketOf(Instant t) {
+    return Math.floorDiv(t.toEpochMilli(), options.dedupWindow().toMillis());
+  }
+
+  private static String dedupBucketName(long bucket) {
+    return PREFIX + bucket;
+  }
+
+  private static long bucketOfName(String name) {
+    return Long.parseLong(name.substring(PREFIX.length()));
+  }
+
+  Future<Void> load() {
+    return dedupBucketNames().map(names -> {
+      for (String name : names) {
+        knownDedupBuckets.put(bucketOfName(name), Boolean.TRUE);
+      }
+      return null;
+    });
+  }
+
+  private Future<List<String>> dedupBucketNames() {
+    return pool.preparedQuery("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            + " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
+            + " WHERE n.nspname = $1 AND p.relname = 'dedup'")
+        .execute(Tuple.of(s))
+        .map(rows -> {
+          List<String> out = new ArrayList<>();
+          for (Row r : rows) {
+            out.add(r.getString(0));
+          }
+          return out;
+        });
+  }
+
+  /** Creates the bucket of {@code t} unless known, then analyzes the previous one (probed by {@link #fresh}). */
+  Future<Void> ensure(Instant t) {
+    long bucket = bucketOf(t);
+    if (knownDedupBuckets.containsKey(bucket)) {
+      return Future.succeededFuture();
+    }
+    long w = options.dedupWindow().toMillis();
+    String name = s + "." + dedupBucketName(bucket);
+    String lo = ts(Instant.ofEpochMilli(bucket * w)).toString();
+    String hi = ts(Instant.ofEpochMilli((bucket + 1) * w)).toString();
+    return pool.withTransaction(conn -> conn.query("SELECT pg_advisory_xact_lock(hashtext('" + s + ".dedup'))").execute()
+            .compose(v -> conn.query("CREATE TABLE IF NOT EXISTS " + name + " PARTITION OF " + s + ".dedup"
+                + " FOR VALUES FROM ('" + lo + "') TO ('" + hi + "')").execute())
+            .compose(v -> conn.query("CREATE UNIQUE INDEX IF NOT EXISTS " + dedupBucketName(bucket) + "_key ON " + name
+                + " (partition_id, message_id)").execute()))
+        .compose(v -> knownDedupBuckets.containsKey(bucket - 1)
+            ? pool.query("ANALYZE " + s + "." + dedupBucketName(bucket - 1)).execute().<Void>mapEmpty()
+            : Future.<Void>succeededFuture())
+        .map(v -> {
+          knownDedupBuckets.put(bucket, Boolean.TRUE);
+          return null;
+        });
+  }
+
+  /**
+   * Inserts the batch's messageIds into the current dedup bucket unless seen within the window; returns which
+   * jobs are new. A messageId repeated inside the batch counts once (its first occurrence).
+   */
+  Future<boolean[]> fresh(SqlConnection conn, List<NewJob> jobs, Instant now) {
+    Integer[] parts = new Integer[jobs.size()];
+    String[] msgs = new String[jobs.size()];
+    for (int i = 0; i < jobs.size(); i++) {
+      parts[i] = jobs.get(i).partitionId();
+      msgs[i] = jobs.get(i).messageId();
+    }
+    // The current bucket's unique index decides within the bucket (an index probe, whatever the table's
+    // statistics); the previous bucket, if it exists, is probed row by row through LATERAL for ids seen
+    // within the window. Older buckets are outside the window by construction.
+    long bucket = bucketOf(now);
+    String previous = knownDedupBuckets.containsKey(bucket - 1)
+        ? " AND NOT EXISTS (SELECT 1 FROM " + s + "." + dedupBucketName(bucket - 1) + " d"
+          + " WHERE d.partition_id = u.p AND d.message_id = u.m AND d.seen_at >= $4)"
+        : " AND $4::timestamptz IS NOT NULL";
+    String sql = "INSERT INTO " + s + "." + dedupBucketName(bucket) + " (partition_id, message_id, seen_at)"
+        + " SELECT DISTINCT u.p, u.m, $3::timestamptz FROM unnest($1::int[], $2::text[]) AS u(p, m)"
+        + " WHERE true" + previous
+        + " ON CONFLICT DO NOTHING RETURNING partition_id, message_id";
+    return conn.preparedQuery(sql)
+        .execute(Tuple.of(parts, msgs, ts(now), ts(now.minus(options.dedupWindow()))))
+        .map(rows -> {
+          Map<String, Boolean> fresh = new HashMap<>(rows.rowCount() * 2);
+          for (Row r : rows) {
+            fresh.put(r.getInteger(0) + "/" + r.getString(1), Boolean.TRUE);
+          }
+          boolean[] isFresh = new boolean[jobs.size()];
+          for (int i = 0; i < jobs.size(); i++) {
+            // remove(): the first occurrence takes the fresh mark, later repeats in the batch are duplicates
+            isFresh[i] = fresh.remove(parts[i] + "/" + msgs[i]) != null;
+          }
+          return isFresh;
+        });
+  }
+
+  Future<Void> dropExpired() {
+    if (!enabled()) {
+      return Future.succeededFuture();
+    }
+    long oldestNeeded = bucketOf(options.clock().instant().minus(options.dedupWindow()));
+    return dedupBucketNames().compose(names -> {
+      Future<Void> f = Future.succeededFuture();
+      for (String name : names) {
+        long bucket = bucketOfName(name);
+        if (bucket < oldestNeeded) {
+          f = f.compose(v -> pool.query("DROP TABLE IF EXISTS " + s + "." + name).execute().<Void>mapEmpty())
+              .onSuccess(v -> knownDedupBuckets.remove(bucket));
+        }
+      }
+      return f;
+    });
+  }
+
+  // ---------------------------------------------------------------- migration
+
+  Future<List<DedupEntry>> export(Collection<Integer> partitions) {
+    if (!enabled()) {
+      return Future.succeededFuture(List.of());
+    }
+    return pool.preparedQuery("SELECT partition_id, message_id, seen_at FROM " + s + ".dedup"
+            + " WHERE partition_id = ANY($1::int[]) AND seen_at >= $2 ORDER BY seen_at")
+        .execute(Tuple.of(partitions.toArray(new Integer[0]), ts(options.clock().instant().minus(options.dedupWindow()))))
+        .map(rows -> {
+          List<DedupEntry> out = new ArrayList<>(rows.rowCount());
+          for (Row r : rows) {
+            out.add(new DedupEntry(r.getInteger(0), r.getString(1), instant(r.getOffsetDateTime(2))));
+          }
+          return out;
+        });
+  }
+
+  Future<Void> importEntries(List<DedupEntry> entries) {
+    if (entries.isEmpty() || !enabled()) {
+      return Future.succeededFuture();
+    }
+    Map<Long, List<DedupEntry>> byBucket = new LinkedHashMap<>();
+    for (DedupEntry e : entries) {
+      byBucket.computeIfAbsent(bucketOf(e.seenAt()), b -> new ArrayList<>()).add(e);
+    }
+    Future<Void> f = Future.succeededFuture();
+    for (Map.Entry<Long, List<DedupEntry>> b : byBucket.entrySet()) {
+      List<DedupEntry> list = b.getValue();
+      f = f.compose(v -> ensure(list.get(0).seenAt())).compose(v -> {
+        Integer[] parts = new Integer[list.size()];
+        String[] msgs = new String[list.size()];
+        OffsetDateTime[] seen = new OffsetDateTime[list.size()];
+        for (int i = 0; i < list.size(); i++) {
+          parts[i] = list.get(i).partitionId();
+          msgs[i] = list.get(i).messageId();
+          seen[i] = ts(list.get(i).seenAt());
+        }
+        return pool.preparedQuery("INSERT INTO " + s + "." + dedupBucketName(b.getKey()) + " (partition_id, message_id, seen_at)"
+                + " SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING")
+            .execute(Tuple.of(parts, msgs, seen)).mapEmpty();
+      });
+    }
+    return f;
+  }
+}
