@@ -281,6 +281,23 @@ class ChartTest {
   }
 
   @Test
+  void anUpgradeKeepsTheGeneratedSecrets() {
+    String secret = """
+        {"apiVersion":"v1","kind":"Secret","metadata":{"name":"ep-secrets","namespace":"pipeline"},"type":"Opaque",
+         "data":{"admin-token":"b2xkLXRva2Vu","node-db-password":"b2xkLW5vZGU=","control-db-password":"b2xkLWNvbnRyb2w="}}""";
+    FakeKubeApi api = FakeKubeApi.get();
+    api.put(RenderedChart.NAMESPACE, "secrets", RELEASE + "-secrets", secret);
+    try {
+      Secret upgraded = render(values("nodes.replicaCount", 7)).one(Secret.class, RELEASE + "-secrets");
+      assertEquals(Map.of("admin-token", "b2xkLXRva2Vu", "node-db-password", "b2xkLW5vZGU=", "control-db-password", "b2xkLWNvbnRyb2w="),
+          upgraded.getData(), "the passwords the databases were created with");
+    } finally {
+      api.clear();
+    }
+    assertTrue(api.unexpected.isEmpty(), "the chart asked the cluster for " + api.unexpected);
+  }
+
+  @Test
   void existingSecretsAndExternalControlStore() {
     RenderedChart c = render(values("secrets.existingSecret", "mine", "controlStore.enabled", false,
         "controlStore.external.existingSecret", "control-url", "workspace.existingSecret", "workspace-with-credentials"));
@@ -344,6 +361,12 @@ class ChartTest {
   private static void assertRejected(Map<String, Object> values, String named) {
     Exception e = assertThrows(Exception.class, () -> RenderedChart.template(values), values::toString);
     assertTrue(e.getMessage().contains(named), "the error names " + named + ": " + e.getMessage());
+  }
+
+  @Test
+  void helmLintStrictPasses() {
+    var lint = new com.marcnuri.helm.Helm(RenderedChart.CHART).lint().strict().call();
+    assertFalse(lint.isFailed(), String.join("\n", lint.getMessages()));
   }
 
   @Test
