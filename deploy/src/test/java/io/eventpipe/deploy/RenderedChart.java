@@ -126,6 +126,13 @@ final class RenderedChart {
   private static synchronized Path renderable() throws IOException {
     if (renderable == null) {
       Path target = Path.of("target", "chart-with-visible-hooks", "eventpipe");
+      if (Files.exists(target)) { // a template deleted from the chart must not linger in the copy
+        try (Stream<Path> old = Files.walk(target)) {
+          for (Path f : old.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            Files.delete(f);
+          }
+        }
+      }
       try (Stream<Path> files = Files.walk(CHART)) {
         for (Path f : files.toList()) {
           Path to = target.resolve(CHART.relativize(f).toString());
