@@ -39,7 +39,6 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,9 +48,13 @@ import org.slf4j.LoggerFactory;
  * {@link EventSink}, and answers 200 only once the sink committed all of them.
  *
  * <p>Every error is answered here, in one place, as {@code {"error": "...", "index": n}} with the status the
- * SDKs expect: 400 invalid input, 401 unknown write key, 404 disabled source or unknown path, 413 body too
- * large, 415 unknown Content-Encoding, 429 rate limited and 503 overloaded or storage unavailable (both with
- * Retry-After).
+ * SDKs expect: 400 invalid input, 401 unknown write key, 404 disabled source or unknown path, 408 body not received
+ * in time, 413 body too large, 415 unknown Content-Encoding, 429 rate limited and 503 overloaded or storage
+ * unavailable (both with Retry-After).
+ *
+ * <p>Memory: bodies are read by a {@link BodyReader} that charges every chunk to the server's budget of body bytes
+ * ({@link GatewayOptions#maxInFlightBytes()}) as it arrives, and a gzip body's inflated copy too; a request whose write
+ * key is in the Authorization header is authenticated before its body is read.
  */
 public final class GatewayServer {
 
@@ -78,7 +81,7 @@ public final class GatewayServer {
   private final Clock clock;
   private final MeterRegistry registry;
   private final AtomicInteger inFlightRequests = new AtomicInteger();
-  private final AtomicLong inFlightBytes = new AtomicLong();
+  private final BodyReader.Budget bodyBudget;
   private final Map<String, Counter> requestCounters = new ConcurrentHashMap<>();
   private final Map<String, Counter> eventCounters = new ConcurrentHashMap<>();
   private final Timer latency;
@@ -97,12 +100,13 @@ public final class GatewayServer {
     this.clock = clock;
     this.registry = registry;
     this.rateLimiter = RateLimiter.create(config::rateLimitFor);
+    this.bodyBudget = new BodyReader.Budget(options.maxInFlightBytes());
     this.latency = Timer.builder("gateway.request.latency").description("Time from request to answer")
         .publishPercentileHistogram().register(registry);
     this.bytes = DistributionSummary.builder("gateway.request.bytes").description("Request body bytes as received")
         .baseUnit("bytes").register(registry);
     registry.gauge("gateway.inflight.requests", inFlightRequests);
-    registry.gauge("gateway.inflight.bytes", inFlightBytes);
+    registry.gauge("gateway.inflight.bytes", bodyBudget.usedCounter());
   }
 
   /** Binds one server per event loop (they share the port). Completes with the bound port. */
@@ -217,65 +221,59 @@ public final class GatewayServer {
     if (!admit(req, res, endpoint, started)) {
       return;
     }
-    Buffer body = Buffer.buffer();
     boolean[] released = {false};
+    BodyReader reader = new BodyReader(vertx, req, options.maxRequestBytes(), options.bodyTimeoutMs(), bodyBudget);
     Runnable release = () -> {
       if (!released[0]) {
         released[0] = true;
         inFlightRequests.decrementAndGet();
-        inFlightBytes.addAndGet(-body.length());
+        reader.release();
       }
     };
+    // 1. answered before reading the body: a declared length over the cap, an invalid write key in the header
     String declared = req.getHeader(HttpHeaders.CONTENT_LENGTH);
-    if (declared != null) {
-      try {
-        if (Long.parseLong(declared.trim()) > options.maxRequestBytes()) {
-          release.run();
-          finish(res, endpoint, started, 0, new GatewayException(413, "request body of " + declared.trim()
-              + " bytes is over the limit of " + options.maxRequestBytes() + " bytes; send smaller batches"), true);
-          swallowThenClose(req);
-          return;
-        }
-      } catch (NumberFormatException e) {
-        release.run();
-        finish(res, endpoint, started, 0, new GatewayException(400, "invalid Content-Length header"), true);
-        swallowThenClose(req);
-        return;
+    AuthResult headerAuth;
+    try {
+      if (declared != null && parseContentLength(declared) > options.maxRequestBytes()) {
+        throw new GatewayException(413, "request body of " + declared.trim() + " bytes is over the limit of "
+            + options.maxRequestBytes() + " bytes; send smaller batches");
       }
+      Optional<String> headerKey = WriteKeys.fromBasicAuth(req.getHeader(HttpHeaders.AUTHORIZATION));
+      headerAuth = headerKey.isPresent() ? authenticate(headerKey.get()) : null;
+    } catch (GatewayException e) {
+      release.run();
+      finish(res, endpoint, started, 0, e, true);
+      swallowThenClose(req);
+      return;
     }
-    req.handler(chunk -> {
-      if (released[0]) {
-        return;
-      }
-      if (body.length() + chunk.length() > options.maxRequestBytes()) {
-        release.run();
-        finish(res, endpoint, started, body.length(), new GatewayException(413, "request body is over the limit of "
-            + options.maxRequestBytes() + " bytes; send smaller batches"), true);
+    // 2. the body, every chunk charged to the server's byte budget, within a deadline
+    reader.read().onFailure(err -> {
+      release.run();
+      finish(res, endpoint, started, reader.received(), err, true);
+      if (err instanceof GatewayException g && g.status() == 408) {
+        req.connection().close(); // a trickling client: swallowing the rest would wait on it again
+      } else {
         swallowThenClose(req);
-        return;
       }
-      body.appendBuffer(chunk);
-      inFlightBytes.addAndGet(chunk.length());
-    });
-    req.exceptionHandler(err -> release.run());
-    req.endHandler(v -> {
+    }).onSuccess(body -> {
       if (released[0]) {
         return;
       }
       bytes.record(body.length());
       RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
       String contentEncoding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
-      Optional<String> headerKey = WriteKeys.fromBasicAuth(req.getHeader(HttpHeaders.AUTHORIZATION));
       byte[] raw = body.getBytes();
       Future<ParsedRequest> parsed = raw.length <= INLINE_PARSE_BYTES
-          ? Future.succeededFuture().map(x -> parse(endpoint, raw, contentEncoding, ctx))
-          : vertx.executeBlocking(() -> parse(endpoint, raw, contentEncoding, ctx), false);
+          ? Future.succeededFuture().map(x -> parse(endpoint, raw, contentEncoding, ctx, reader))
+          : vertx.executeBlocking(() -> parse(endpoint, raw, contentEncoding, ctx, reader), false);
       parsed
           .compose(p -> {
-            // parsed here, not before: a malformed query string must fail this future (400), not the handler
-            String queryKey = endpoint == Endpoint.BEACON_BATCH ? QueryStrings.parse(req.query()).get("writeKey") : null;
-            String writeKey = headerKey.orElse(queryKey != null && !queryKey.isEmpty() ? queryKey : p.bodyWriteKey());
-            AuthResult auth = authenticate(writeKey);
+            AuthResult auth = headerAuth;
+            if (auth == null) {
+              // parsed here, not before: a malformed query string must fail this future (400), not the handler
+              String queryKey = endpoint == Endpoint.BEACON_BATCH ? QueryStrings.parse(req.query()).get("writeKey") : null;
+              auth = authenticate(queryKey != null && !queryKey.isEmpty() ? queryKey : p.bodyWriteKey());
+            }
             rateLimiter.acquireOrThrow(auth.sourceId(), p.events().size());
             return sink.accept(auth.source(), p.events()).map(p.events());
           })
@@ -291,8 +289,19 @@ public final class GatewayServer {
     });
   }
 
-  private ParsedRequest parse(Endpoint endpoint, byte[] raw, String contentEncoding, RequestContext ctx) {
+  private static long parseContentLength(String declared) {
+    try {
+      return Long.parseLong(declared.trim());
+    } catch (NumberFormatException e) {
+      throw new GatewayException(400, "invalid Content-Length header");
+    }
+  }
+
+  private ParsedRequest parse(Endpoint endpoint, byte[] raw, String contentEncoding, RequestContext ctx, BodyReader reader) {
     byte[] decoded = BodyDecoder.decode(raw, contentEncoding, options.maxRequestBytes());
+    if (decoded != raw && !reader.charge(decoded.length)) {
+      throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
+    }
     return parser.parseRequest(endpoint, decoded, ctx);
   }
 
@@ -312,7 +321,7 @@ public final class GatewayServer {
       return false;
     }
     int n = inFlightRequests.incrementAndGet();
-    if (n > options.maxInFlightRequests() || inFlightBytes.get() > options.maxInFlightBytes()) {
+    if (n > options.maxInFlightRequests() || bodyBudget.used() >= bodyBudget.max()) {
       inFlightRequests.decrementAndGet();
       finish(res, endpoint, started, 0, new Overloaded("the server is at its limit of requests or bytes in flight; retry shortly"), true);
       swallowThenClose(req);
@@ -324,7 +333,8 @@ public final class GatewayServer {
   /**
    * After an answer sent before the body was read (with {@code Connection: close}), the client may still be
    * sending the body. Vert.x would go on reading and discarding all of it, however long (the header does not stop
-   * it); instead swallow at most another {@code maxRequestBytes} of it, then close (Tomcat's maxSwallowSize).
+   * it); instead swallow at most another {@code maxRequestBytes} of it, for at most the body deadline, then close
+   * (Tomcat's maxSwallowSize).
    * Swallowing rather than closing at once lets a client that is mid-upload read the answer before the reset.
    */
   private void swallowThenClose(HttpServerRequest req) {
@@ -336,13 +346,17 @@ public final class GatewayServer {
       return;
     }
     long[] swallowed = {0};
+    long deadline = vertx.setTimer(options.bodyTimeoutMs(), t -> req.connection().close()); // nor for ever
     req.handler(chunk -> {
       swallowed[0] += chunk.length();
       if (swallowed[0] > options.maxRequestBytes()) {
         req.connection().close();
       }
     });
-    req.endHandler(v -> req.connection().close());
+    req.endHandler(v -> {
+      vertx.cancelTimer(deadline);
+      req.connection().close();
+    });
   }
 
   /** 503 for overload, with Retry-After. */

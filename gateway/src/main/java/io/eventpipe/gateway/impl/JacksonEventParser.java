@@ -329,6 +329,8 @@ public final class JacksonEventParser implements EventParser {
     // 2. Identity: the routing key needs anonymousId or userId.
     String anonymousId = idField(event, "anonymousId", index);
     String userId = idField(event, "userId", index);
+    checkId(anonymousId, Event::routingKeyProblem, "anonymousId", index);
+    checkId(userId, Event::routingKeyProblem, "userId", index);
     String routingKey = RoutingKey.of(anonymousId, userId);
     if (routingKey == null) {
       throw new InvalidEventException(index, "userId",
@@ -367,6 +369,8 @@ public final class JacksonEventParser implements EventParser {
     if (messageId == null) {
       messageId = MessageIds.next();
       event.put("messageId", messageId);
+    } else {
+      checkId(messageId, Event::messageIdProblem, "messageId", index);
     }
     event.put("receivedAt", receivedAt);
     String clientIp = request.clientIp();
@@ -440,6 +444,14 @@ public final class JacksonEventParser implements EventParser {
       return value;
     }
     throw new InvalidEventException(index, field, "must be a string or a number, got " + kind(node));
+  }
+
+  /** Rejects an id that one of {@link Event}'s rules refuses; an absent id (null) passes. */
+  private static void checkId(String value, java.util.function.Function<String, String> rule, String field, Integer index) {
+    String problem = value == null ? null : rule.apply(value);
+    if (problem != null) {
+      throw new InvalidEventException(index, field, problem);
+    }
   }
 
   private static boolean hasSurrogate(String s) {

@@ -1,5 +1,6 @@
 package io.eventpipe.gateway.wire;
 
+import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.GatewayException;
 import io.vertx.core.buffer.Buffer;
 import java.nio.charset.StandardCharsets;
@@ -14,6 +15,11 @@ import java.util.List;
  * </pre>
  * The source id and the sender's topology epoch travel in the {@link #SOURCE_HEADER} and {@link #EPOCH_HEADER}
  * headers, the shared token in {@code Authorization: Bearer}.
+ *
+ * <p>Routing keys and messageIds obey the limits of {@link Event} ({@link Event#MAX_ROUTING_KEY_CHARS},
+ * {@link Event#MAX_MESSAGE_ID_CHARS}, no control characters in a messageId) on both sides: the gateway's parser
+ * rejects longer ones at the edge with a 400, so a batch that breaks them comes from a broken sender and is a 400
+ * too, never a retryable failure.
  */
 public final class IngestBatch {
 
@@ -35,17 +41,29 @@ public final class IngestBatch {
     }
     Buffer b = Buffer.buffer(size);
     b.appendInt(MAGIC).appendInt(items.size());
-    for (Item i : items) {
+    for (int n = 0; n < items.size(); n++) {
+      Item i = items.get(n);
+      check(i.routingKey(), i.messageId(), n);
       byte[] key = i.routingKey().getBytes(StandardCharsets.UTF_8);
       byte[] msg = i.messageId().getBytes(StandardCharsets.UTF_8);
-      if (key.length > 0xFFFF || msg.length > 0xFFFF) {
-        throw new GatewayException(400, "routing key or messageId longer than 65535 bytes");
-      }
       b.appendUnsignedShort(key.length).appendBytes(key)
           .appendUnsignedShort(msg.length).appendBytes(msg)
           .appendInt(i.payload().length).appendBytes(i.payload());
     }
     return b;
+  }
+
+  /** The limits of {@link Event}, which the edge enforced: a 400 naming the event otherwise. */
+  private static void check(String routingKey, String messageId, int n) {
+    String problem = Event.routingKeyProblem(routingKey);
+    String field = "routing key";
+    if (problem == null) {
+      problem = Event.messageIdProblem(messageId);
+      field = "messageId";
+    }
+    if (problem != null) {
+      throw new GatewayException(400, "event " + n + ": " + field + " " + problem, n, null);
+    }
   }
 
   /** Decodes a batch; a malformed one is a 400 (it came from a broken or hostile sender). */
@@ -76,6 +94,7 @@ public final class IngestBatch {
         if (key.isEmpty() || msg.isEmpty()) {
           throw new GatewayException(400, "event " + n + " has an empty routing key or messageId");
         }
+        check(key, msg, n);
         out.add(new Item(key, msg, payload));
       }
       if (pos != b.length()) {

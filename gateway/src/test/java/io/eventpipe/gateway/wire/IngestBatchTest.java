@@ -3,7 +3,9 @@ package io.eventpipe.gateway.wire;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.GatewayException;
 import io.vertx.core.buffer.Buffer;
 import java.nio.charset.StandardCharsets;
@@ -47,6 +49,27 @@ class IngestBatchTest {
       } catch (GatewayException e) {
         assertEquals(400, e.status());
       }
+    }
+  }
+
+  @Test
+  void idsOverTheEdgeLimitsAreA400OnBothSidesNamingTheLimit() {
+    String longKey = "k".repeat(Event.MAX_ROUTING_KEY_CHARS + 1);
+    String longId = "m".repeat(Event.MAX_MESSAGE_ID_CHARS + 1);
+    GatewayException e = assertThrows(GatewayException.class,
+        () -> IngestBatch.encode(List.of(new IngestBatch.Item(longKey, "m", new byte[0]))));
+    assertEquals(400, e.status());
+    assertTrue(e.getMessage().contains(String.valueOf(Event.MAX_ROUTING_KEY_CHARS)), e.getMessage());
+
+    // a sender that skips the check: the node refuses with 400, naming the event
+    for (String[] ids : new String[][] {{longKey, "m"}, {"k", longId}, {"k", "a\r\nb"}}) {
+      byte[] key = ids[0].getBytes(StandardCharsets.UTF_8);
+      byte[] msg = ids[1].getBytes(StandardCharsets.UTF_8);
+      Buffer raw = Buffer.buffer().appendInt(0x45504231).appendInt(1)
+          .appendUnsignedShort(key.length).appendBytes(key).appendUnsignedShort(msg.length).appendBytes(msg).appendInt(0);
+      GatewayException d = assertThrows(GatewayException.class, () -> IngestBatch.decode(raw));
+      assertEquals(400, d.status());
+      assertEquals(0, d.eventIndex());
     }
   }
 }
