@@ -33,6 +33,8 @@ import java.util.Optional;
  *     config:
  *       url: http://127.0.0.1:9000/events
  *       headers: {X-Api-Key: secret}
+ * egress:                            # optional, see EgressPolicy: loopback is denied unless allowed
+ *   allow: [127.0.0.0/8]
  * }</pre>
  *
  * <p>{@code sources} is required (it may be {@code []}), so that an empty or truncated file is an error rather than
@@ -44,15 +46,17 @@ import java.util.Optional;
  */
 public final class WorkspaceConfig {
 
-  private static final WorkspaceConfig EMPTY = new WorkspaceConfig(List.of(), List.of());
+  private static final WorkspaceConfig EMPTY = new WorkspaceConfig(List.of(), List.of(), EgressPolicy.defaults());
 
   private final List<Source> sources;
   private final List<Destination> destinations;
   private final Map<String, Source> sourcesById;
   private final Map<String, Source> sourcesByWriteKey;
   private final Map<String, List<Destination>> enabledDestinationsBySource;
+  private final EgressPolicy egress;
 
-  private WorkspaceConfig(List<Source> sources, List<Destination> destinations) {
+  private WorkspaceConfig(List<Source> sources, List<Destination> destinations, EgressPolicy egress) {
+    this.egress = egress;
     this.sources = List.copyOf(sources);
     this.destinations = List.copyOf(destinations);
     Map<String, Source> byId = new HashMap<>();
@@ -91,7 +95,17 @@ public final class WorkspaceConfig {
     if (!problems.isEmpty()) {
       throw new InvalidWorkspaceConfigException("(built in code)", problems, null);
     }
-    return new WorkspaceConfig(sources, destinations);
+    return new WorkspaceConfig(sources, destinations, EgressPolicy.defaults());
+  }
+
+  /** This workspace with another egress policy (built in code, as tests do). */
+  public WorkspaceConfig withEgress(EgressPolicy policy) {
+    return new WorkspaceConfig(sources, destinations, java.util.Objects.requireNonNull(policy, "policy"));
+  }
+
+  /** Where destinations may send: the {@code egress} section ({@link EgressPolicy#defaults()} when absent). */
+  public EgressPolicy egress() {
+    return egress;
   }
 
   /**
@@ -102,7 +116,7 @@ public final class WorkspaceConfig {
    */
   public static WorkspaceConfig parse(byte[] yaml, String origin) {
     WorkspaceConfigReader.Parts parts = WorkspaceConfigReader.read(yaml, origin);
-    return new WorkspaceConfig(parts.sources(), parts.destinations());
+    return new WorkspaceConfig(parts.sources(), parts.destinations(), parts.egress());
   }
 
   /** Parses YAML text. */
@@ -153,16 +167,17 @@ public final class WorkspaceConfig {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof WorkspaceConfig w && sources.equals(w.sources) && destinations.equals(w.destinations);
+    return o instanceof WorkspaceConfig w && sources.equals(w.sources) && destinations.equals(w.destinations)
+        && egress.equals(w.egress);
   }
 
   @Override
   public int hashCode() {
-    return sources.hashCode() * 31 + destinations.hashCode();
+    return (sources.hashCode() * 31 + destinations.hashCode()) * 31 + egress.hashCode();
   }
 
   @Override
   public String toString() {
-    return "WorkspaceConfig[sources=" + sources + ", destinations=" + destinations + "]";
+    return "WorkspaceConfig[sources=" + sources + ", destinations=" + destinations + ", egress=" + egress + "]";
   }
 }

@@ -179,7 +179,7 @@ class WorkspaceConfigTest {
     assertHas(problems("- a\n- b\n"), "the top level must be a mapping");
     assertHas(problems("destinations: []\n"), "sources: missing");
     assertHas(problems("sources: {}\n"), "sources: must be a list, got a mapping");
-    assertHas(problems("sources: []\ndestination: []\n"), "destination: unknown key (known: destinations, sources)");
+    assertHas(problems("sources: []\ndestination: []\n"), "destination: unknown key (known: destinations, egress, sources)");
     assertHas(problems("sources: []\ndestinations: 3\n"), "destinations: must be a list");
     assertHas(problems("sources: [\n"), "not valid YAML");
     assertHas(problems("sources: []\nsources: []\n"), "Duplicate field 'sources'");

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.eventpipe.gateway.Destination;
+import io.eventpipe.gateway.EgressPolicy;
 import io.eventpipe.gateway.InvalidWorkspaceConfigException;
 import io.eventpipe.gateway.RateLimit;
 import io.eventpipe.gateway.Source;
@@ -26,7 +27,8 @@ public final class WorkspaceConfigReader {
   private static final YAMLMapper YAML = new YAMLMapper(
       YAMLFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build());
 
-  private static final Set<String> TOP_LEVEL = Set.of("sources", "destinations");
+  private static final Set<String> TOP_LEVEL = Set.of("sources", "destinations", "egress");
+  private static final Set<String> EGRESS_KEYS = Set.of("allow", "deny");
   private static final Set<String> SOURCE_KEYS = Set.of("id", "name", "writeKey", "enabled", "rateLimit");
   private static final Set<String> DESTINATION_KEYS = Set.of("id", "type", "enabled", "sources", "config");
   private static final Set<String> RATE_LIMIT_KEYS = Set.of("eventsPerSecond", "burst");
@@ -59,8 +61,8 @@ public final class WorkspaceConfigReader {
     return parts;
   }
 
-  /** The validated sources and destinations of a file. */
-  public record Parts(List<Source> sources, List<Destination> destinations) {}
+  /** The validated sources, destinations and egress policy of a file. */
+  public record Parts(List<Source> sources, List<Destination> destinations, EgressPolicy egress) {}
 
   private Parts root(JsonNode root) {
     if (root == null || root.isMissingNode() || root.isNull()) {
@@ -94,8 +96,45 @@ public final class WorkspaceConfigReader {
         }
       }
     }
+    EgressPolicy egress = egress(root.get("egress"));
     WorkspaceChecks.crossCheck(sources, destinations, problems);
-    return problems.isEmpty() ? new Parts(sources, destinations) : null;
+    return problems.isEmpty() ? new Parts(sources, destinations, egress) : null;
+  }
+
+  /** {@code egress: {allow: [cidr...], deny: [cidr...]}}; absent means {@link EgressPolicy#defaults()}. */
+  private EgressPolicy egress(JsonNode node) {
+    if (node == null || node.isNull()) {
+      return EgressPolicy.defaults();
+    }
+    if (!node.isObject()) {
+      problems.add("egress: must be a mapping like {allow: [127.0.0.0/8], deny: [10.0.0.0/8]}, got " + kind(node));
+      return EgressPolicy.defaults();
+    }
+    unknownKeys(node, EGRESS_KEYS, "egress.");
+    List<String> allow = cidrs(node.get("allow"), "egress.allow");
+    List<String> deny = cidrs(node.get("deny"), "egress.deny");
+    return EgressPolicy.of(allow, deny); // bad entries were reported: the file is rejected as a whole
+  }
+
+  private List<String> cidrs(JsonNode node, String path) {
+    List<String> out = new ArrayList<>();
+    if (node == null || node.isNull()) {
+      return out;
+    }
+    if (!node.isArray()) {
+      problems.add(path + ": must be a list of CIDR blocks or addresses, got " + kind(node));
+      return out;
+    }
+    for (int i = 0; i < node.size(); i++) {
+      JsonNode e = node.get(i);
+      String problem = e.isTextual() ? EgressPolicy.ruleProblem(e.textValue()) : "must be a string, got " + kind(e);
+      if (problem == null) {
+        out.add(e.textValue().trim());
+      } else {
+        problems.add(path + "[" + i + "]: " + problem);
+      }
+    }
+    return out;
   }
 
   private Source source(JsonNode node, String path) {

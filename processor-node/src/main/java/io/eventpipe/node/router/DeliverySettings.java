@@ -1,6 +1,7 @@
 package io.eventpipe.node.router;
 
 import io.eventpipe.gateway.Destination;
+import io.eventpipe.gateway.EgressPolicy;
 import java.util.HashSet;
 import java.util.Set;
 
@@ -19,20 +20,27 @@ import java.util.Set;
  * @param maxInFlight most requests to the destination at once
  * @param retry when failed deliveries are retried and aborted
  * @param eventsPerSecond the configured rate limit, or null for none
+ * @param egress the workspace's policy of where destinations may send
  */
-public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double eventsPerSecond) {
+public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double eventsPerSecond, EgressPolicy egress) {
 
   /** Config keys read here or by the processor's event filter; a type adds its own. */
   public static final Set<String> KEYS = Set.of("maxInFlight", "retry", "rateLimit", "eventTypes", "eventNames");
 
   public static final int DEFAULT_MAX_IN_FLIGHT = 64;
 
+  /** {@link #of(Destination, DestinationType, EgressPolicy)} under the default egress policy. */
+  public static DeliverySettings of(Destination destination, DestinationType type) {
+    return of(destination, type, EgressPolicy.defaults());
+  }
+
   /**
-   * Reads and validates a destination's whole config: the shared settings, the type's own, and unknown keys.
+   * Reads and validates a destination's whole config: the shared settings, the type's own (checked against the
+   * workspace's egress policy), and unknown keys.
    *
    * @throws InvalidDestinationConfigException listing every problem
    */
-  public static DeliverySettings of(Destination destination, DestinationType type) {
+  public static DeliverySettings of(Destination destination, DestinationType type, EgressPolicy egress) {
     ConfigReader config = ConfigReader.of(destination.id(), destination.config());
     Set<String> known = new HashSet<>(KEYS);
     known.addAll(type.configKeys());
@@ -45,8 +53,8 @@ public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double events
     if (config.has("rateLimit") && eventsPerSecond == null && config.problems().isEmpty()) {
       rate.problem("eventsPerSecond", "missing (or remove rateLimit)");
     }
-    type.validate(config);
+    type.validate(config, egress);
     config.throwIfInvalid(destination.id());
-    return new DeliverySettings(maxInFlight, retry, eventsPerSecond);
+    return new DeliverySettings(maxInFlight, retry, eventsPerSecond, egress);
   }
 }

@@ -23,6 +23,14 @@ public interface DestinationType {
    */
   void validate(ConfigReader config);
 
+  /**
+   * {@link #validate(ConfigReader)}, also checking where the destination would send against the workspace's egress
+   * policy; a type that sends over the network overrides it.
+   */
+  default void validate(ConfigReader config, io.eventpipe.gateway.EgressPolicy egress) {
+    validate(config);
+  }
+
   /** Opens a client for a destination whose config validated, on the destination worker's context; {@code clock} is the pipeline's. */
   DestinationClient open(Vertx vertx, Destination destination, DeliverySettings settings, java.time.Clock clock);
 }

@@ -210,7 +210,7 @@ public final class Router {
       }
       DeliverySettings settings;
       try {
-        settings = DeliverySettings.of(d, type);
+        settings = DeliverySettings.of(d, type, next.egress());
       } catch (InvalidDestinationConfigException e) {
         invalid(d, String.join("; ", e.problems()));
         continue;
@@ -228,7 +228,7 @@ public final class Router {
     for (Map.Entry<String, Handle> e : new ArrayList<>(workers.entrySet())) {
       Desired want = desired.get(e.getKey());
       Destination running = e.getValue().worker.destination();
-      if (want == null || !sameDelivery(running, want.destination())) {
+      if (want == null || !sameDelivery(running, want.destination()) || !previous.egress().equals(next.egress())) {
         stops.add(stopWorker(e.getKey()));
       }
     }

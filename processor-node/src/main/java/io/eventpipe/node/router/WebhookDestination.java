@@ -1,6 +1,7 @@
 package io.eventpipe.node.router;
 
 import io.eventpipe.gateway.Destination;
+import io.eventpipe.gateway.EgressPolicy;
 import io.eventpipe.jobsdb.Job;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
@@ -15,6 +16,8 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.SocketAddress;
+import java.net.InetAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -39,7 +42,14 @@ import java.util.Set;
  * <p>Every request carries {@code Content-Type: application/json}; a single-event request also carries the event's
  * messageId in {@code X-Message-Id} so the receiver can drop redeliveries (delivery is at-least-once); in batch mode
  * each element carries its own {@code messageId} field. 2xx is success; 408, 429, 5xx, timeouts and network errors
- * are retried; any other status aborts the events at once.
+ * are retried; any other status aborts the events at once, and so does a request that cannot be built here (a
+ * messageId that is not a valid header value, an address the egress policy denies): retrying cannot fix those.
+ *
+ * <p>Header names and values are checked when the configuration loads (no control characters: CR/LF would split the
+ * request), and so is a URL whose host is an IP address, against the workspace's {@link EgressPolicy}. A host name is
+ * resolved before connecting (at most every {@value #RESOLVE_TTL_MS} ms), every address it resolves to is checked, and
+ * the connection goes to the address that was checked, so a name that resolves elsewhere later (DNS rebinding) cannot
+ * reach a denied address.
  */
 final class WebhookDestination implements DestinationType {
 
@@ -47,12 +57,13 @@ final class WebhookDestination implements DestinationType {
   static final Set<String> KEYS = Set.of("url", "method", "headers", "timeoutMs", "batch");
   static final int DEFAULT_TIMEOUT_MS = 10_000;
   static final int MAX_ERROR_CHARS = 200;
+  static final long RESOLVE_TTL_MS = 5_000;
 
   /** The parsed settings of one webhook destination. */
   record Settings(URI url, HttpMethod method, Map<String, String> headers, int timeoutMs, int batchMaxEvents,
       boolean batch) {
 
-    static Settings read(ConfigReader config) {
+    static Settings read(ConfigReader config, EgressPolicy egress) {
       String rawUrl = config.string("url", null);
       URI url = null;
       if (rawUrl == null) {
@@ -66,6 +77,12 @@ final class WebhookDestination implements DestinationType {
           if (!(scheme.equals("http") || scheme.equals("https")) || url.getHost() == null) {
             config.problem("url", "must be an absolute http or https URL with a host, got '" + rawUrl + "'");
             url = null;
+          } else {
+            InetAddress literal = EgressPolicy.literal(url.getHost());
+            String denial = literal == null ? null : egress.denial(literal);
+            if (denial != null) {
+              config.problem("url", "the egress policy denies " + url.getHost() + ": " + denial);
+            }
           }
         } catch (java.net.URISyntaxException e) {
           config.problem("url", "not a valid URL: " + e.getMessage());
@@ -80,9 +97,12 @@ final class WebhookDestination implements DestinationType {
         default -> config.problem("method", "must be POST, PUT or PATCH, got '" + m + "'");
       }
       Map<String, String> headers = config.stringMap("headers");
-      for (String name : headers.keySet()) {
+      for (Map.Entry<String, String> h : headers.entrySet()) {
+        String name = h.getKey();
         if (name.isEmpty() || !name.chars().allMatch(c -> c > 32 && c < 127 && "()<>@,;:\\\"/[]?={}".indexOf(c) < 0)) {
-          config.problem("headers", "'" + name + "' is not a valid HTTP header name");
+          config.problem("headers", "'" + printable(name) + "' is not a valid HTTP header name");
+        } else if (headerValueProblem(h.getValue()) != null) {
+          config.problem("headers." + name, headerValueProblem(h.getValue()));
         }
       }
       int timeoutMs = (int) config.integer("timeoutMs", DEFAULT_TIMEOUT_MS, 1, 600_000);
@@ -106,15 +126,56 @@ final class WebhookDestination implements DestinationType {
 
   @Override
   public void validate(ConfigReader config) {
-    Settings.read(config);
+    validate(config, EgressPolicy.defaults());
+  }
+
+  @Override
+  public void validate(ConfigReader config, EgressPolicy egress) {
+    Settings.read(config, egress);
   }
 
   @Override
   public DestinationClient open(Vertx vertx, Destination destination, DeliverySettings delivery, Clock clock) {
     ConfigReader config = ConfigReader.of(destination.id(), destination.config());
-    Settings settings = Settings.read(config);
+    Settings settings = Settings.read(config, delivery.egress());
     config.throwIfInvalid(destination.id());
-    return new Client(vertx, settings, delivery.maxInFlight(), clock);
+    return new Client(vertx, settings, delivery.maxInFlight(), clock, delivery.egress());
+  }
+
+  /**
+   * Why {@code value} cannot be an HTTP header value, or null if it can: control characters (CR and LF above all,
+   * which would end the header and let the value inject others) are refused; a tab is allowed.
+   */
+  static String headerValueProblem(String value) {
+    for (int i = 0; i < value.length(); i++) {
+      char c = value.charAt(i);
+      if (Character.isISOControl(c) && c != '\t') {
+        return String.format("has a control character (U+%04X) at position %d, which an HTTP header value cannot carry",
+            (int) c, i);
+      }
+    }
+    return null;
+  }
+
+  private static String printable(String s) {
+    StringBuilder sb = new StringBuilder();
+    s.codePoints().limit(60).forEach(c -> {
+      if (Character.isISOControl(c)) {
+        sb.append(String.format("\\u%04X", c));
+      } else {
+        sb.appendCodePoint(c);
+      }
+    });
+    return sb.toString();
+  }
+
+  /** A request that cannot be sent as configured: permanent, the jobs are aborted. */
+  private static final class LocalError extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    LocalError(String message) {
+      super(message, null, false, false);
+    }
   }
 
   /** One destination's connections and request building. */
@@ -126,11 +187,18 @@ final class WebhookDestination implements DestinationType {
     private final HttpClientAgent http;
     private final MultiMap baseHeaders;
     private final RequestOptions template;
+    private final EgressPolicy egress;
+    private final boolean literalHost;
+    // the last checked resolution of the host name, on the worker's context
+    private SocketAddress resolved;
+    private long resolvedAtMs;
 
-    Client(Vertx vertx, Settings settings, int maxInFlight, Clock clock) {
+    Client(Vertx vertx, Settings settings, int maxInFlight, Clock clock, EgressPolicy egress) {
       this.vertx = vertx;
       this.settings = settings;
       this.clock = clock;
+      this.egress = egress;
+      this.literalHost = EgressPolicy.literal(settings.url().getHost()) != null;
       this.http = vertx.httpClientBuilder()
           .with(new HttpClientOptions()
               .setKeepAlive(true)
@@ -183,10 +251,55 @@ final class WebhookDestination implements DestinationType {
           throw new IllegalArgumentException("a webhook without batch mode sends one event per request, got " + jobs.size());
         }
         body = Buffer.buffer(jobs.get(0).payload());
+        String problem = headerValueProblem(jobs.get(0).messageId());
+        if (problem != null) {
+          // stored before ingest checked messageIds (or migrated in): it can never be sent in X-Message-Id
+          return Future.succeededFuture(new DeliveryResult.Rejected("cannot send the event: its messageId " + problem));
+        }
         headers.set("X-Message-Id", jobs.get(0).messageId());
       }
-      RequestOptions options = new RequestOptions(template).setHeaders(headers);
+      return server().transform(ar -> {
+        if (ar.failed()) {
+          return Future.succeededFuture(ar.cause() instanceof LocalError
+              ? new DeliveryResult.Rejected(ar.cause().getMessage())
+              : new DeliveryResult.Retryable(networkError(ar.cause()), null, false));
+        }
+        RequestOptions options = new RequestOptions(template).setHeaders(headers);
+        if (ar.result() != null) {
+          options.setServer(ar.result());
+        }
+        return send(options, body);
+      });
+    }
 
+    /**
+     * Where to connect: null for a URL with an address literal (checked when the configuration loaded), else the
+     * checked address its host name resolves to. Fails with a {@link LocalError} if the egress policy denies any of
+     * the addresses.
+     */
+    private Future<SocketAddress> server() {
+      if (literalHost) {
+        return Future.succeededFuture(null);
+      }
+      long now = clock.millis();
+      if (resolved != null && now - resolvedAtMs >= 0 && now - resolvedAtMs < RESOLVE_TTL_MS) {
+        return Future.succeededFuture(resolved);
+      }
+      String host = settings.url().getHost();
+      return vertx.executeBlocking(() -> InetAddress.getAllByName(host), false).map(addresses -> {
+        for (InetAddress a : addresses) {
+          String denial = egress.denial(a);
+          if (denial != null) {
+            throw new LocalError("the egress policy denies " + host + ": " + denial);
+          }
+        }
+        resolved = SocketAddress.inetSocketAddress(template.getPort(), addresses[0].getHostAddress());
+        resolvedAtMs = now;
+        return resolved;
+      });
+    }
+
+    private Future<DeliveryResult> send(RequestOptions options, Buffer body) {
       Promise<DeliveryResult> result = Promise.promise();
       HttpClientRequest[] request = new HttpClientRequest[1];
       // 1. the whole exchange has one deadline; on expiry the request is reset, which frees its connection slot
@@ -197,17 +310,21 @@ final class WebhookDestination implements DestinationType {
         }
       });
       // 2. send, read the whole response body (so the connection can be reused), classify
-      http.request(options)
-          .compose(req -> {
-            request[0] = req;
-            return req.send(body);
-          })
-          .compose(resp -> resp.body().map(b -> classify(resp, b)))
-          .onComplete(ar -> {
-            vertx.cancelTimer(timer);
-            result.tryComplete(ar.succeeded() ? ar.result()
-                : new DeliveryResult.Retryable(networkError(ar.cause()), null, false));
-          });
+      Future<DeliveryResult> exchange;
+      try {
+        exchange = http.request(options)
+            .compose(req -> {
+              request[0] = req;
+              return req.send(body);
+            })
+            .compose(resp -> resp.body().map(b -> classify(resp, b)));
+      } catch (RuntimeException e) {
+        exchange = Future.failedFuture(e); // the client refused the request before sending anything
+      }
+      exchange.onComplete(ar -> {
+        vertx.cancelTimer(timer);
+        result.tryComplete(ar.succeeded() ? ar.result() : failure(ar.cause()));
+      });
       return result.future();
     }
 
@@ -241,6 +358,17 @@ final class WebhookDestination implements DestinationType {
       text = text.substring(0, MAX_ERROR_CHARS);
     }
     return text.isEmpty() ? "HTTP " + status : "HTTP " + status + ": " + text;
+  }
+
+  /**
+   * A request that failed without an answer: an argument the HTTP client refused (an invalid header value, say) is
+   * a local error that retrying cannot fix; anything else is a network error, retried.
+   */
+  static DeliveryResult failure(Throwable e) {
+    if (e instanceof IllegalArgumentException) {
+      return new DeliveryResult.Rejected("the request could not be built: " + e.getMessage());
+    }
+    return new DeliveryResult.Retryable(networkError(e), null, false);
   }
 
   static String networkError(Throwable e) {

@@ -1,12 +1,18 @@
 package io.eventpipe.node.router;
 
-/** Builds workspace YAML for tests: two sources ({@code web}, {@code app}) and the given destinations. */
+/**
+ * Builds workspace YAML for tests: two sources ({@code web}, {@code app}), the given destinations, and an egress
+ * policy that allows loopback ({@link #LOOPBACK_ALLOWED}), where the test sinks listen.
+ */
 public final class Workspaces {
+
+  /** Lifts the default denial of loopback addresses: test sinks listen on 127.0.0.1. */
+  public static final String LOOPBACK_ALLOWED = "egress: {allow: [127.0.0.0/8]}\n";
 
   private Workspaces() {}
 
   public static String of(String... destinations) {
-    StringBuilder sb = new StringBuilder("sources:\n"
+    StringBuilder sb = new StringBuilder(LOOPBACK_ALLOWED + "sources:\n"
         + "  - {id: web, writeKey: wk-web-000000000001}\n"
         + "  - {id: app, writeKey: wk-app-000000000001}\n"
         + "destinations:\n");
