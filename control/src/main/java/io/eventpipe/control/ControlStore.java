@@ -60,11 +60,7 @@ public final class ControlStore implements AutoCloseable {
           }
           Row r = rows.iterator().next();
           long epoch = r.getLong(0);
-          Integer[] boxed = r.getArrayOfIntegers(1);
-          int[] owners = new int[boxed.length];
-          for (int i = 0; i < boxed.length; i++) {
-            owners[i] = boxed[i];
-          }
+          int[] owners = ints(r.getArrayOfIntegers(1));
           return conn.query("SELECT node_id, address FROM control.nodes").execute().map(nodes -> {
             Map<Integer, String> addresses = new HashMap<>();
             for (Row n : nodes) {
@@ -108,15 +104,41 @@ public final class ControlStore implements AutoCloseable {
   }
 
   private static Future<Void> insertEpoch(SqlConnection conn, long epoch, int[] owners, int nodeCount, String migration) {
-    Integer[] boxed = new Integer[owners.length];
-    for (int i = 0; i < owners.length; i++) {
-      boxed[i] = owners[i];
-    }
     return conn.preparedQuery("INSERT INTO control.topology (epoch, partition_count, owners, node_count, migration)"
             + " VALUES ($1, $2, $3, $4, $5)")
-        .execute(Tuple.of(epoch, owners.length, boxed, nodeCount, migration))
+        .execute(Tuple.of(epoch, owners.length, boxed(owners), nodeCount, migration))
         .compose(v -> conn.query("NOTIFY " + CHANNEL + ", '" + epoch + "'").execute())
         .mapEmpty();
+  }
+
+  /**
+   * Publishes the epoch of a migration's switch, once: if the current epoch already belongs to {@code migration}, it
+   * is returned unchanged (the step is idempotent).
+   */
+  public Future<Topology> publishOnce(int[] owners, int nodeCount, String migration) {
+    return pool.withTransaction(conn -> conn.query("LOCK TABLE control.topology IN EXCLUSIVE MODE").execute()
+        .compose(v -> conn.query("SELECT coalesce(max(epoch), 0), (SELECT migration FROM control.topology ORDER BY epoch DESC LIMIT 1)"
+            + " FROM control.topology").execute())
+        .compose(rows -> {
+          Row r = rows.iterator().next();
+          if (migration.equals(r.getString(1))) {
+            return Future.<Void>succeededFuture();
+          }
+          return insertEpoch(conn, r.getLong(0) + 1, owners, nodeCount, migration);
+        })
+        .compose(v -> currentIn(conn)).map(Optional::get));
+  }
+
+  /** The node count of the current epoch (nodes beyond it may be registered: new ones, or removed ones still running). */
+  public Future<Integer> nodeCount() {
+    return pool.query("SELECT node_count FROM control.topology ORDER BY epoch DESC LIMIT 1").execute()
+        .map(rows -> rows.rowCount() == 0 ? 0 : rows.iterator().next().getInteger(0));
+  }
+
+  /** Forgets nodes at or above {@code fromOrdinal} that own nothing (after a scale-down finished). */
+  public Future<Void> forgetNodesFrom(int fromOrdinal) {
+    return pool.withTransaction(conn -> conn.preparedQuery("DELETE FROM control.nodes WHERE node_id >= $1").execute(Tuple.of(fromOrdinal))
+        .compose(v -> conn.query("NOTIFY " + CHANNEL + ", 'nodes'").execute()).mapEmpty());
   }
 
   /** Records where a node listens for internal traffic, and tells the watchers. */
@@ -126,6 +148,179 @@ public final class ControlStore implements AutoCloseable {
         .execute(Tuple.of(nodeId, address))
         .compose(v -> conn.query("NOTIFY " + CHANNEL + ", 'nodes'").execute())
         .mapEmpty());
+  }
+
+  /** Renews a node's heartbeat (and says whether it serves); the migrator waits for new nodes by it. */
+  public Future<Void> heartbeat(int nodeId, boolean ready) {
+    return pool.preparedQuery("UPDATE control.nodes SET heartbeat_at = now(), ready = $2 WHERE node_id = $1")
+        .execute(Tuple.of(nodeId, ready)).mapEmpty();
+  }
+
+  /** Every registered node, with the control store's clock reading (heartbeats are compared to it). */
+  public Future<Map.Entry<java.time.Instant, java.util.List<NodeInfo>>> nodes() {
+    return pool.query("SELECT node_id, address, heartbeat_at, ready, now() FROM control.nodes ORDER BY node_id").execute()
+        .map(rows -> {
+          java.util.List<NodeInfo> out = new java.util.ArrayList<>();
+          java.time.Instant now = null;
+          for (Row r : rows) {
+            out.add(new NodeInfo(r.getInteger(0), r.getString(1), instant(r.getOffsetDateTime(2)), r.getBoolean(3)));
+            now = instant(r.getOffsetDateTime(4));
+          }
+          return Map.entry(now == null ? java.time.Instant.now() : now, out);
+        });
+  }
+
+  // ------------------------------------------------------------------ migrations
+
+  /** The migration in progress, if any. */
+  public Future<Optional<Migration>> activeMigration() {
+    return pool.withConnection(conn -> migrationWhere(conn, "state NOT IN ('finished', 'aborted')", Tuple.tuple()));
+  }
+
+  /** The newest migrations, newest first (at most {@code limit}). */
+  public Future<java.util.List<Migration>> recentMigrations(int limit) {
+    return pool.withConnection(conn -> conn.preparedQuery("SELECT id FROM control.migrations ORDER BY started_at DESC LIMIT $1")
+        .execute(Tuple.of(limit))
+        .compose(rows -> {
+          Future<java.util.List<Migration>> f = Future.succeededFuture(new java.util.ArrayList<>());
+          for (Row r : rows) {
+            String id = r.getString(0);
+            f = f.compose(list -> migrationWhere(conn, "id = $1", Tuple.of(id)).map(m -> {
+              m.ifPresent(list::add);
+              return list;
+            }));
+          }
+          return f;
+        }));
+  }
+
+  private static Future<Optional<Migration>> migrationWhere(SqlConnection conn, String where, Tuple args) {
+    return conn.preparedQuery("SELECT id, from_nodes, to_nodes, from_epoch, old_owners, new_owners, state, abort_requested,"
+            + " error, jobs_moved, started_at, updated_at, finished_at FROM control.migrations WHERE " + where
+            + " ORDER BY started_at DESC LIMIT 1")
+        .execute(args)
+        .compose(rows -> {
+          if (rows.rowCount() == 0) {
+            return Future.succeededFuture(Optional.<Migration>empty());
+          }
+          Row r = rows.iterator().next();
+          String id = r.getString(0);
+          return conn.preparedQuery("SELECT partition_id, source, target, copied FROM control.migration_moves"
+                  + " WHERE migration_id = $1 ORDER BY partition_id")
+              .execute(Tuple.of(id))
+              .map(moves -> {
+                java.util.List<Migration.Move> list = new java.util.ArrayList<>();
+                for (Row m : moves) {
+                  list.add(new Migration.Move(m.getInteger(0), m.getInteger(1), m.getInteger(2), m.getBoolean(3)));
+                }
+                return Optional.of(new Migration(id, r.getInteger(1), r.getInteger(2), r.getLong(3), ints(r.getArrayOfIntegers(4)),
+                    ints(r.getArrayOfIntegers(5)), Migration.Step.parse(r.getString(6)), r.getBoolean(7), r.getString(8),
+                    r.getLong(9), instant(r.getOffsetDateTime(10)), instant(r.getOffsetDateTime(11)),
+                    instant(r.getOffsetDateTime(12)), java.util.List.copyOf(list)));
+              });
+        });
+  }
+
+  /**
+   * Records a new migration and its moves, unless one is in progress: then it fails with
+   * {@link MigrationInProgress} naming it.
+   */
+  public Future<Migration> beginMigration(String id, int fromNodes, int toNodes, Topology from, int[] newOwners) {
+    int[] old = from.owners();
+    return pool.withTransaction(conn -> conn.query("LOCK TABLE control.migrations IN EXCLUSIVE MODE").execute()
+        .compose(v -> migrationWhere(conn, "state NOT IN ('finished', 'aborted')", Tuple.tuple()))
+        .compose(active -> {
+          if (active.isPresent()) {
+            throw new MigrationInProgress(active.get());
+          }
+          java.util.List<Tuple> moves = new java.util.ArrayList<>();
+          for (int p = 0; p < old.length; p++) {
+            if (old[p] != newOwners[p]) {
+              moves.add(Tuple.of(id, p, old[p], newOwners[p]));
+            }
+          }
+          return conn.preparedQuery("INSERT INTO control.migrations (id, from_nodes, to_nodes, from_epoch, old_owners, new_owners, state)"
+                  + " VALUES ($1, $2, $3, $4, $5, $6, 'planned')")
+              .execute(Tuple.of(id, fromNodes, toNodes, from.epoch(), boxed(old), boxed(newOwners)))
+              .compose(x -> moves.isEmpty() ? Future.succeededFuture()
+                  : conn.preparedQuery("INSERT INTO control.migration_moves (migration_id, partition_id, source, target)"
+                      + " VALUES ($1, $2, $3, $4)").executeBatch(moves))
+              .compose(x -> notifyMigration(conn))
+              .compose(x -> migrationWhere(conn, "id = $1", Tuple.of(id)))
+              .map(Optional::get);
+        }));
+  }
+
+  /** Records that a migration completed {@code step}. */
+  public Future<Void> recordStep(String id, Migration.Step step, String error) {
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE control.migrations SET state = $2, error = $3, updated_at = now(),"
+            + " finished_at = CASE WHEN $2 IN ('finished', 'aborted') THEN now() ELSE finished_at END WHERE id = $1")
+        .execute(Tuple.of(id, step.sql(), error))
+        .compose(v -> notifyMigration(conn)));
+  }
+
+  /** Records an error of the migration in progress (it stays at its step; a rerun resumes). */
+  public Future<Void> recordError(String id, String error) {
+    return pool.preparedQuery("UPDATE control.migrations SET error = $2, updated_at = now() WHERE id = $1")
+        .execute(Tuple.of(id, error)).mapEmpty();
+  }
+
+  /** Asks the migration in progress to roll back (the migrator acts on it). */
+  public Future<Void> requestAbort(String id) {
+    return pool.preparedQuery("UPDATE control.migrations SET abort_requested = true, updated_at = now() WHERE id = $1")
+        .execute(Tuple.of(id)).mapEmpty();
+  }
+
+  /** Adds to a migration's count of moved jobs. */
+  public Future<Void> addJobsMoved(String id, long jobs) {
+    return pool.preparedQuery("UPDATE control.migrations SET jobs_moved = jobs_moved + $2, updated_at = now() WHERE id = $1")
+        .execute(Tuple.of(id, jobs)).mapEmpty();
+  }
+
+  /** Records that the copy from {@code source} to {@code target} is complete. */
+  public Future<Void> markCopied(String id, int source, int target) {
+    return pool.preparedQuery("UPDATE control.migration_moves SET copied = true WHERE migration_id = $1 AND source = $2 AND target = $3")
+        .execute(Tuple.of(id, source, target)).mapEmpty();
+  }
+
+  private static Future<Void> notifyMigration(SqlConnection conn) {
+    return conn.query("NOTIFY " + CHANNEL + ", 'migration'").execute().mapEmpty();
+  }
+
+  /** Another migration is in progress: one at a time. */
+  public static final class MigrationInProgress extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+    private final transient Migration active;
+
+    public MigrationInProgress(Migration active) {
+      super(active + " is in progress (started " + active.startedAt() + "); rerun `pipeline migrator --to " + active.toNodes()
+          + "` to finish it, or `pipeline migrator --abort` to roll it back");
+      this.active = active;
+    }
+
+    public Migration active() {
+      return active;
+    }
+  }
+
+  private static int[] ints(Integer[] boxed) {
+    int[] out = new int[boxed.length];
+    for (int i = 0; i < boxed.length; i++) {
+      out[i] = boxed[i];
+    }
+    return out;
+  }
+
+  private static Integer[] boxed(int[] values) {
+    Integer[] out = new Integer[values.length];
+    for (int i = 0; i < values.length; i++) {
+      out[i] = values[i];
+    }
+    return out;
+  }
+
+  private static java.time.Instant instant(java.time.OffsetDateTime t) {
+    return t == null ? null : t.toInstant();
   }
 
   @Override

@@ -19,6 +19,10 @@ import java.util.List;
  * <p>Order: job ids increase in store order, and a read returns each routing key's jobs in id order,
  * skipping a key entirely from its first job that is executing or failed-and-waiting. Imported jobs of a
  * migration take ids below every local id, so a partition's imported backlog precedes its new writes.
+ *
+ * <p>Partitions that this node's database records as moving ({@link NodePartitions}) are skipped by reads, and a store
+ * for a fenced partition fails with {@link JobsDbException.Fenced}, checked inside the commit. Moving partitions'
+ * jobs between nodes is {@link PartitionMover}'s job.
  */
 public interface JobsDb extends AutoCloseable {
 
@@ -35,7 +39,9 @@ public interface JobsDb extends AutoCloseable {
   /**
    * Stores jobs through group commit: concurrent callers share one transaction. The future completes only
    * after the commit. Jobs whose messageId was seen in their partition within the dedup window are not
-   * stored again and come back as {@link StoreResult#DUPLICATE}.
+   * stored again and come back as {@link StoreResult#DUPLICATE}. A caller with a job of a fenced partition gets
+   * {@link JobsDbException.Fenced} and stores nothing; the others in the transaction are not affected, and when a
+   * shared transaction fails its callers are retried one by one, so only the one at fault fails.
    */
   Future<StoreResult> store(List<NewJob> jobs);
 
@@ -74,37 +80,6 @@ public interface JobsDb extends AutoCloseable {
    * per key among themselves, and are delivered before the key's other pending jobs.
    */
   Future<Integer> replayAborted(String destinationId, ReplayFilter filter);
-
-  // ---- migration primitives ----
-
-  /** Sets or clears the read-exclusion and delivery-hold flags of partitions. */
-  Future<Void> setPartitionFlags(Collection<Integer> partitions, boolean excluded, boolean held);
-
-  /**
-   * The next bounded batch of one destination's pending jobs of {@code partitions} after {@code afterJobId}, in
-   * job order, with their state; jobs left executing are exported as pending again. Call repeatedly with the
-   * last id seen; {@link #pendingCounts()} names the destinations that have pending jobs. Order only matters
-   * per destination and key, so each destination is its own stream.
-   */
-  Future<List<Job>> exportPending(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs, long maxBytes);
-
-  /**
-   * Imports a batch of exported jobs idempotently: the jobs and the stream's progress mark commit together,
-   * so a batch whose last source job id is not beyond the mark is a no-op. Returns the number imported.
-   */
-  Future<Integer> importBatch(String migrationId, String stream, List<Job> batch);
-
-  /** Marks exported jobs migrated on the source (a terminal state). */
-  Future<Void> markMigrated(Collection<Long> jobIds);
-
-  /** The messageIds seen in {@code partitions} within the dedup window, for moving them with the partitions. */
-  Future<List<DedupEntry>> exportDedup(Collection<Integer> partitions);
-
-  /** Adds seen messageIds (idempotent). */
-  Future<Void> importDedup(List<DedupEntry> entries);
-
-  /** Marks a migration's import finished: its dataset can be dropped once its jobs finish. */
-  Future<Void> completeImport(String migrationId);
 
   /** Drops finished datasets and expired dedup buckets now (it also runs periodically). */
   Future<Integer> runMaintenance();

@@ -31,4 +31,21 @@ public class JobsDbException extends RuntimeException {
       return migrationId;
     }
   }
+
+  /**
+   * Jobs for partitions this node's database records as fenced or moved away: the write must go to the partition's
+   * new owner (the caller refreshes its topology and re-routes).
+   */
+  public static final class Fenced extends JobsDbException {
+    private final java.util.Set<Integer> partitions;
+
+    public Fenced(java.util.Set<Integer> partitions) {
+      super("partitions " + new java.util.TreeSet<>(partitions) + " are fenced on this node (moving or moved to another node)");
+      this.partitions = java.util.Set.copyOf(partitions);
+    }
+
+    public java.util.Set<Integer> partitions() {
+      return partitions;
+    }
+  }
 }

@@ -4,6 +4,7 @@ import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.wire.IngestBatch;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.routing.Topology;
 import io.micrometer.core.instrument.Counter;
@@ -86,17 +87,35 @@ final class InternalIngest {
       jobs.add(new NewJob(partition, i.routingKey(), source, "", i.messageId(), now, i.payload()));
     }
     if (!notMine.isEmpty()) {
-      misdirected.increment();
-      req.response().setStatusCode(409).putHeader("Content-Type", "application/json")
-          .end(new JsonObject().put("error", "misdirected").put("epoch", current.epoch()).put("node", nodeId)
-              .put("partitions", new JsonArray(new ArrayList<>(notMine))).encode());
+      misdirected(req, current, notMine, false);
       return Future.succeededFuture();
     }
-    return ingest.store(jobs).map(r -> {
-      stored.run();
-      req.response().setStatusCode(200).putHeader("Content-Type", "application/json")
-          .end(new JsonObject().put("stored", r.stored()).put("duplicates", r.duplicates()).put("epoch", current.epoch()).encode());
-      return null;
+    return ingest.store(jobs).transform(ar -> {
+      if (ar.succeeded()) {
+        stored.run();
+        req.response().setStatusCode(200).putHeader("Content-Type", "application/json")
+            .end(new JsonObject().put("stored", ar.result().stored()).put("duplicates", ar.result().duplicates())
+                .put("epoch", current.epoch()).encode());
+        return Future.succeededFuture();
+      }
+      if (ar.cause() instanceof JobsDbException.Fenced f) {
+        // this node's database fenced the partitions (checked where the write commits): a migration moves them; the
+        // next epoch gives them to their new owner, and the proxy waits for it
+        misdirected(req, topology.current(), f.partitions(), true);
+        return Future.succeededFuture();
+      }
+      return Future.failedFuture(ar.cause());
     });
+  }
+
+  /**
+   * 409: some partitions are not this node's. With {@code fenced}, a migration is moving them and the owner at a
+   * later epoch than {@code current} takes them: the sender waits for that epoch.
+   */
+  private void misdirected(HttpServerRequest req, Topology current, Set<Integer> partitions, boolean fenced) {
+    misdirected.increment();
+    req.response().setStatusCode(409).putHeader("Content-Type", "application/json")
+        .end(new JsonObject().put("error", "misdirected").put("epoch", current.epoch()).put("node", nodeId)
+            .put("fenced", fenced).put("partitions", new JsonArray(new ArrayList<>(new TreeSet<>(partitions)))).encode());
   }
 }

@@ -8,6 +8,7 @@ import io.eventpipe.gateway.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbOptions;
+import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.routing.Partitioner;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -48,6 +49,9 @@ public final class Node {
   private HttpServer admin;
   private volatile boolean ready;
   private NodeComponents components;
+  private NodePartitions partitions;
+  private PartitionFollower follower;
+  private long heartbeatTimer = -1;
 
   public Node(Vertx vertx, NodeOptions options) {
     this.vertx = vertx;
@@ -77,7 +81,11 @@ public final class Node {
             return null;
           });
     }
-    return cluster.compose(x -> JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry))
+    return cluster.compose(x -> NodePartitions.open(vertx, options.pg(), pool))
+        .compose(np -> {
+          partitions = np;
+          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry);
+        })
         .compose(gw -> {
           ingest = gw;
           return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO), registry);
@@ -105,6 +113,10 @@ public final class Node {
         })
         .map(v -> {
           ready = true;
+          if (control != null) {
+            heartbeat();
+            heartbeatTimer = vertx.setPeriodic(3000, t -> heartbeat());
+          }
           LOG.info("node {} ready: {}, internal port {}, PostgreSQL {}", options.nodeId(),
               gateway == null ? "cluster member at epoch " + topology.current().epoch() : "SDK API on port " + gateway.port(),
               admin.actualPort(), options.pg().redacted());
@@ -112,9 +124,18 @@ public final class Node {
         });
   }
 
+  /**
+   * The router learns what is fenced before its workers start; the follower takes the database's instance lock first,
+   * so a second process on the same database fails here, before it serves anything.
+   */
   private Future<Void> startComponents() {
     components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry);
-    return components.start();
+    follower = new PartitionFollower(vertx, options.pg(), partitions, components.router, components.processor, options.nodeId(),
+        registry);
+    return PartitionFollower.initiallyFenced(partitions)
+        .compose(fenced -> fenced.isEmpty() ? Future.<Void>succeededFuture() : components.router.fence(fenced))
+        .compose(v -> follower.start())
+        .compose(v -> components.start());
   }
 
   private Future<Void> startAdmin() {
@@ -164,6 +185,10 @@ public final class Node {
         .onFailure(err -> Admin.error(req, 503, err.getMessage()));
   }
 
+  private void heartbeat() {
+    control.heartbeat(options.nodeId(), ready).onFailure(e -> LOG.debug("heartbeat to the control store failed: {}", e.toString()));
+  }
+
   public int gatewayPort() {
     return gateway == null ? -1 : gateway.port();
   }
@@ -195,9 +220,14 @@ public final class Node {
    */
   public Future<Void> stop() {
     ready = false;
+    if (heartbeatTimer >= 0) {
+      vertx.cancelTimer(heartbeatTimer);
+      heartbeatTimer = -1;
+    }
     Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
     return f.transform(ar -> components == null ? Future.succeededFuture() : components.stop())
         .transform(ar -> ingest == null ? Future.succeededFuture() : ingest.shutdown())
+        .transform(ar -> follower == null ? Future.succeededFuture() : follower.close())
         .transform(ar -> deliveries == null ? Future.succeededFuture() : deliveries.shutdown())
         .transform(ar -> admin == null ? Future.succeededFuture() : admin.close())
         .transform(ar -> pool == null ? Future.succeededFuture() : pool.close())

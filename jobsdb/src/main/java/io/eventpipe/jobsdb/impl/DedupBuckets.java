@@ -163,13 +163,21 @@ final class DedupBuckets {
 
   // ---------------------------------------------------------------- migration
 
-  Future<List<DedupEntry>> export(Collection<Integer> partitions) {
+  /**
+   * A page of the messageIds of {@code partitions} seen at or after {@code since} (and within the window), in
+   * (partition, messageId) order after {@code after} (null for the first page): each bucket's unique index serves it.
+   */
+  Future<List<DedupEntry>> export(Collection<Integer> partitions, Instant since, DedupEntry after, int limit) {
     if (!enabled()) {
       return Future.succeededFuture(List.of());
     }
+    Instant windowStart = options.clock().instant().minus(options.dedupWindow());
+    Instant from = since == null || since.isBefore(windowStart) ? windowStart : since;
     return pool.preparedQuery("SELECT partition_id, message_id, seen_at FROM " + s + ".dedup"
-            + " WHERE partition_id = ANY($1::int[]) AND seen_at >= $2 ORDER BY seen_at")
-        .execute(Tuple.of(partitions.toArray(new Integer[0]), ts(options.clock().instant().minus(options.dedupWindow()))))
+            + " WHERE partition_id = ANY($1::int[]) AND seen_at >= $2 AND (partition_id, message_id) > ($3, $4)"
+            + " ORDER BY partition_id, message_id LIMIT $5")
+        .execute(Tuple.of(partitions.toArray(new Integer[0]), ts(from), after == null ? Integer.MIN_VALUE : after.partitionId(),
+            after == null ? "" : after.messageId(), limit))
         .map(rows -> {
           List<DedupEntry> out = new ArrayList<>(rows.rowCount());
           for (Row r : rows) {

@@ -12,7 +12,6 @@ import io.vertx.core.Promise;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Function;
 
 /**
  * Group commit: callers queue their jobs; a transaction takes everything queued (up to the batch bounds) and
@@ -22,23 +21,35 @@ import java.util.function.Function;
  *
  * <p>A caller's jobs stay together in one transaction and in order. Two callers in different concurrent
  * transactions were concurrent requests, which have no order between them; a request sent after another was
- * acknowledged is always committed after it. A failed transaction fails every caller in it; nothing of it is
- * stored, so their retries are safe.
+ * acknowledged is always committed after it.
+ *
+ * <p>One failure, one victim: when a transaction of several callers fails, nothing of it is stored and each caller
+ * is committed again on its own, so only a caller whose own jobs fail the transaction gets the error. A caller whose
+ * jobs the commit marks {@link #FENCED} (a partition this node's database fences) fails with
+ * {@link JobsDbException.Fenced} alone.
  */
 final class GroupCommitter {
 
   private record Pending(List<NewJob> jobs, long bytes, Promise<StoreResult> promise) {}
 
+  /** A commit's result for the jobs of a caller left out because a partition of theirs is fenced. */
+  static final long FENCED = Long.MIN_VALUE;
+
+  /** Commits jobs (the callers' jobs concatenated, {@code callerSizes} in order) and returns their ids. */
+  interface Commit {
+    Future<long[]> apply(List<NewJob> jobs, int[] callerSizes);
+  }
+
   private final Context context;
   private final JobsDbOptions options;
-  private final Function<List<NewJob>, Future<long[]>> commit;
+  private final Commit commit;
   private final ArrayDeque<Pending> queue = new ArrayDeque<>();
   private int queuedJobs;
   private int running;
   private boolean closed;
   private Promise<Void> drained;
 
-  GroupCommitter(Context context, JobsDbOptions options, Function<List<NewJob>, Future<long[]>> commit, MeterRegistry registry) {
+  GroupCommitter(Context context, JobsDbOptions options, Commit commit, MeterRegistry registry) {
     this.context = context;
     this.options = options;
     this.commit = commit;
@@ -104,29 +115,59 @@ final class GroupCommitter {
         return;
       }
     }
-    Future<long[]> result;
-    try {
-      result = commit.apply(jobs);
-    } catch (RuntimeException e) {
-      result = Future.failedFuture(e);
-    }
-    result.onComplete(ar -> {
-      if (ar.succeeded()) {
-        long[] ids = ar.result();
-        int offset = 0;
-        for (Pending p : batch) {
-          long[] mine = new long[p.jobs().size()];
-          System.arraycopy(ids, offset, mine, 0, mine.length);
-          offset += mine.length;
-          p.promise().complete(new StoreResult(mine));
-        }
-      } else {
-        for (Pending p : batch) {
-          p.promise().fail(ar.cause());
-        }
+    run(batch, jobs).onComplete(ar -> {
+      if (ar.succeeded() || batch.size() == 1) {
+        complete(batch, ar);
+        flush();
+        return;
       }
-      flush();
+      // one failure, one victim: commit each caller alone, in order, then go on
+      Future<Void> apart = Future.succeededFuture();
+      for (Pending p : batch) {
+        apart = apart.transform(x -> run(List.of(p), p.jobs()).transform(one -> {
+          complete(List.of(p), one);
+          return Future.<Void>succeededFuture();
+        }));
+      }
+      apart.onComplete(x -> flush());
     });
+  }
+
+  private Future<long[]> run(List<Pending> batch, List<NewJob> jobs) {
+    int[] sizes = new int[batch.size()];
+    for (int i = 0; i < sizes.length; i++) {
+      sizes[i] = batch.get(i).jobs().size();
+    }
+    try {
+      return commit.apply(jobs, sizes);
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+  }
+
+  private static void complete(List<Pending> batch, io.vertx.core.AsyncResult<long[]> ar) {
+    if (ar.failed()) {
+      for (Pending p : batch) {
+        p.promise().fail(ar.cause());
+      }
+      return;
+    }
+    long[] ids = ar.result();
+    int offset = 0;
+    for (Pending p : batch) {
+      long[] mine = new long[p.jobs().size()];
+      System.arraycopy(ids, offset, mine, 0, mine.length);
+      offset += mine.length;
+      if (mine.length > 0 && mine[0] == FENCED) {
+        java.util.Set<Integer> partitions = new java.util.TreeSet<>();
+        for (NewJob j : p.jobs()) {
+          partitions.add(j.partitionId());
+        }
+        p.promise().fail(new JobsDbException.Fenced(partitions));
+      } else {
+        p.promise().complete(new StoreResult(mine));
+      }
+    }
   }
 
   /** Refuses new callers and completes once everything queued has been committed or failed. */

@@ -7,6 +7,7 @@ import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.jobsdb.PartitionMover;
 import io.vertx.core.Future;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
@@ -17,8 +18,8 @@ import java.util.Collection;
 import java.util.List;
 
 /**
- * The migration primitives of a partition move: flag the moving partitions, export their pending jobs on the
- * source, import them on the target into a reserved id range (below every local id), mark them migrated.
+ * The migration primitives of a partition move: export the moving partitions' jobs on the source, import them on the
+ * target into a reserved id range (below every local id), mark them migrated. {@link PgPartitionMover} exposes them.
  */
 final class PartitionMoves {
 
@@ -40,34 +41,84 @@ final class PartitionMoves {
     this.datasets = datasets;
   }
 
-  Future<Void> setPartitionFlags(Collection<Integer> partitions, boolean excluded, boolean held) {
-    Integer[] parts = partitions.toArray(new Integer[0]);
-    if (!excluded && !held) {
-      return pool.preparedQuery("DELETE FROM " + s + ".partition_flags WHERE partition_id = ANY($1::int[])")
-          .execute(Tuple.of((Object) parts)).mapEmpty();
-    }
-    return pool.preparedQuery("INSERT INTO " + s + ".partition_flags (partition_id, excluded, held)"
-            + " SELECT p, $2, $3 FROM unnest($1::int[]) AS p"
-            + " ON CONFLICT (partition_id) DO UPDATE SET excluded = EXCLUDED.excluded, held = EXCLUDED.held")
-        .execute(Tuple.of(parts, excluded, held)).mapEmpty();
-  }
-
-  Future<List<Job>> exportPending(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs,
+  Future<PartitionMover.Batch> exportPending(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs,
       long maxBytes) {
     Integer[] parts = partitions.toArray(new Integer[0]);
-    return pool.preparedQuery(statements.export).execute(Tuple.of(parts, afterJobId, maxJobs, maxBytes, destinationId))
-        .map(Rows::toJobs);
+    return dbNow().compose(now -> pool.preparedQuery(statements.export)
+        .execute(Tuple.of(parts, afterJobId, maxJobs, maxBytes, destinationId))
+        .map(rows -> new PartitionMover.Batch(Rows.toJobs(rows), now)));
   }
 
-  Future<Integer> importBatch(String migrationId, String stream, List<Job> batch) {
+  /** Aborted jobs of live datasets and of the dead-letter table, merged in job order (the two never share an id). */
+  Future<PartitionMover.Batch> exportAborted(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs,
+      long maxBytes) {
+    Integer[] parts = partitions.toArray(new Integer[0]);
+    String sql = "WITH u AS (SELECT * FROM ("
+        + " (SELECT st.job_id, j.partition_id, j.routing_key, j.source_id, j.destination_id, j.message_id, j.received_at, j.payload,"
+        + " st.state, st.attempts, st.first_attempt_at, st.next_retry_at, st.last_error"
+        + " FROM (SELECT * FROM " + s + ".job_state WHERE state = 4 AND destination_id = $5 AND job_id > $2"
+        + " AND partition_id = ANY($1::int[]) ORDER BY job_id LIMIT $3) st JOIN " + s + ".jobs j ON j.job_id = st.job_id)"
+        + " UNION ALL"
+        + " (SELECT d.job_id, d.partition_id, d.routing_key, d.source_id, d.destination_id, d.message_id, d.received_at, d.payload,"
+        + " 4::int2, d.attempts, d.first_attempt_at, NULL::timestamptz, d.last_error FROM " + s + ".dead_letter d"
+        + " WHERE d.destination_id = $5 AND d.job_id > $2 AND d.partition_id = ANY($1::int[]) ORDER BY d.job_id LIMIT $3)"
+        + ") a ORDER BY job_id LIMIT $3),"
+        + " x AS (SELECT u.*, sum(octet_length(u.payload)) OVER (ORDER BY u.job_id) - octet_length(u.payload) AS before FROM u)"
+        + " SELECT job_id, partition_id, routing_key, source_id, destination_id, message_id, received_at, payload, state, attempts,"
+        + " first_attempt_at, next_retry_at, last_error FROM x WHERE x.before < $4 ORDER BY job_id";
+    return dbNow().compose(now -> pool.preparedQuery(sql).execute(Tuple.of(parts, afterJobId, maxJobs, maxBytes, destinationId))
+        .map(rows -> new PartitionMover.Batch(Rows.toJobs(rows), now)));
+  }
+
+  /** The destinations with pending or aborted jobs (in live datasets or dead-lettered) in {@code partitions}. */
+  Future<List<String>> destinations(Collection<Integer> partitions) {
+    Integer[] parts = partitions.toArray(new Integer[0]);
+    return pool.preparedQuery("SELECT destination_id FROM " + s + ".job_state WHERE (state < 3 OR state = 4) AND partition_id = ANY($1::int[])"
+            + " UNION SELECT destination_id FROM " + s + ".dead_letter WHERE partition_id = ANY($1::int[]) ORDER BY 1")
+        .execute(Tuple.of((Object) parts))
+        .map(rows -> {
+          List<String> out = new ArrayList<>();
+          for (Row r : rows) {
+            out.add(r.getString(0));
+          }
+          return out;
+        });
+  }
+
+  /** {pending, aborted} jobs of {@code partitions}. */
+  Future<long[]> count(Collection<Integer> partitions) {
+    Integer[] parts = partitions.toArray(new Integer[0]);
+    return pool.preparedQuery("SELECT (SELECT count(*) FROM " + s + ".job_state WHERE state < 3 AND partition_id = ANY($1::int[])),"
+            + " (SELECT count(*) FROM " + s + ".job_state WHERE state = 4 AND partition_id = ANY($1::int[]))"
+            + " + (SELECT count(*) FROM " + s + ".dead_letter WHERE partition_id = ANY($1::int[]))")
+        .execute(Tuple.of((Object) parts))
+        .map(rows -> new long[] {rows.iterator().next().getLong(0), rows.iterator().next().getLong(1)});
+  }
+
+  Future<java.time.Instant> dbNow() {
+    return pool.query("SELECT now()").execute().map(rows -> rows.iterator().next().getOffsetDateTime(0).toInstant());
+  }
+
+  /**
+   * Imports a batch with its states; its times move by the difference between this database's clock and the
+   * source's ({@code batch.sourceNow()}, null for none), so a backoff keeps its remaining time.
+   */
+  Future<Integer> importBatch(String migrationId, String stream, PartitionMover.Batch exported) {
+    List<Job> batch = exported.jobs();
     if (batch.isEmpty()) {
       return Future.succeededFuture(0);
     }
     return pool.withTransaction(conn -> importRange(conn, migrationId).compose(range -> conn.preparedQuery(
             "SELECT last_source_job_id FROM " + s + ".import_progress WHERE migration_id = $1 AND stream = $2 FOR UPDATE")
         .execute(Tuple.of(migrationId, stream))
-        .compose(rows -> {
+        .compose(rows -> conn.query("SELECT now()").execute().map(now -> {
           long mark = rows.rowCount() == 0 ? Long.MIN_VALUE : rows.iterator().next().getLong(0);
+          return new Object[] {mark, now.iterator().next().getOffsetDateTime(0).toInstant()};
+        }))
+        .compose(markAndNow -> {
+          long mark = (Long) markAndNow[0];
+          java.time.Duration shift = exported.sourceNow() == null ? java.time.Duration.ZERO
+              : java.time.Duration.between(exported.sourceNow(), (java.time.Instant) markAndNow[1]);
           List<Job> fresh = new ArrayList<>(batch.size());
           long last = mark;
           for (Job j : batch) {
@@ -77,7 +128,9 @@ final class PartitionMoves {
               }
               continue; // already imported by an earlier attempt of this batch
             }
-            fresh.add(j);
+            fresh.add(shift.isZero() ? j : new Job(j.jobId(), j.partitionId(), j.routingKey(), j.sourceId(), j.destinationId(),
+                j.messageId(), j.receivedAt(), j.payload(), j.state(), j.attempts(), plus(j.firstAttemptAt(), shift),
+                plus(j.nextRetryAt(), shift), j.lastError()));
             last = j.jobId();
           }
           if (fresh.isEmpty()) {
@@ -108,6 +161,10 @@ final class PartitionMoves {
         })));
   }
 
+  private static java.time.Instant plus(java.time.Instant t, java.time.Duration d) {
+    return t == null ? null : t.plus(d);
+  }
+
   /** The migration's reserved id range {lo, next, hi}, reserving it (and its dataset) on first use. */
   Future<long[]> importRange(SqlConnection conn, String migrationId) {
     return conn.preparedQuery("SELECT lo, next_id, hi FROM " + s + ".import_ranges WHERE migration_id = $1 FOR UPDATE")
@@ -129,16 +186,38 @@ final class PartitionMoves {
         });
   }
 
+  /** Exported jobs leave this queue: pending and aborted ones become migrated, dead-lettered ones are deleted. */
   Future<Void> markMigrated(Collection<Long> jobIds) {
     if (jobIds.isEmpty()) {
       return Future.succeededFuture();
     }
-    return pool.preparedQuery("UPDATE " + s + ".job_state SET state = 5, updated_at = $2 WHERE job_id = ANY($1::bigint[]) AND state < 3")
-        .execute(Tuple.of(jobIds.toArray(new Long[0]), ts(options.clock().instant()))).mapEmpty();
+    Long[] ids = jobIds.toArray(new Long[0]);
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + s + ".job_state SET state = 5, updated_at = $2"
+            + " WHERE job_id = ANY($1::bigint[]) AND (state < 3 OR state = 4)")
+        .execute(Tuple.of(ids, ts(options.clock().instant())))
+        .compose(v -> conn.preparedQuery("DELETE FROM " + s + ".dead_letter WHERE job_id = ANY($1::bigint[])").execute(Tuple.of((Object) ids)))
+        .mapEmpty());
   }
 
-  Future<Void> completeImport(String migrationId) {
-    return pool.preparedQuery("UPDATE " + s + ".import_ranges SET completed = true WHERE migration_id = $1")
-        .execute(Tuple.of(migrationId)).mapEmpty();
+  /**
+   * Target, at release: once per migration (the range's completion flag guards it), the imported jobs of
+   * {@code partitions} that wait for a retry get {@code held} added to their retry time and first attempt, and the
+   * import is complete (its dataset is dropped once its jobs finish).
+   */
+  Future<Void> release(String migrationId, Collection<Integer> partitions, java.time.Duration held) {
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + s + ".import_ranges SET completed = true"
+            + " WHERE migration_id = $1 AND NOT completed RETURNING lo, hi")
+        .execute(Tuple.of(migrationId))
+        .compose(rows -> {
+          if (rows.rowCount() == 0 || held.isZero() || held.isNegative()) {
+            return Future.<Void>succeededFuture();
+          }
+          Row r = rows.iterator().next();
+          return conn.preparedQuery("UPDATE " + s + ".job_state SET next_retry_at = next_retry_at + make_interval(secs => $4),"
+                  + " first_attempt_at = first_attempt_at + make_interval(secs => $4)"
+                  + " WHERE job_id >= $1 AND job_id < $2 AND state = 2 AND partition_id = ANY($3::int[])")
+              .execute(Tuple.of(r.getLong(0), r.getLong(1), partitions.toArray(new Integer[0]), held.toNanos() / 1e9))
+              .mapEmpty();
+        }));
   }
 }

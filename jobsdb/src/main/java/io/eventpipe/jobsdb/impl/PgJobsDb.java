@@ -8,6 +8,7 @@ import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.jobsdb.ReadRequest;
 import io.eventpipe.jobsdb.ReplayFilter;
@@ -41,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>This class stores (group-committed), reads and updates jobs, and schedules maintenance; it delegates the rest:
  * {@link Statements} (the hot-path SQL), {@link Datasets} (ids, dataset creation and rotation), {@link DedupBuckets},
- * {@link DeadLetters} and {@link PartitionMoves} (the migration primitives).
+ * {@link DeadLetters}; the migration primitives are {@link PgPartitionMover}'s.
  */
 public final class PgJobsDb implements JobsDb {
 
@@ -54,7 +55,6 @@ public final class PgJobsDb implements JobsDb {
   private final Statements statements;
   private final Datasets datasets;
   private final DedupBuckets dedup;
-  private final PartitionMoves moves;
   private final DeadLetters deadLetters;
   private final GroupCommitter committer;
   private final AtomicLong pendingGauge = new AtomicLong();
@@ -84,14 +84,14 @@ public final class PgJobsDb implements JobsDb {
     this.statements = new Statements(s);
     this.datasets = new Datasets(pool, options, registry);
     this.dedup = new DedupBuckets(pool, options);
-    this.moves = new PartitionMoves(pool, options, statements, datasets);
-    this.deadLetters = new DeadLetters(pool, options, statements, moves);
+    this.deadLetters = new DeadLetters(pool, options, statements, new PartitionMoves(pool, options, statements, datasets));
     this.committer = new GroupCommitter(vertx.getOrCreateContext(), options, this::commit, registry);
   }
 
   public static Future<JobsDb> open(Vertx vertx, PgConfig pg, Pool pool, JobsDbOptions options, MeterRegistry registry) {
     PgJobsDb db = new PgJobsDb(vertx, pool, options, registry);
     return vertx.executeBlocking(() -> {
+          NodePartitions.migrate(pg);
           Flyway.configure()
               .dataSource(pg.jdbcUrl(), pg.user(), pg.password())
               .schemas(options.schema())
@@ -140,24 +140,51 @@ public final class PgJobsDb implements JobsDb {
     return committer.submit(jobs);
   }
 
-  /** One group commit: dedup, then insert the fresh jobs, in one transaction. Called by the committer. */
-  private Future<long[]> commit(List<NewJob> jobs) {
+  /**
+   * One group commit, in one transaction: check the partitions against this node's record (a caller with a fenced
+   * partition is left out whole, its jobs marked {@link GroupCommitter#FENCED}), dedup, insert the fresh jobs.
+   * Called by the committer with the callers' sizes, in order.
+   */
+  private Future<long[]> commit(List<NewJob> jobs, int[] callerSizes) {
     long started = System.nanoTime();
     Instant now = now();
     boolean dedupOn = dedup.enabled();
     Future<Void> ready = dedupOn ? dedup.ensure(now) : Future.succeededFuture();
+    java.util.Set<Integer> partitions = new java.util.HashSet<>();
+    for (NewJob j : jobs) {
+      partitions.add(j.partitionId());
+    }
     return ready
         .compose(v -> datasets.allocate(jobs.size()))
-        .compose(allocated -> pool.withTransaction(conn -> {
-          Future<boolean[]> fresh = dedupOn ? dedup.fresh(conn, jobs, now) : Future.succeededFuture(null);
+        .compose(allocated -> pool.withTransaction(conn -> NodePartitions.refused(conn, partitions).compose(refused -> {
+          long[] result = new long[jobs.size()];
+          List<NewJob> accepted = new ArrayList<>(jobs.size());
+          List<Integer> acceptedAt = new ArrayList<>(jobs.size());
+          int at = 0;
+          for (int size : callerSizes) {
+            boolean fenced = false;
+            for (int i = at; i < at + size && !refused.isEmpty(); i++) {
+              fenced |= refused.contains(jobs.get(i).partitionId());
+            }
+            for (int i = at; i < at + size; i++) {
+              if (fenced) {
+                result[i] = GroupCommitter.FENCED;
+              } else {
+                accepted.add(jobs.get(i));
+                acceptedAt.add(i);
+              }
+            }
+            at += size;
+          }
+          Future<boolean[]> fresh = dedupOn && !accepted.isEmpty() ? dedup.fresh(conn, accepted, now) : Future.succeededFuture(null);
           return fresh.compose(isFresh -> {
-            long[] result = new long[jobs.size()];
-            List<NewJob> toInsert = new ArrayList<>(jobs.size());
-            List<Long> insertIds = new ArrayList<>(jobs.size());
-            for (int i = 0; i < jobs.size(); i++) {
-              if (isFresh == null || isFresh[i]) {
+            List<NewJob> toInsert = new ArrayList<>(accepted.size());
+            List<Long> insertIds = new ArrayList<>(accepted.size());
+            for (int k = 0; k < accepted.size(); k++) {
+              int i = acceptedAt.get(k);
+              if (isFresh == null || isFresh[k]) {
                 result[i] = allocated[i];
-                toInsert.add(jobs.get(i));
+                toInsert.add(accepted.get(k));
                 insertIds.add(allocated[i]);
               } else {
                 result[i] = StoreResult.DUPLICATE;
@@ -168,7 +195,7 @@ public final class PgJobsDb implements JobsDb {
             }
             return conn.preparedQuery(statements.insert).execute(insertTuple(toInsert, insertIds, null)).map(r -> result);
           });
-        }))
+        })))
         .onSuccess(r -> {
           storeTimer.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
           batchJobs.record(jobs.size());
@@ -283,44 +310,6 @@ public final class PgJobsDb implements JobsDb {
   @Override
   public Future<Integer> replayAborted(String destinationId, ReplayFilter filter) {
     return deadLetters.replayAborted(destinationId, filter);
-  }
-
-  // ---------------------------------------------------------------- migration primitives
-
-  @Override
-  public Future<Void> setPartitionFlags(Collection<Integer> partitions, boolean excluded, boolean held) {
-    return moves.setPartitionFlags(partitions, excluded, held);
-  }
-
-  @Override
-  public Future<List<Job>> exportPending(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs,
-      long maxBytes) {
-    return moves.exportPending(destinationId, partitions, afterJobId, maxJobs, maxBytes);
-  }
-
-  @Override
-  public Future<Integer> importBatch(String migrationId, String stream, List<Job> batch) {
-    return moves.importBatch(migrationId, stream, batch);
-  }
-
-  @Override
-  public Future<Void> markMigrated(Collection<Long> jobIds) {
-    return moves.markMigrated(jobIds);
-  }
-
-  @Override
-  public Future<List<DedupEntry>> exportDedup(Collection<Integer> partitions) {
-    return dedup.export(partitions);
-  }
-
-  @Override
-  public Future<Void> importDedup(List<DedupEntry> entries) {
-    return dedup.importEntries(entries);
-  }
-
-  @Override
-  public Future<Void> completeImport(String migrationId) {
-    return moves.completeImport(migrationId);
   }
 
   // ---------------------------------------------------------------- maintenance

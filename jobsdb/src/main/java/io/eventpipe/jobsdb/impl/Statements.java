@@ -32,10 +32,11 @@ final class Statements {
     // rows, and even custom plans for a 2000-row window chose a hash join that read every job row of the dataset
     // (measured: 50 ms instead of 14 ms per read of 1000 with 60K pending, growing with the dataset). The flagged
     // partitions are one array (an InitPlan) rather than a NOT EXISTS anti-join, which the planner could turn into a
-    // hash join over all pending rows followed by a sort, instead of walking the pending index in job order.
+    // hash join over all pending rows followed by a sort, instead of walking the pending index in job order. They are
+    // the partitions this node's database records as moving (held incoming, fenced or gone: see NodePartitions).
     this.readPrefix = "WITH p AS (SELECT s.* FROM " + s + ".job_state s"
         + " WHERE s.state < 3 AND s.destination_id = $1"
-        + " AND s.partition_id <> ALL (ARRAY(SELECT f.partition_id FROM " + s + ".partition_flags f WHERE f.excluded OR f.held))"
+        + " AND s.partition_id <> ALL (ARRAY(SELECT f.partition_id FROM node.partition_state f))"
         + " ORDER BY s.job_id LIMIT ";
     this.readSuffix = "),"
         + " b AS (SELECT p.*, j.routing_key, j.source_id, j.message_id, j.received_at, j.payload,"
@@ -50,6 +51,8 @@ final class Statements {
         + " first_attempt_at = u.first_attempt_at, next_retry_at = u.next_retry_at, last_error = u.last_error, updated_at = $7"
         + " FROM unnest($1::bigint[], $2::int2[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::text[])"
         + " AS u(job_id, state, attempts, first_attempt_at, next_retry_at, last_error) WHERE t.job_id = u.job_id"
+        // a job migrated away stays so: a late outcome from a worker that held it must not make it pending here again
+        + " AND t.state <> 5"
         // redundant with the join, but lets the planner probe the primary key: without it the plan for a large batch
         // is a hash join over every row of job_state, finished ones included (47 ms instead of 9 ms for 1000 of 60K)
         + " AND t.job_id = ANY($1::bigint[])";

@@ -7,6 +7,7 @@ import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.ReadRequest;
 import io.eventpipe.jobsdb.StateUpdate;
 import io.eventpipe.node.router.InvalidDestinationConfigException;
@@ -204,38 +205,55 @@ public final class Processor {
     }));
   }
 
-  /** Steps 2-4 for one batch; returns how many events it handled. */
+  /**
+   * Steps 2-4 for one batch; returns how many events it handled. The transaction first checks this node's partition
+   * record ({@link NodePartitions#refused}): jobs of a partition fenced since the read stay pending for the migration.
+   */
   private Future<Integer> fanOut(List<Job> jobs) {
     WorkspaceConfig snapshot = config.current();
-    List<NewJob> out = new ArrayList<>(jobs.size());
-    List<StateUpdate> done = new ArrayList<>(jobs.size());
+    Set<Integer> partitions = new java.util.HashSet<>();
+    for (Job job : jobs) {
+      partitions.add(job.partitionId());
+    }
     Map<String, Integer> perDestination = new HashMap<>();
     Map<String, Integer> filtered = new HashMap<>();
-    for (Job job : jobs) {
-      List<Destination> destinations = snapshot.destinationsFor(job.sourceId());
-      EventFields.Fields fields = null;
-      for (Destination d : destinations) {
-        EventFilter filter = filterFor(snapshot, d);
-        if (!filter.passesAll()) {
-          if (fields == null) {
-            fields = EventFields.read(job.payload());
-          }
-          if (!filter.test(fields.type(), fields.event())) {
-            filtered.merge(d.id(), 1, Integer::sum);
+    return pool.withTransaction(tx -> NodePartitions.refused(tx, partitions).compose(refused -> {
+      perDestination.clear();
+      filtered.clear();
+      List<NewJob> out = new ArrayList<>(jobs.size());
+      List<StateUpdate> done = new ArrayList<>(jobs.size());
+      for (Job job : jobs) {
+        if (refused.contains(job.partitionId())) {
+          continue;
+        }
+        for (Destination d : snapshot.destinationsFor(job.sourceId())) {
+          if (!passes(snapshot, d, job, filtered)) {
             continue;
           }
+          out.add(new NewJob(job.partitionId(), job.routingKey(), job.sourceId(), d.id(), job.messageId(), job.receivedAt(),
+              job.payload()));
+          perDestination.merge(d.id(), 1, Integer::sum);
         }
-        out.add(new NewJob(job.partitionId(), job.routingKey(), job.sourceId(), d.id(), job.messageId(), job.receivedAt(),
-            job.payload()));
-        perDestination.merge(d.id(), 1, Integer::sum);
+        done.add(new StateUpdate(job.jobId(), JobState.SUCCEEDED, job.attempts(), null, null, null));
       }
-      done.add(new StateUpdate(job.jobId(), JobState.SUCCEEDED, job.attempts(), null, null, null));
+      return rt.storeIn(tx, out).compose(ids -> gw.updateStates(tx, done)).map(done.size());
+    })).map(handled -> {
+      ctx.runOnContext(x -> afterCommit(handled, perDestination, filtered));
+      return handled;
+    });
+  }
+
+  private boolean passes(WorkspaceConfig snapshot, Destination d, Job job, Map<String, Integer> filtered) {
+    EventFilter filter = filterFor(snapshot, d);
+    if (filter.passesAll()) {
+      return true;
     }
-    return pool.withTransaction(tx -> rt.storeIn(tx, out).compose(ids -> gw.updateStates(tx, done)))
-        .map(v -> {
-          ctx.runOnContext(x -> afterCommit(jobs.size(), perDestination, filtered));
-          return jobs.size();
-        });
+    EventFields.Fields fields = EventFields.read(job.payload());
+    if (filter.test(fields.type(), fields.event())) {
+      return true;
+    }
+    filtered.merge(d.id(), 1, Integer::sum);
+    return false;
   }
 
   private void afterCommit(int handled, Map<String, Integer> perDestination, Map<String, Integer> filtered) {

@@ -117,6 +117,7 @@ final class DestinationWorker extends VerticleBase {
   private final RouterOptions options;
   private final DestinationMetrics metrics;
   private final LongSupplier ticker;
+  private final Set<Integer> fenced;
 
   private Context ctx;
   private DestinationClient client;
@@ -143,9 +144,14 @@ final class DestinationWorker extends VerticleBase {
   private boolean pumpAgain;
   private long lastReadWarning;
   private final Promise<Void> stopped = Promise.promise();
+  /** fence() calls waiting for deliveries of their partitions in flight to end and their outcomes to be written */
+  private final List<Map.Entry<Set<Integer>, Promise<Void>>> fenceWaiters = new ArrayList<>();
+  /** job id &rarr; partition of every outcome not yet written (queued or being written) */
+  private final Map<Long, Integer> unwritten = new HashMap<>();
 
   DestinationWorker(Destination destination, DestinationType type, DeliverySettings settings, JobsDb rt, Clock clock,
-      RouterOptions options, DestinationMetrics metrics, LongSupplier ticker) {
+      RouterOptions options, DestinationMetrics metrics, LongSupplier ticker, Set<Integer> fenced) {
+    this.fenced = fenced;
     this.destination = destination;
     this.type = type;
     this.settings = settings;
@@ -185,6 +191,62 @@ final class DestinationWorker extends VerticleBase {
         readWanted = true;
         pump();
       });
+    }
+  }
+
+  /**
+   * The node no longer delivers {@code partitions} (they move to another node): drops their queued jobs and completes
+   * once no delivery of theirs is in flight and every outcome of theirs is written. Reads skip them already (the
+   * shared fenced set, then the database). Thread-safe.
+   */
+  Future<Void> fence(Set<Integer> partitions) {
+    Context c = ctx;
+    if (c == null) {
+      return Future.succeededFuture();
+    }
+    Promise<Void> done = Promise.promise();
+    c.runOnContext(v -> {
+      for (java.util.Iterator<Lane> it = lanes.values().iterator(); it.hasNext();) {
+        Lane lane = it.next();
+        lane.jobs.removeIf(j -> {
+          if (partitions.contains(j.partitionId())) {
+            known.remove(j.jobId());
+            return true;
+          }
+          return false;
+        });
+        if (lane.jobs.isEmpty() && !lane.busy) {
+          it.remove();
+        }
+      }
+      ready.removeIf(lane -> {
+        if (lane.jobs.isEmpty()) {
+          lane.queued = false;
+          return true;
+        }
+        return false;
+      });
+      fenceWaiters.add(Map.entry(partitions, done));
+      checkFenceWaiters();
+      pump();
+    });
+    return done.future();
+  }
+
+  /** Completes the fence() calls whose partitions have nothing in flight and no outcome left to write. */
+  private void checkFenceWaiters() {
+    if (fenceWaiters.isEmpty()) {
+      return;
+    }
+    for (java.util.Iterator<Map.Entry<Set<Integer>, Promise<Void>>> it = fenceWaiters.iterator(); it.hasNext();) {
+      Map.Entry<Set<Integer>, Promise<Void>> w = it.next();
+      Set<Integer> parts = w.getKey();
+      boolean busy = running.stream().anyMatch(d -> d.jobs().stream().anyMatch(j -> parts.contains(j.partitionId())))
+          || unwritten.values().stream().anyMatch(parts::contains);
+      if (!busy || state == State.STOPPED) {
+        it.remove();
+        w.getValue().tryComplete();
+      }
     }
   }
 
@@ -236,6 +298,7 @@ final class DestinationWorker extends VerticleBase {
   }
 
   private void step() {
+    checkFenceWaiters();
     if (state == State.STOPPED) {
       return;
     }
@@ -295,7 +358,8 @@ final class DestinationWorker extends VerticleBase {
         long bytes = 0;
         for (Job job : jobs) {
           bytes += job.payload().length;
-          if (state != State.RUNNING || known.contains(job.jobId()) || failedKeys.contains(job.routingKey())) {
+          if (state != State.RUNNING || known.contains(job.jobId()) || failedKeys.contains(job.routingKey())
+              || fenced.contains(job.partitionId())) {
             continue;
           }
           known.add(job.jobId());
@@ -401,6 +465,9 @@ final class DestinationWorker extends VerticleBase {
         }
       }
     }
+    for (Job job : d.jobs()) {
+      unwritten.put(job.jobId(), job.partitionId());
+    }
     metrics.rate = Double.isInfinite(limiter.rate()) ? Double.NaN : limiter.rate();
     for (Lane lane : d.lanes()) {
       lane.busy = false;
@@ -440,12 +507,14 @@ final class DestinationWorker extends VerticleBase {
       if (ar.succeeded()) {
         for (StateUpdate u : batch) {
           known.remove(u.jobId());
+          unwritten.remove(u.jobId());
         }
       } else if (state == State.STOPPING) {
         LOG.warn("Destination {}: writing {} delivery outcomes failed while stopping; those jobs stay pending and will be "
             + "delivered again: {}", destination.id(), batch.size(), ar.cause().toString());
         for (StateUpdate u : batch) {
           known.remove(u.jobId());
+          unwritten.remove(u.jobId());
         }
       } else {
         LOG.warn("Destination {}: writing {} delivery outcomes failed, retrying: {}", destination.id(), batch.size(),
@@ -469,6 +538,8 @@ final class DestinationWorker extends VerticleBase {
     }
     lanes.clear();
     known.clear();
+    unwritten.clear();
+    checkFenceWaiters();
     client.close().onComplete(ar -> {
       LOG.info("Stopped delivering to destination {}", destination.id());
       stopped.complete();

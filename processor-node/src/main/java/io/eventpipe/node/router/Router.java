@@ -93,6 +93,8 @@ public final class Router {
   // read from any thread
   private final Map<String, DestinationStatus> statuses = new ConcurrentHashMap<>();
   private final Map<String, DestinationWorker> byId = new ConcurrentHashMap<>();
+  /** partitions this node must not deliver (fenced or moved away); workers skip them in what they read */
+  private final Set<Integer> fenced = ConcurrentHashMap.newKeySet();
 
   /** A router with the built-in destination types and default options. */
   public Router(Vertx vertx, JobsDb rt, WorkspaceConfigStore config, Clock clock, MeterRegistry registry) {
@@ -171,6 +173,32 @@ public final class Router {
     if (w != null) {
       w.wake();
     }
+  }
+
+  /**
+   * Stops delivering {@code partitions} (a migration moves them away): every worker drops their queued jobs, and the
+   * future completes once no delivery of theirs is in flight and their outcomes are written. Thread-safe.
+   */
+  public Future<Void> fence(Set<Integer> partitions) {
+    Set<Integer> parts = Set.copyOf(partitions);
+    fenced.addAll(parts);
+    List<Future<Void>> all = new ArrayList<>();
+    for (DestinationWorker w : byId.values()) {
+      all.add(w.fence(parts));
+    }
+    return Future.all(all).mapEmpty();
+  }
+
+  /** Delivers {@code partitions} again (they came back, or a migration was aborted). Thread-safe. */
+  public void unfence(Set<Integer> partitions) {
+    if (fenced.removeAll(partitions)) {
+      byId.values().forEach(DestinationWorker::wake);
+    }
+  }
+
+  /** Reads now in every worker (held partitions were released). Thread-safe. */
+  public void wakeAll() {
+    byId.values().forEach(DestinationWorker::wake);
   }
 
   /** Every destination of the workspace and where it stands. */
@@ -276,7 +304,7 @@ public final class Router {
   private Future<Void> startWorker(Desired want) {
     String id = want.destination().id();
     DestinationWorker worker = new DestinationWorker(want.destination(), want.type(), want.settings(), rt, clock, options,
-        metricsFor(id), System::nanoTime);
+        metricsFor(id), System::nanoTime, fenced);
     return back(vertx.deployVerticle(worker)).transform(ar -> {
       if (ar.succeeded()) {
         workers.put(id, new Handle(worker, ar.result()));

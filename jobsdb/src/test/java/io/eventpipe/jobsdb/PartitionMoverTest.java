@@ -1,0 +1,230 @@
+package io.eventpipe.jobsdb;
+
+import static io.eventpipe.jobsdb.JobsDbFixture.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.eventpipe.testing.PgDatabase;
+import io.eventpipe.testing.PgServer;
+import io.eventpipe.testing.PostgresExtension;
+import io.vertx.core.Future;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Moving partitions between two node databases: the fence checked where writes commit, the export and idempotent import
+ * of jobs with their delivery state, aborted jobs and the dedup window.
+ */
+@ExtendWith(PostgresExtension.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class PartitionMoverTest {
+
+  private JobsDbFixture src;
+  private JobsDbFixture dst;
+
+  @BeforeAll
+  void start(PgDatabase db) {
+    src = new JobsDbFixture(db);
+    dst = new JobsDbFixture(PgServer.get().createDatabase("mover_target"));
+  }
+
+  @AfterAll
+  void stop() {
+    src.close();
+    dst.close();
+  }
+
+  private static PartitionMover mover(JobsDbFixture fx, String queue) {
+    return await(PartitionMover.open(fx.vertx, fx.pg, fx.pool, fx.options(queue)));
+  }
+
+  private static NodePartitions partitions(JobsDbFixture fx) {
+    return await(NodePartitions.open(fx.vertx, fx.pg, fx.pool));
+  }
+
+  @Test
+  void pendingJobsMoveWithTheirStateIdempotentlyAndBeforeTheTargetsNewWrites() {
+    JobsDb source = src.open(src.options("q1"));
+    JobsDb target = dst.open(dst.options("q1"));
+    PartitionMover from = mover(src, "q1");
+    PartitionMover to = mover(dst, "q1");
+    Instant now = src.clock.instant();
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 1; i <= 30; i++) {
+      jobs.add(src.job(10 + i % 3, "user" + (i % 5), "d", "m" + i, "e" + i));
+    }
+    await(source.store(jobs));
+    // one job of partition 11 failed twice and waits 5 s for its retry
+    Job failed = await(source.readPending(new ReadRequest("d", 100, 1 << 22, 1000, now))).stream()
+        .filter(j -> j.partitionId() == 11).findFirst().orElseThrow();
+    await(source.updateStates(List.of(new StateUpdate(failed.jobId(), JobState.FAILED, 2, now.minusSeconds(30), now.plusSeconds(5), "HTTP 502"))));
+
+    Set<Integer> moving = Set.of(11, 12);
+    await(partitions(dst).hold("mig-1", moving));
+    await(partitions(src).fence("mig-1", moving));
+    JobsDbException.Fenced refused = assertThrows(JobsDbException.Fenced.class,
+        () -> await(source.store(List.of(src.job(11, "user1", "d", "late", "late")))));
+    assertEquals(Set.of(11), refused.partitions());
+    assertTrue(await(source.readPending(new ReadRequest("d", 100, 1 << 22, 1000, now))).stream()
+        .noneMatch(j -> moving.contains(j.partitionId())), "fenced partitions are not read on the source");
+    // the target accepts new writes for its held partitions, and does not read them
+    await(target.store(List.of(dst.job(11, "user1", "d", "new1", "new-after-switch"))));
+    assertTrue(await(target.readPending(new ReadRequest("d", 100, 1 << 22, 1000, now))).isEmpty(), "held partitions are not read");
+
+    assertEquals(List.of("d"), await(from.destinations(moving)));
+    long after = Long.MIN_VALUE;
+    int batches = 0;
+    while (true) {
+      PartitionMover.Batch batch = await(from.exportPending("d", moving, after, 7, 1 << 20));
+      if (batch.isEmpty()) {
+        break;
+      }
+      int imported = await(to.importBatch("mig-1", "q1/0/d/pending", batch));
+      boolean retriedAfterCrash = batches == 2;
+      assertEquals(retriedAfterCrash ? 0 : batch.jobs().size(), imported, "batch " + batches);
+      assertEquals(0, await(to.importBatch("mig-1", "q1/0/d/pending", batch)), "a repeated batch is a no-op");
+      if (batches++ == 1) {
+        continue; // a crash between import and mark: the next export returns the same batch, which imports as a no-op
+      }
+      await(from.markMigrated(batch.jobs().stream().map(Job::jobId).toList()));
+      after = batch.lastJobId();
+    }
+    await(to.release("mig-1", moving, Duration.ZERO));
+    await(partitions(dst).release("mig-1", moving));
+
+    List<Job> moved = await(target.readPending(new ReadRequest("d", 100, 1 << 22, 1000, now.plusSeconds(10))));
+    List<String> expectedOrder = jobs.stream().filter(j -> moving.contains(j.partitionId())).map(NewJob::messageId)
+        .collect(Collectors.toCollection(ArrayList::new));
+    expectedOrder.add("new1");
+    assertEquals(expectedOrder, moved.stream().map(Job::messageId).toList(),
+        "imported jobs keep their order and come before the writes held during the move");
+    Job carried = moved.stream().filter(j -> j.messageId().equals(failed.messageId())).findFirst().orElseThrow();
+    assertEquals(JobState.FAILED, carried.state());
+    assertEquals(2, carried.attempts(), "a job that failed twice has two attempts after the move");
+    assertEquals("HTTP 502", carried.lastError());
+    assertTrue(await(from.exportPending("d", moving, Long.MIN_VALUE, 100, 1 << 20)).isEmpty(), "nothing pending on the source");
+    assertEquals(new long[] {0, 0}[0], await(from.count(moving))[0]);
+    assertEquals(10, src.drain(source, "d").size(), "the source keeps partition 10");
+  }
+
+  @Test
+  void backoffMovesAsTimeRemainingAndTimeHeldIsGivenBack() {
+    JobsDb target = dst.open(dst.options("q2"));
+    PartitionMover to = mover(dst, "q2");
+    Instant targetNow = await(to.now());
+    // the source's clock reads one hour earlier than the target's; its job waits 60 s more for its retry
+    Instant sourceNow = targetNow.minus(Duration.ofHours(1));
+    Job job = new Job(1024, 20, "u", "src", "d", "m", sourceNow, "x".getBytes(), JobState.FAILED, 2,
+        sourceNow.minusSeconds(100), sourceNow.plusSeconds(60), "HTTP 503");
+    await(partitions(dst).hold("mig-2", Set.of(20)));
+    assertEquals(1, (int) await(to.importBatch("mig-2", "s", new PartitionMover.Batch(List.of(job), sourceNow))));
+    await(to.release("mig-2", Set.of(20), Duration.ofSeconds(30)));
+    await(to.release("mig-2", Set.of(20), Duration.ofSeconds(30))); // a rerun does not shift twice
+    await(partitions(dst).release("mig-2", Set.of(20)));
+    Job moved = await(target.readPending(new ReadRequest("d", 10, 1 << 20, 100, targetNow.plus(Duration.ofDays(1))))).get(0);
+    assertEquals(2, moved.attempts());
+    Duration remaining = Duration.between(targetNow, moved.nextRetryAt());
+    assertTrue(remaining.compareTo(Duration.ofSeconds(89)) > 0 && remaining.compareTo(Duration.ofSeconds(91)) < 0,
+        "60 s of backoff left, plus 30 s held: " + remaining);
+    Duration used = Duration.between(moved.firstAttemptAt(), targetNow);
+    assertTrue(used.compareTo(Duration.ofSeconds(69)) > 0 && used.compareTo(Duration.ofSeconds(71)) < 0,
+        "100 s of the retry window were used, minus 30 s held: " + used);
+  }
+
+  @Test
+  void abortedJobsAndTheDedupWindowMoveToo() {
+    JobsDb source = src.open(src.options("q3").withDatasetSize(2048));
+    JobsDb target = dst.open(dst.options("q3"));
+    PartitionMover from = mover(src, "q3");
+    PartitionMover to = mover(dst, "q3");
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < 4500; i++) {
+      jobs.add(src.job(30 + i % 2, "k" + i % 7, "d", "msg-" + i, "e" + i));
+    }
+    await(source.store(jobs));
+    // abort every job of partition 31, then let rotation move finished datasets' aborted jobs to the dead letters
+    List<StateUpdate> aborts = new ArrayList<>();
+    for (Job j : await(source.readPending(new ReadRequest("d", 5000, 1 << 26, 5000, src.clock.instant())))) {
+      aborts.add(new StateUpdate(j.jobId(), j.partitionId() == 31 ? JobState.ABORTED : JobState.SUCCEEDED, 1,
+          src.clock.instant(), null, j.partitionId() == 31 ? "HTTP 400" : null));
+    }
+    await(source.updateStates(aborts));
+    await(source.store(List.of(src.job(30, "k", "d", "tail", "keeps a dataset live"))));
+    await(source.runMaintenance());
+    Set<Integer> moving = Set.of(31);
+    long after = Long.MIN_VALUE;
+    int moved = 0;
+    while (true) {
+      PartitionMover.Batch batch = await(from.exportAborted("d", moving, after, 400, 1 << 20));
+      if (batch.isEmpty()) {
+        break;
+      }
+      moved += await(to.importBatch("mig-3", "q3/0/d/aborted", batch));
+      await(from.markMigrated(batch.jobs().stream().map(Job::jobId).toList()));
+      after = batch.lastJobId();
+    }
+    assertEquals(2250, moved, "every aborted job of the partition moved, live and dead-lettered");
+    assertTrue(await(source.listAborted("d", Long.MIN_VALUE, 10)).isEmpty(), "none is left on the source");
+    List<Job> listed = await(target.listAborted("d", Long.MIN_VALUE, 3000));
+    assertEquals(2250, listed.size());
+    assertEquals("HTTP 400", listed.get(0).lastError());
+
+    // the dedup window, page by page
+    List<JobsDb.DedupEntry> page;
+    JobsDb.DedupEntry cursor = null;
+    int entries = 0;
+    do {
+      page = await(from.exportDedup(Set.of(30), Instant.EPOCH, cursor, 500));
+      await(to.importDedup(page));
+      entries += page.size();
+      cursor = page.isEmpty() ? null : page.get(page.size() - 1);
+    } while (page.size() == 500);
+    assertEquals(2251, entries);
+    StoreResult r = await(target.store(List.of(dst.job(30, "k", "d", "msg-0", "retry"), dst.job(30, "k", "d", "fresh", "new"))));
+    assertEquals(StoreResult.DUPLICATE, r.jobIds()[0], "a messageId acknowledged before the move is deduplicated after it");
+    assertFalse(r.jobIds()[1] == StoreResult.DUPLICATE);
+  }
+
+  @Test
+  void aFenceWaitsForWritesThatCheckedBeforeItAndOnlyTheFencedCallerFails() throws Exception {
+    JobsDb db = src.open(src.options("q4"));
+    NodePartitions parts = partitions(src);
+    // a write transaction that checked partition 40 and has not committed yet
+    var conn = await(src.pool.getConnection());
+    var tx = await(conn.begin());
+    assertTrue(await(NodePartitions.refused(conn, Set.of(40))).isEmpty());
+    Future<Void> fence = parts.fence("mig-4", Set.of(40));
+    Thread.sleep(300);
+    assertFalse(fence.isComplete(), "the fence waits for the write that checked before it");
+    await(tx.commit());
+    await(fence);
+    await(conn.close());
+    // group commit: the caller with a fenced partition fails alone, its neighbours in the transaction are stored
+    List<Future<StoreResult>> callers = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      int partition = i == 17 ? 40 : 41;
+      callers.add(db.store(List.of(src.job(partition, "u" + i, "", "c" + i, "x"))));
+    }
+    for (int i = 0; i < 40; i++) {
+      if (i == 17) {
+        int caller = i;
+        assertThrows(JobsDbException.Fenced.class, () -> await(callers.get(caller)));
+      } else {
+        assertEquals(1, await(callers.get(i)).stored(), "caller " + i);
+      }
+    }
+    await(parts.unfence("mig-4", Set.of(40)));
+    assertEquals(1, await(db.store(List.of(src.job(40, "u", "", "after-abort", "x")))).stored());
+  }
+}
