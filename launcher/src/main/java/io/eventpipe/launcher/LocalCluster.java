@@ -25,7 +25,7 @@ final class LocalCluster {
 
   private final Vertx vertx;
   private final EmbeddedPg pg;
-  private final int nodeCount;
+  private final Integer requestedNodes;
   private final int partitions;
   private final GatewayOptions gateway;
   private final int adminPort;
@@ -35,11 +35,16 @@ final class LocalCluster {
   private PgConfig control;
   private Proxy proxy;
 
-  LocalCluster(Vertx vertx, EmbeddedPg pg, int nodeCount, int partitions, GatewayOptions gateway, int adminPort, String token,
-      Path workspace) {
+  private final java.util.Map<Integer, Node> running = new java.util.TreeMap<>();
+  private io.vertx.core.http.HttpServer controlServer;
+  private Future<Void> changing = Future.succeededFuture();
+
+  /** @param requestedNodes {@code --nodes}, or null: a new data directory gets 1, an existing one its recorded count */
+  LocalCluster(Vertx vertx, EmbeddedPg pg, Integer requestedNodes, int partitions, GatewayOptions gateway, int adminPort,
+      String token, Path workspace) {
     this.vertx = vertx;
     this.pg = pg;
-    this.nodeCount = nodeCount;
+    this.requestedNodes = requestedNodes;
     this.partitions = partitions;
     this.gateway = gateway;
     this.adminPort = adminPort;
@@ -47,34 +52,103 @@ final class LocalCluster {
     this.workspace = workspace;
   }
 
-  /** Starts everything; fails if the data directory holds a cluster of another size (that needs the migrator). */
+  /**
+   * Starts everything. A new data directory gets {@code --nodes} (default 1); an existing one starts the node count
+   * recorded in its control store (and the nodes of a migration in progress), and refuses a different {@code --nodes}:
+   * resizing is {@code pipeline scale}'s job.
+   */
   Future<Void> start() {
     try {
       control = pg.database("control");
     } catch (java.sql.SQLException e) {
       return Future.failedFuture(e);
     }
+    int fresh = requestedNodes == null ? 1 : requestedNodes;
     return ControlStore.open(vertx, control)
-        .compose(store -> store.initialize(partitions, nodeCount).eventually(() -> store.closeAsync()))
-        .compose(topology -> {
-          if (topology.assignment().nodeCount() != nodeCount) {
-            return Future.failedFuture(new IllegalStateException("the cluster in this data directory has "
-                + topology.assignment().nodeCount() + " nodes; start it with --nodes " + topology.assignment().nodeCount()
-                + " (changing the node count moves partitions, which is the migrator's job)"));
-          }
-          LOG.info("topology epoch {}: {} partitions over {} nodes", topology.epoch(), topology.partitionCount(), nodeCount);
-          Future<Void> f = Future.succeededFuture();
-          for (int k = 0; k < nodeCount; k++) {
-            int id = k;
-            f = f.compose(v -> startNode(id));
-          }
-          return f;
-        })
+        .compose(store -> store.initialize(partitions, fresh)
+            .compose(topology -> store.nodeCount().compose(count -> store.activeMigration().map(active -> {
+              int run = active.map(m -> Math.max(count, Math.max(m.fromNodes(), m.toNodes()))).orElse(count);
+              if (requestedNodes != null && requestedNodes != count && active.isEmpty()) {
+                throw new IllegalStateException("the cluster in this data directory has " + count + " nodes; start it without"
+                    + " --nodes (or with --nodes " + count + "), then resize it live with `./pipeline scale --nodes "
+                    + requestedNodes + "`");
+              }
+              active.ifPresent(m -> LOG.warn("{} is in progress: starting {} nodes; `./pipeline scale --nodes {}` finishes it",
+                  m, run, m.toNodes()));
+              LOG.info("topology epoch {}: {} partitions over {} nodes", topology.epoch(), topology.partitionCount(), count);
+              return run;
+            })))
+            .eventually(() -> store.closeAsync()))
+        .compose(run -> ensureNodes(run))
         .compose(v -> {
           proxy = new Proxy(vertx, new Proxy.Options(gateway, control, token, "127.0.0.1", adminPort, workspace));
           return proxy.start();
         })
+        .compose(v -> startControl())
         .mapEmpty();
+  }
+
+  /** Starts nodes {@code 0 .. count-1} that do not run yet. */
+  private Future<Void> ensureNodes(int count) {
+    Future<Void> f = Future.succeededFuture();
+    for (int k = 0; k < count; k++) {
+      int id = k;
+      f = f.compose(v -> running.containsKey(id) ? Future.succeededFuture() : startNode(id));
+    }
+    return f;
+  }
+
+  /** Stops nodes {@code count ..} (after a migration moved everything off them). */
+  private Future<Void> stopNodesFrom(int count) {
+    Future<Void> f = Future.succeededFuture();
+    for (int id : new ArrayList<>(running.keySet())) {
+      if (id >= count) {
+        Node n = running.remove(id);
+        nodes.remove(n);
+        f = f.compose(v -> n.stop());
+      }
+    }
+    return f;
+  }
+
+  /**
+   * The endpoint {@code pipeline scale} drives (loopback, internal token): {@code POST /local/v1/nodes/start?count=N}
+   * and {@code POST /local/v1/nodes/stop?count=N}.
+   */
+  private Future<Void> startControl() {
+    controlServer = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions().setHost("127.0.0.1").setPort(0));
+    return controlServer.requestHandler(req -> {
+      if (!("Bearer " + token).equals(req.getHeader("Authorization"))) {
+        req.response().setStatusCode(401).end("{\"error\":\"needs the internal token\"}");
+        return;
+      }
+      int count;
+      try {
+        count = Integer.parseInt(req.getParam("count"));
+      } catch (NumberFormatException e) {
+        req.response().setStatusCode(400).end("{\"error\":\"count must be a whole number\"}");
+        return;
+      }
+      String path = req.path();
+      Future<Void> work;
+      if (path.equals("/local/v1/nodes/start")) {
+        work = ensureNodes(count);
+      } else if (path.equals("/local/v1/nodes/stop")) {
+        work = stopNodesFrom(count);
+      } else {
+        req.response().setStatusCode(404).end("{\"error\":\"no such endpoint\"}");
+        return;
+      }
+      changing = changing.transform(x -> work);
+      changing.onComplete(ar -> {
+        if (ar.succeeded()) {
+          req.response().putHeader("Content-Type", "application/json")
+              .end(new io.vertx.core.json.JsonObject().put("running", running.size()).encode());
+        } else {
+          req.response().setStatusCode(500).end(new io.vertx.core.json.JsonObject().put("error", String.valueOf(ar.cause().getMessage())).encode());
+        }
+      });
+    }).listen().mapEmpty();
   }
 
   private Future<Void> startNode(int id) {
@@ -87,7 +161,18 @@ final class LocalCluster {
     int port = adminPort == 0 ? 0 : adminPort + 1 + id;
     Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, workspace, control, null));
     nodes.add(node);
+    running.put(id, node);
     return node.start().mapEmpty();
+  }
+
+  /** Where {@code pipeline scale} reaches this process. */
+  String localControlUrl() {
+    return "http://127.0.0.1:" + controlServer.actualPort();
+  }
+
+  /** Node databases, {@code {node}} for the ordinal. */
+  String nodeUrlTemplate() {
+    return "postgresql://" + control.user() + "@" + control.host() + ":" + control.port() + "/node{node}";
   }
 
   String controlUrl() {
@@ -109,6 +194,9 @@ final class LocalCluster {
   /** The proxy stops accepting first, then the nodes finish their work and stop. */
   Future<Void> stop() {
     Future<Void> f = proxy == null ? Future.succeededFuture() : proxy.stop();
+    if (controlServer != null) {
+      f = f.transform(ar -> controlServer.close());
+    }
     for (Node n : nodes) {
       f = f.transform(ar -> n.stop());
     }

@@ -76,6 +76,8 @@ public final class Main {
         case "node" -> node(new Flags(rest, NODE_FLAGS, System.getenv()));
         case "proxy" -> proxy(new Flags(rest, PROXY_FLAGS, System.getenv()));
         case "status" -> Status.run(new Flags(rest, STATUS_FLAGS, System.getenv()));
+        case "migrator" -> System.exit(Migrate.migrator(new Flags(rest, MIGRATOR_FLAGS, System.getenv())));
+        case "scale" -> System.exit(Migrate.scale(new Flags(rest, SCALE_FLAGS, System.getenv())));
         default -> {
           System.err.println("unknown role '" + role + "'");
           usage();
@@ -104,8 +106,14 @@ public final class Main {
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
           proxy   the stateless user-keyed proxy
                   --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
-          status  the topology, each node's health and pending jobs
+          status  the topology, each node's health and pending jobs, the migration in progress, stranded partitions
                   --data-dir DIR (of a running `local`)  or  --control-url postgresql://... --admin-token TOKEN
+          migrator  changes the node count of a cluster: moves partitions and their jobs, live; a rerun resumes
+                  --to N  --control-url postgresql://...  --node-pg-url 'postgresql://user:pw@host-{node}:5432/db'
+                  --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no throttle)
+                  --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
+          scale   resizes a running `local`: starts or stops its nodes and migrates; a rerun finishes the job
+                  --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --progress
         """);
   }
 
@@ -113,7 +121,7 @@ public final class Main {
 
   private static void local(Flags flags) throws Exception {
     int port = flags.port("port", 8080);
-    int nodes = flags.integer("nodes", 1, 1, 64);
+    Integer nodes = flags.raw("nodes") == null ? null : flags.integer("nodes", 1, 1, 64);
     Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
     int adminPort = flags.port("admin-port", port == 0 ? 0 : port + 1);
     int partitions = partitions(flags);
@@ -148,12 +156,14 @@ public final class Main {
     }
     Files.writeString(dataDir.resolve("local.json"), new io.vertx.core.json.JsonObject()
         .put("controlUrl", cluster.controlUrl())
+        .put("nodeUrlTemplate", cluster.nodeUrlTemplate())
+        .put("localControl", cluster.localControlUrl())
         .put("proxy", "http://localhost:" + cluster.proxyPort())
         .put("proxyMetrics", "http://127.0.0.1:" + cluster.proxyMetricsPort())
         .encodePrettily(), StandardCharsets.UTF_8);
 
     System.out.println();
-    System.out.println("eventpipe is running: " + nodes + " node(s) behind a proxy; SDK API on http://localhost:" + cluster.proxyPort()
+    System.out.println("eventpipe is running: " + cluster.nodes().size() + " node(s) behind a proxy; SDK API on http://localhost:" + cluster.proxyPort()
         + ", proxy metrics on http://127.0.0.1:" + cluster.proxyMetricsPort() + "/metrics");
     System.out.println("data directory: " + dataDir + "   workspace: " + config + "   status: ./pipeline status --data-dir " + dataDir);
     if (demoWriteKey != null) {

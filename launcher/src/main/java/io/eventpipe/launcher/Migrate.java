@@ -1,0 +1,144 @@
+package io.eventpipe.launcher;
+
+import io.eventpipe.control.ControlStore;
+import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.migrator.MigrationException;
+import io.eventpipe.migrator.Migrator;
+import io.eventpipe.migrator.MigratorOptions;
+import io.eventpipe.migrator.NodeDatabases;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
+
+/** The {@code migrator} role (what a Kubernetes Job runs) and {@code scale} (the same for a running {@code local}). */
+final class Migrate {
+
+  private Migrate() {}
+
+  /** {@code pipeline migrator --to N ...}: returns the exit code. */
+  static int migrator(Flags flags) throws Exception {
+    boolean abort = flags.bool("abort", false);
+    int to = abort ? 0 : requiredCount(flags, "to");
+    PgConfig control = PgConfig.parse(flags.required("control-url"));
+    IntFunction<PgConfig> nodes = NodeDatabases.template(flags.required("node-pg-url"));
+    Migrator.Only only = switch (flags.string("only", "all").toLowerCase(Locale.ROOT)) {
+      case "all" -> Migrator.Only.ALL;
+      case "grow" -> Migrator.Only.GROW;
+      case "shrink" -> Migrator.Only.SHRINK;
+      default -> throw new Flags.BadFlag("--only=" + flags.raw("only") + " must be all, grow or shrink");
+    };
+    return run(control, nodes, options(flags), flags.string("progress", "auto"), to, only, abort);
+  }
+
+  /** {@code pipeline scale --nodes N --data-dir D}: resizes a running {@code local}. */
+  static int scale(Flags flags) throws Exception {
+    int to = requiredCount(flags, "nodes");
+    Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
+    Path localJson = dataDir.resolve("local.json");
+    if (!Files.exists(localJson)) {
+      throw new Flags.BadFlag("no running `pipeline local` found in " + dataDir + " (no local.json): start it first,"
+          + " `./pipeline local --data-dir " + dataDir + "`");
+    }
+    JsonObject local = new JsonObject(Files.readString(localJson, StandardCharsets.UTF_8));
+    String token = Files.readString(dataDir.resolve("admin-token"), StandardCharsets.UTF_8).trim();
+    PgConfig control = PgConfig.parse(local.getString("controlUrl"));
+    String nodeTemplate = local.getString("nodeUrlTemplate");
+    String localControl = local.getString("localControl");
+    Vertx vertx = Vertx.vertx();
+    try {
+      // 1. new nodes come up empty and healthy first
+      System.out.println("starting the nodes up to " + to + " (new nodes own nothing until the migration moves their share)");
+      call(vertx, localControl, token, "start", to);
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+    // 2. the migration (it waits for new nodes, and resumes one a crash interrupted)
+    int code = run(control, NodeDatabases.template(nodeTemplate), options(flags), flags.string("progress", "auto"), to,
+        Migrator.Only.ALL, false);
+    if (code != 0) {
+      return code;
+    }
+    // 3. removed nodes hold nothing now: stop them
+    Vertx v2 = Vertx.vertx();
+    try {
+      call(v2, localControl, token, "stop", to);
+    } finally {
+      v2.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+    System.out.println("the local cluster runs " + to + " node(s)");
+    return 0;
+  }
+
+  private static int requiredCount(Flags flags, String name) {
+    if (flags.raw(name) == null) {
+      throw new Flags.BadFlag("--" + name + " N (the new node count) is required");
+    }
+    return flags.integer(name, 1, 1, 4096);
+  }
+
+  private static MigratorOptions options(Flags flags) {
+    return MigratorOptions.defaults()
+        .withBatch(flags.integer("batch-jobs", 2000, 1, 100_000))
+        .withMaxJobsPerSecond(flags.integer("max-jobs-per-second", 0, 0, 10_000_000))
+        .withReadyTimeout(Duration.ofSeconds(flags.integer("ready-timeout-seconds", 300, 1, 86_400)))
+        .withLease(Duration.ofSeconds(flags.integer("lease-seconds", 15, 1, 3600)));
+  }
+
+  private static int run(PgConfig control, IntFunction<PgConfig> nodes, MigratorOptions options, String progressMode, int to,
+      Migrator.Only only, boolean abort) throws Exception {
+    ProgressPrinter printer = new ProgressPrinter(System.out, progressMode);
+    Vertx vertx = Vertx.vertx();
+    NodeDatabases dbs = new NodeDatabases(vertx, nodes);
+    try {
+      ControlStore store = ControlStore.open(vertx, control).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+      try {
+        Migrator migrator = new Migrator(vertx, store, dbs, options, printer);
+        Future<Migrator.Result> f = abort ? migrator.abort() : migrator.run(to, only);
+        Migrator.Result r = f.toCompletionStage().toCompletableFuture().get();
+        printer.done();
+        System.out.println(r.summary());
+        return 0;
+      } finally {
+        store.closeAsync();
+      }
+    } catch (ExecutionException e) {
+      printer.done();
+      Throwable cause = e.getCause();
+      String why = cause instanceof MigrationException || cause instanceof IllegalStateException ? cause.getMessage()
+          : cause.toString();
+      System.err.println("pipeline migrator: " + why);
+      return 1;
+    } finally {
+      dbs.close();
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  private static void call(Vertx vertx, String localControl, String token, String action, int count) throws Exception {
+    try {
+      JsonObject answer = vertx.createHttpClient()
+          .request(new RequestOptions().setMethod(HttpMethod.POST).setAbsoluteURI(localControl + "/local/v1/nodes/" + action
+              + "?count=" + count).putHeader("Authorization", "Bearer " + token).setIdleTimeout(300_000))
+          .compose(r -> r.send()).compose(r -> r.body().map(b -> {
+            if (r.statusCode() != 200) {
+              throw new MigrationException("the local cluster refused to " + action + " nodes: " + b);
+            }
+            return new JsonObject(b);
+          }))
+          .toCompletionStage().toCompletableFuture().get(300, TimeUnit.SECONDS);
+      System.out.println("local cluster: " + answer.getInteger("running") + " node(s) running");
+    } catch (ExecutionException e) {
+      throw new Flags.BadFlag("cannot reach the running `pipeline local` at " + localControl + ": " + e.getCause().getMessage());
+    }
+  }
+}

@@ -1,0 +1,580 @@
+package io.eventpipe.migrator;
+
+import io.eventpipe.control.ControlStore;
+import io.eventpipe.control.Migration;
+import io.eventpipe.control.Migration.Step;
+import io.eventpipe.control.NodeInfo;
+import io.eventpipe.jobsdb.Job;
+import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.NodePartitions;
+import io.eventpipe.jobsdb.PartitionMover;
+import io.eventpipe.routing.Assignment;
+import io.eventpipe.routing.Topology;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Changes the node count of a running cluster: moves whole partitions, with everything they hold, between nodes,
+ * losing nothing and keeping every user's order.
+ *
+ * <h2>The protocol</h2>
+ * Each step is recorded in the control store once done ({@link Migration.Step}); every step is idempotent, so a
+ * rerun after a crash of any process resumes after the last recorded one.
+ * <ol>
+ *   <li><b>Plan</b>: the new map is {@link Assignment#compute} for the new node count, which moves the minimum; the
+ *       moves are recorded; a second migration is refused while one is active.</li>
+ *   <li><b>Prepare</b>: each target records its incoming partitions as held in its own database (it will accept their
+ *       writes but neither fan them out nor deliver them); the dedup window of the moving partitions is copied.</li>
+ *   <li><b>Fence</b>: each source records its outgoing partitions as fenced in its own database, in a transaction that
+ *       waits for every write that checked the fence before it; from then on every ingest and fan-out on the source
+ *       refuses them. The fence comes before the switch: were the epoch switched first, a proxy still at the old epoch
+ *       could land event k+1 on the source after event k went to the target, and the copy would put k+1 first. Dedup
+ *       entries written since the migration began are copied again (the set is final now).</li>
+ *   <li><b>Switch</b>: the new epoch is published; proxies send the moved partitions to their targets (a fenced
+ *       source answers "misdirected" and the proxy waits for the new epoch, invisibly to the SDK).</li>
+ *   <li><b>Confirm</b>: each running source drops what it holds in memory for the fenced partitions, lets its deliveries
+ *       in flight finish and records the confirmation. A source whose database nobody serves for the lease time is
+ *       down; the migrator confirms for it.</li>
+ *   <li><b>Copy</b>: per (source, target) pair, per queue and destination, the pending jobs and then the aborted ones
+ *       are streamed in job order, in bounded batches: each batch commits on the target together with its progress
+ *       mark, then is marked migrated on the source. States travel with the jobs (attempts, first attempt, next retry,
+ *       last error), times as durations. Imported jobs take ids below every local id, so they precede the held
+ *       writes.</li>
+ *   <li><b>Release</b>: targets serve the partitions; copied jobs are delivered first (lower ids), then the held writes.
+ *       Retry times of copied jobs move on by the time they were held.</li>
+ *   <li><b>Finish</b>: sources record the partitions as gone; removed nodes are forgotten by the control store and must
+ *       hold nothing (checked).</li>
+ * </ol>
+ * An abort before the switch undoes the holds and fences; after the switch it completes the migration and then
+ * migrates back to the old map (the targets already took writes for the moved partitions).
+ */
+public final class Migrator {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Migrator.class);
+
+  /** Which direction a run may go: hooks before an upgrade only shrink, hooks after it only grow. */
+  public enum Only { ALL, GROW, SHRINK }
+
+  /** What a run did. */
+  public record Result(String migrationId, int fromNodes, int toNodes, long jobsMoved, String summary) {}
+
+  private final Vertx vertx;
+  private final ControlStore control;
+  private final NodeDatabases nodes;
+  private final MigratorOptions options;
+  private final Consumer<Progress> progress;
+  private final AtomicLong jobsMoved = new AtomicLong();
+  private volatile String activity = "starting";
+  private volatile Migration current;
+  private volatile long jobsTotal;
+  private volatile int partitionsDone;
+  private volatile boolean throttled;
+
+  public Migrator(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options, Consumer<Progress> progress) {
+    this.vertx = Objects.requireNonNull(vertx, "vertx");
+    this.control = Objects.requireNonNull(control, "control");
+    this.nodes = Objects.requireNonNull(nodes, "nodes");
+    this.options = Objects.requireNonNull(options, "options");
+    this.progress = Objects.requireNonNull(progress, "progress");
+  }
+
+  /**
+   * Brings the cluster to {@code toNodes} nodes: resumes the migration in progress if it goes there, else plans one.
+   * Completes when the new topology serves and nothing is left on removed nodes.
+   */
+  public Future<Result> run(int toNodes, Only only) {
+    long timer = vertx.setPeriodic(1000, t -> report());
+    return control.activeMigration()
+        .compose(active -> {
+          if (active.isPresent()) {
+            Migration m = active.get();
+            if (m.abortRequested()) {
+              return rollback(m);
+            }
+            if (m.toNodes() != toNodes) {
+              return Future.failedFuture(new ControlStore.MigrationInProgress(m));
+            }
+            LOG.info("resuming {}", m);
+            return drive(m);
+          }
+          return plan(toNodes, only);
+        })
+        .eventually(() -> {
+          vertx.cancelTimer(timer);
+          report();
+          return Future.succeededFuture();
+        });
+  }
+
+  /**
+   * Rolls the migration in progress back to its old topology: before the switch by undoing holds and fences, after it
+   * by completing the migration and migrating back.
+   */
+  public Future<Result> abort() {
+    long timer = vertx.setPeriodic(1000, t -> report());
+    return control.activeMigration()
+        .compose(active -> {
+          if (active.isEmpty()) {
+            return Future.succeededFuture(new Result(null, 0, 0, 0, "no migration in progress: nothing to abort"));
+          }
+          return control.requestAbort(active.get().id()).compose(v -> rollback(active.get()));
+        })
+        .eventually(() -> {
+          vertx.cancelTimer(timer);
+          return Future.succeededFuture();
+        });
+  }
+
+  // ------------------------------------------------------------------ plan
+
+  private Future<Result> plan(int toNodes, Only only) {
+    return control.current().compose(opt -> {
+      if (opt.isEmpty()) {
+        return Future.failedFuture(new MigrationException("the cluster is not initialized (no topology in the control store):"
+            + " start the nodes first (a node with --cluster-nodes N creates it)"));
+      }
+      Topology topology = opt.get();
+      return control.nodeCount().compose(fromNodes -> {
+        if (fromNodes == toNodes) {
+          return Future.succeededFuture(new Result(null, fromNodes, toNodes, 0,
+              "the cluster has " + toNodes + " nodes already (epoch " + topology.epoch() + "): nothing to move"));
+        }
+        if (only == Only.GROW && toNodes < fromNodes || only == Only.SHRINK && toNodes > fromNodes) {
+          return Future.succeededFuture(new Result(null, fromNodes, toNodes, 0, "the cluster has " + fromNodes + " nodes; "
+              + (toNodes < fromNodes ? "shrinking" : "growing") + " to " + toNodes + " is not this run's job (--only "
+              + only.name().toLowerCase(Locale.ROOT) + ")"));
+        }
+        Future<Void> ready = toNodes > fromNodes ? awaitNodes(fromNodes, toNodes) : Future.succeededFuture();
+        int[] newOwners = Assignment.compute(topology.partitionCount(), toNodes).owners();
+        String id = "m" + (topology.epoch() + 1) + "-" + fromNodes + "to" + toNodes + "-" + UUID.randomUUID().toString().substring(0, 8);
+        return ready.compose(v -> control.beginMigration(id, fromNodes, toNodes, topology, newOwners))
+            .compose(m -> {
+              LOG.info("planned {}", m);
+              return drive(m);
+            });
+      });
+    });
+  }
+
+  /** Waits until nodes {@code from .. to-1} registered and said they are ready. */
+  private Future<Void> awaitNodes(int from, int to) {
+    long deadline = System.nanoTime() + options.readyTimeout().toNanos();
+    activity = "waiting for nodes " + from + ".." + (to - 1) + " to be ready";
+    return poll(() -> control.nodes().map(snapshot -> {
+      Instant now = snapshot.getKey();
+      TreeSet<Integer> missing = new TreeSet<>();
+      for (int k = from; k < to; k++) {
+        missing.add(k);
+      }
+      for (NodeInfo n : snapshot.getValue()) {
+        if (n.live(now, Duration.ofSeconds(15))) {
+          missing.remove(n.nodeId());
+        }
+      }
+      if (missing.isEmpty()) {
+        return true;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new MigrationException("nodes " + missing + " did not become ready within " + options.readyTimeout().toSeconds()
+            + " s (start them first; new nodes come up empty, then the migrator moves their share)");
+      }
+      return false;
+    }), Duration.ofMillis(500));
+  }
+
+  // ------------------------------------------------------------------ the steps
+
+  /** Runs the steps after the recorded one, in order, until the migration is finished. */
+  private Future<Result> drive(Migration m) {
+    current = m;
+    if (m.step() == Step.FINISHED) {
+      return Future.succeededFuture(new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
+          "migration " + m.id() + " finished: " + m.moves().size() + " partitions moved, " + m.jobsMoved() + " jobs copied; "
+              + m.toNodes() + " nodes serve epoch after " + m.fromEpoch()));
+    }
+    Step next = Step.values()[m.step().ordinal() + 1];
+    activity = next.name().toLowerCase(Locale.ROOT);
+    Future<Void> work;
+    try {
+      options.hook().before(next.name().toLowerCase(Locale.ROOT));
+      work = switch (next) {
+        case PREPARED -> prepare(m);
+        case FENCED -> fence(m);
+        case SWITCHED -> switchEpoch(m);
+        case CONFIRMED -> confirm(m);
+        case COPIED -> copy(m);
+        case RELEASED -> release(m);
+        case FINISHED -> finish(m);
+        default -> Future.failedFuture(new IllegalStateException("no step after " + m.step()));
+      };
+    } catch (RuntimeException e) {
+      work = Future.failedFuture(e);
+    }
+    return work
+        .compose(v -> control.recordStep(m.id(), next, null))
+        .recover(e -> control.recordError(m.id(), next.name().toLowerCase(Locale.ROOT) + ": " + e.getMessage())
+            .transform(x -> Future.failedFuture(e instanceof MigrationException ? e
+                : new MigrationException(m.id() + " failed at step " + next.name().toLowerCase(Locale.ROOT) + ": " + e.getMessage()
+                    + " (rerun the migrator to resume)", e))))
+        .compose(v -> reload(m.id()))
+        .compose(this::drive);
+  }
+
+  private Future<Migration> reload(String id) {
+    return control.recentMigrations(5).map(list -> list.stream().filter(x -> x.id().equals(id)).findFirst()
+        .orElseThrow(() -> new MigrationException("migration " + id + " vanished from the control store")));
+  }
+
+  /** Step 2: targets hold their incoming partitions; the dedup window moves. */
+  private Future<Void> prepare(Migration m) {
+    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
+        .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, Instant.EPOCH)));
+  }
+
+  /** Step 3: sources refuse the outgoing partitions' writes; the dedup entries written meanwhile move. */
+  private Future<Void> fence(Migration m) {
+    return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().fence(m.id(), parts)))
+        .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, m.startedAt().minus(options.dedupMargin()))));
+  }
+
+  /** Step 4: the new epoch. */
+  private Future<Void> switchEpoch(Migration m) {
+    return control.publishOnce(m.newOwners(), m.toNodes(), m.id())
+        .map(t -> {
+          LOG.info("{}: epoch {} published: {} partitions over {} nodes", m.id(), t.epoch(), t.partitionCount(), m.toNodes());
+          return null;
+        });
+  }
+
+  /** Step 5: every source confirms its fence, or is down for the lease time and the migrator confirms for it. */
+  private Future<Void> confirm(Migration m) {
+    return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> awaitConfirmed(m, n, parts)));
+  }
+
+  private Future<Void> awaitConfirmed(Migration m, NodeDatabases.Node n, List<Integer> parts) {
+    long deadline = System.nanoTime() + options.confirmTimeout().toNanos();
+    long[] unservedSince = {-1};
+    activity = "confirm: waiting for node " + n.ordinal() + " to drop the fenced partitions";
+    return poll(() -> n.partitions().entries().compose(entries -> {
+      boolean all = parts.stream().allMatch(p -> {
+        NodePartitions.Entry e = entries.get(p);
+        return e != null && (e.state() == NodePartitions.State.GONE || e.state() == NodePartitions.State.FENCED && e.confirmed());
+      });
+      if (all) {
+        return Future.succeededFuture(true);
+      }
+      return n.partitions().served().compose(served -> {
+        long now = System.nanoTime();
+        if (served) {
+          unservedSince[0] = -1;
+          if (now > deadline) {
+            return Future.failedFuture(new MigrationException("node " + n.ordinal() + " runs but did not confirm its fence within "
+                + options.confirmTimeout().toSeconds() + " s (is it stuck delivering? see its log); rerun to keep waiting"));
+          }
+          return Future.succeededFuture(false);
+        }
+        if (unservedSince[0] < 0) {
+          unservedSince[0] = now;
+          LOG.info("{}: node {} is down (nobody serves its database); confirming its fence after the lease ({} s)", m.id(),
+              n.ordinal(), options.lease().toSeconds());
+        }
+        if (now - unservedSince[0] < options.lease().toNanos()) {
+          return Future.succeededFuture(false);
+        }
+        return n.partitions().confirm(parts).map(true);
+      });
+    }), Duration.ofMillis(200));
+  }
+
+  /** Step 6: the copy, pair by pair; a pair done is recorded, so a rerun skips it. */
+  private Future<Void> copy(Migration m) {
+    Map<String, List<Integer>> pairs = pairs(m, false);
+    return countJobs(m, pairs).compose(total -> {
+      jobsTotal = total + m.jobsMoved();
+      jobsMoved.set(m.jobsMoved());
+      Future<Void> f = Future.succeededFuture();
+      for (Map.Entry<String, List<Integer>> e : pairs.entrySet()) {
+        int s = source(e.getKey());
+        int t = target(e.getKey());
+        f = f.compose(v -> copyPair(m, s, t, e.getValue()))
+            .compose(v -> control.markCopied(m.id(), s, t))
+            .map(v -> {
+              partitionsDone += e.getValue().size();
+              return null;
+            });
+      }
+      return f;
+    });
+  }
+
+  private Future<Long> countJobs(Migration m, Map<String, List<Integer>> pairs) {
+    Future<Long> f = Future.succeededFuture(0L);
+    for (Map.Entry<String, List<Integer>> e : pairs.entrySet()) {
+      f = f.compose(sum -> nodes.node(source(e.getKey())).compose(n -> n.gw().count(e.getValue())
+          .compose(gw -> n.rt().count(e.getValue()).map(rt -> sum + gw[0] + gw[1] + rt[0] + rt[1]))));
+    }
+    return f;
+  }
+
+  private Future<Void> copyPair(Migration m, int s, int t, List<Integer> parts) {
+    activity = "copy: node " + s + " -> node " + t + " (" + parts.size() + " partitions)";
+    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> {
+      Future<Void> f = Future.succeededFuture();
+      for (int q = 0; q < 2; q++) {
+        PartitionMover from = src.queues().get(q);
+        PartitionMover to = dst.queues().get(q);
+        f = f.compose(v -> from.destinations(parts)).compose(dests -> {
+          Future<Void> g = Future.succeededFuture();
+          for (String d : dests) {
+            String stream = from.queue() + "/" + s + "/" + d;
+            g = g.compose(v -> copyStream(m, stream + "/pending", from, to, parts, Long.MIN_VALUE,
+                    after -> from.exportPending(d, parts, after, options.batchJobs(), options.batchBytes())))
+                .compose(v -> copyStream(m, stream + "/aborted", from, to, parts, Long.MIN_VALUE,
+                    after -> from.exportAborted(d, parts, after, options.batchJobs(), options.batchBytes())));
+          }
+          return g;
+        });
+      }
+      return f;
+    }));
+  }
+
+  /** One stream, batch by batch: export, import with its progress mark, mark migrated on the source. */
+  private Future<Void> copyStream(Migration m, String stream, PartitionMover from, PartitionMover to, List<Integer> parts,
+      long after, java.util.function.LongFunction<Future<PartitionMover.Batch>> export) {
+    try {
+      options.hook().before("copy");
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+    long started = System.nanoTime();
+    return export.apply(after).compose(batch -> {
+      if (batch.isEmpty()) {
+        return Future.succeededFuture();
+      }
+      List<Long> ids = new ArrayList<>(batch.jobs().size());
+      for (Job j : batch.jobs()) {
+        ids.add(j.jobId());
+      }
+      return to.importBatch(m.id(), stream, batch)
+          .compose(n -> from.markMigrated(ids))
+          .compose(v -> {
+            jobsMoved.addAndGet(ids.size());
+            return control.addJobsMoved(m.id(), ids.size());
+          })
+          .compose(v -> throttle(ids.size(), started))
+          .compose(v -> copyStream(m, stream, from, to, parts, batch.lastJobId(), export));
+    });
+  }
+
+  private Future<Void> throttle(int jobs, long startedNanos) {
+    if (options.maxJobsPerSecond() <= 0) {
+      return Future.succeededFuture();
+    }
+    long wantNanos = (long) (jobs * 1e9 / options.maxJobsPerSecond());
+    long waitMs = (wantNanos - (System.nanoTime() - startedNanos)) / 1_000_000;
+    if (waitMs <= 0) {
+      return Future.succeededFuture();
+    }
+    throttled = true;
+    return vertx.timer(waitMs).map(x -> {
+      throttled = false;
+      return null;
+    });
+  }
+
+  private Future<Void> copyDedup(int s, int t, List<Integer> parts, Instant since) {
+    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, since, null)));
+  }
+
+  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, Instant since, JobsDb.DedupEntry after) {
+    return from.exportDedup(parts, since, after, 5000).compose(page -> {
+      if (page.isEmpty()) {
+        return Future.succeededFuture();
+      }
+      return to.importDedup(page).compose(v -> page.size() < 5000 ? Future.succeededFuture()
+          : dedupPage(from, to, parts, since, page.get(page.size() - 1)));
+    });
+  }
+
+  /** Step 7: targets serve the moved partitions; time held is given back to the copied jobs' retry windows. */
+  private Future<Void> release(Migration m) {
+    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().entries()
+        .compose(entries -> n.gw().now().map(now -> {
+          Instant since = null;
+          for (int p : parts) {
+            NodePartitions.Entry e = entries.get(p);
+            if (e != null && e.state() == NodePartitions.State.INCOMING && (since == null || e.since().isBefore(since))) {
+              since = e.since();
+            }
+          }
+          return since == null ? Duration.ZERO : Duration.between(since, now);
+        }))
+        .compose(held -> n.gw().release(m.id(), parts, held).compose(v -> n.rt().release(m.id(), parts, held)))
+        .compose(v -> n.partitions().release(m.id(), parts))));
+  }
+
+  /** Step 8: sources record the partitions as gone; removed nodes must hold nothing, and are forgotten. */
+  private Future<Void> finish(Migration m) {
+    Future<Void> gone = forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().markGone(m.id(), parts)));
+    if (m.toNodes() >= m.fromNodes()) {
+      return gone;
+    }
+    return gone.compose(v -> {
+      Future<Void> f = Future.succeededFuture();
+      for (int k = m.toNodes(); k < m.fromNodes(); k++) {
+        int node = k;
+        f = f.compose(x -> nodes.node(node)).compose(n -> n.gw().count(allPartitions(m))
+            .compose(gw -> n.rt().count(allPartitions(m)).map(rt -> {
+              long left = gw[0] + gw[1] + rt[0] + rt[1];
+              if (left > 0) {
+                throw new MigrationException("node " + node + " still holds " + left + " jobs after the copy; rerun the migrator");
+              }
+              LOG.info("{}: node {} is drained (no pending job, no dead letter, nothing held): it can be deleted", m.id(), node);
+              return null;
+            })));
+      }
+      return f.compose(x -> control.forgetNodesFrom(m.toNodes()));
+    });
+  }
+
+  // ------------------------------------------------------------------ abort
+
+  private Future<Result> rollback(Migration m) {
+    current = m;
+    if (m.step().ordinal() < Step.SWITCHED.ordinal()) {
+      activity = "abort: undoing holds and fences";
+      return forEachSource(m, (s, parts) -> nodes.node(s).compose(n -> n.partitions().unfence(m.id(), parts)))
+          .compose(v -> forEachTarget(m, (t, parts) -> nodes.node(t).compose(n -> n.partitions().unhold(m.id(), parts))))
+          .compose(v -> control.recordStep(m.id(), Step.ABORTED, "aborted by the operator before the switch"))
+          .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id()
+              + " aborted before the switch: the cluster keeps its " + m.fromNodes() + " nodes, nothing moved"));
+    }
+    // after the switch the targets took writes for the moved partitions: finish, then move everything back
+    LOG.info("{}: abort after the switch: completing it, then migrating back to {} nodes", m.id(), m.fromNodes());
+    return drive(m).compose(done -> control.current().compose(opt -> {
+      String id = "m" + (opt.get().epoch() + 1) + "-rollback-" + m.id();
+      return control.beginMigration(id, m.toNodes(), m.fromNodes(), opt.get(), m.oldOwners()).compose(this::drive)
+          .map(r -> new Result(r.migrationId(), m.toNodes(), m.fromNodes(), done.jobsMoved() + r.jobsMoved(),
+              "migration " + m.id() + " rolled back: completed, then migrated back (" + r.migrationId() + ") to "
+                  + m.fromNodes() + " nodes"));
+    }));
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  @FunctionalInterface
+  private interface NodeWork {
+    Future<Void> apply(int node, List<Integer> partitions);
+  }
+
+  @FunctionalInterface
+  private interface PairWork {
+    Future<Void> apply(int source, int target, List<Integer> partitions);
+  }
+
+  private static Future<Void> forEachSource(Migration m, NodeWork work) {
+    Map<Integer, List<Integer>> by = new LinkedHashMap<>();
+    for (Migration.Move mv : m.moves()) {
+      by.computeIfAbsent(mv.source(), k -> new ArrayList<>()).add(mv.partition());
+    }
+    return sequence(by, work);
+  }
+
+  private static Future<Void> forEachTarget(Migration m, NodeWork work) {
+    Map<Integer, List<Integer>> by = new LinkedHashMap<>();
+    for (Migration.Move mv : m.moves()) {
+      by.computeIfAbsent(mv.target(), k -> new ArrayList<>()).add(mv.partition());
+    }
+    return sequence(by, work);
+  }
+
+  private static Future<Void> sequence(Map<Integer, List<Integer>> by, NodeWork work) {
+    Future<Void> f = Future.succeededFuture();
+    for (Map.Entry<Integer, List<Integer>> e : by.entrySet()) {
+      f = f.compose(v -> work.apply(e.getKey(), e.getValue()));
+    }
+    return f;
+  }
+
+  private static Future<Void> forEachPair(Migration m, PairWork work) {
+    Future<Void> f = Future.succeededFuture();
+    for (Map.Entry<String, List<Integer>> e : pairs(m, true).entrySet()) {
+      f = f.compose(v -> work.apply(source(e.getKey()), target(e.getKey()), e.getValue()));
+    }
+    return f;
+  }
+
+  /** "source>target" &rarr; partitions; with {@code all} false, only pairs whose copy is not done. */
+  private static Map<String, List<Integer>> pairs(Migration m, boolean all) {
+    Map<String, List<Integer>> out = new LinkedHashMap<>();
+    for (Migration.Move mv : m.moves()) {
+      if (all || !mv.copied()) {
+        out.computeIfAbsent(mv.source() + ">" + mv.target(), k -> new ArrayList<>()).add(mv.partition());
+      }
+    }
+    return out;
+  }
+
+  private static int source(String pair) {
+    return Integer.parseInt(pair.substring(0, pair.indexOf('>')));
+  }
+
+  private static int target(String pair) {
+    return Integer.parseInt(pair.substring(pair.indexOf('>') + 1));
+  }
+
+  private static Collection<Integer> allPartitions(Migration m) {
+    List<Integer> all = new ArrayList<>(m.oldOwners().length);
+    for (int p = 0; p < m.oldOwners().length; p++) {
+      all.add(p);
+    }
+    return all;
+  }
+
+  /** Calls {@code check} every {@code every} until it yields true or fails. */
+  private Future<Void> poll(java.util.function.Supplier<Future<Boolean>> check, Duration every) {
+    Future<Boolean> f;
+    try {
+      f = check.get();
+    } catch (RuntimeException e) {
+      f = Future.failedFuture(e);
+    }
+    return f.compose(done -> done ? Future.<Void>succeededFuture()
+        : vertx.timer(every.toMillis()).compose(t -> poll(check, every)));
+  }
+
+  private long lastMoved;
+  private long lastNanos = System.nanoTime();
+  private double rate;
+
+  private void report() {
+    Migration m = current;
+    long now = System.nanoTime();
+    long moved = jobsMoved.get();
+    double seconds = (now - lastNanos) / 1e9;
+    if (seconds > 0.5) {
+      double instant = (moved - lastMoved) / seconds;
+      rate = rate == 0 ? instant : 0.5 * rate + 0.5 * instant;
+      lastMoved = moved;
+      lastNanos = now;
+    }
+    progress.accept(new Progress(m == null ? null : m.id(), activity, partitionsDone, m == null ? 0 : m.moves().size(), moved,
+        jobsTotal, rate, throttled));
+  }
+}
