@@ -187,6 +187,8 @@ public final class Main {
   private static String demoWorkspace(String writeKey, int sinkPort) {
     return """
         # Demo workspace written by `pipeline local` (pass --config FILE to use your own).
+        # The demo sink listens on this machine: loopback is denied to destinations unless allowed.
+        egress: {allow: [127.0.0.0/8]}
         sources:
           - id: demo
             name: Demo source

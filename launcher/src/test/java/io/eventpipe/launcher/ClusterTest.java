@@ -95,7 +95,7 @@ class ClusterTest {
       }
       req.response().end();
     })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-    Files.writeString(workspace, "sources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n"
+    Files.writeString(workspace, "egress: {allow: [127.0.0.0/8]}\nsources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n"
         + "destinations:\n  - id: sink\n    type: webhook\n    sources: [app]\n    config:\n"
         + "      url: http://127.0.0.1:" + sink.actualPort() + "/events\n");
     ControlStore store = await(ControlStore.open(vertx, controlDirect));

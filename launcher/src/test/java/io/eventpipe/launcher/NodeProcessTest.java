@@ -156,6 +156,7 @@ class NodeProcessTest {
   private static Path workspace(Path dir, int sinkPort) throws IOException {
     Path ws = dir.resolve("workspace.yaml");
     Files.writeString(ws, """
+        egress: {allow: [127.0.0.0/8]}
         sources:
           - id: app
             writeKey: %s

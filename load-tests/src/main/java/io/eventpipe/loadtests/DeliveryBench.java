@@ -119,6 +119,7 @@ public final class DeliveryBench {
     PgDatabase db = PgServer.get().createDatabase("bench_delivery_" + batch);
     Path workspace = Files.createTempFile("bench-workspace", ".yaml");
     Files.writeString(workspace, """
+        egress: {allow: [127.0.0.0/8]}
         sources:
           - id: app
             writeKey: bench-delivery-key
