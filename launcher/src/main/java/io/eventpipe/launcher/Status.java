@@ -52,9 +52,19 @@ final class Status {
     }
   }
 
+  private static String moving(JsonObject s) {
+    int fenced = s.getInteger("fencedPartitions", 0);
+    int held = s.getInteger("heldPartitions", 0);
+    return fenced == 0 && held == 0 ? "" : " (fenced " + fenced + ", held " + held + ")";
+  }
+
   private static Future<String> report(Vertx vertx, PgConfig control, String token) {
     HttpClientAgent client = vertx.createHttpClient();
-    return ControlStore.open(vertx, control).compose(store -> store.current().eventually(store::closeAsync)).compose(opt -> {
+    return ControlStore.open(vertx, control).compose(store -> store.current()
+        .compose(opt -> io.eventpipe.control.ClusterStatus.read(store).map(st -> java.util.Map.entry(opt, st)))
+        .eventually(store::closeAsync)).compose(both -> {
+      var opt = both.getKey();
+      io.eventpipe.control.ClusterStatus.Snapshot cluster = both.getValue();
       if (opt.isEmpty()) {
         return Future.succeededFuture("the cluster is not initialized yet\n");
       }
@@ -70,18 +80,30 @@ final class Status {
               if (s.containsKey("error")) {
                 return String.format(Locale.ROOT, "  node %-3d %-22s %s%n", node, address, s.getString("error"));
               }
-              return String.format(Locale.ROOT, "  node %-3d %-22s %-8s partitions %-5d pending ingest %-8d pending deliveries %s%n",
+              return String.format(Locale.ROOT, "  node %-3d %-22s %-8s partitions %-5d%s pending ingest %-8d pending deliveries %s%n",
                   node, address, s.getBoolean("ready") ? "ready" : "starting", t.ownedBy(node).length,
-                  s.getLong("pendingIngest"), s.getJsonObject("pendingDeliveries").encode());
+                  moving(s), s.getLong("pendingIngest"), s.getJsonObject("pendingDeliveries").encode());
             })
             .otherwise(err -> String.format(Locale.ROOT, "  node %-3d %-22s DOWN (%s)%n", node, address, err.getMessage())));
       }
       return Future.join(rows).transform(ar -> {
         StringBuilder out = new StringBuilder();
-        out.append(String.format(Locale.ROOT, "topology epoch %d: %d partitions over %d nodes%n", t.epoch(), t.partitionCount(), t.nodes().size()));
+        out.append(String.format(Locale.ROOT, "topology epoch %d: %d partitions over %d nodes%n", t.epoch(), t.partitionCount(),
+            cluster.nodeCount()));
         for (Future<String> r : rows) {
           out.append(r.result());
         }
+        if (cluster.unavailablePartitions() > 0) {
+          out.append(String.format(Locale.ROOT, "STRANDED: %d partitions are owned by nodes that are down %s; their users get 503"
+              + " until the nodes are back, or run `pipeline migrator --to N` to drain them from their databases%n",
+              cluster.unavailablePartitions(), cluster.downNodes()));
+        }
+        cluster.migration().ifPresent(m -> {
+          io.vertx.core.json.JsonObject j = io.eventpipe.control.ClusterStatus.migrationJson(m);
+          out.append(String.format(Locale.ROOT, "migration %s: %d -> %d nodes, step %s, partitions copied %d/%d, jobs moved %d%s%n",
+              m.id(), m.fromNodes(), m.toNodes(), j.getString("step"), j.getLong("partitionsCopied"), m.moves().size(),
+              m.jobsMoved(), m.error() == null ? "" : ", last error: " + m.error()));
+        });
         return Future.succeededFuture(out.toString());
       });
     }).eventually(client::close);

@@ -52,6 +52,7 @@ public final class Node {
   private NodePartitions partitions;
   private PartitionFollower follower;
   private long heartbeatTimer = -1;
+  private long clusterGauges = -1;
 
   public Node(Vertx vertx, NodeOptions options) {
     this.vertx = vertx;
@@ -116,6 +117,7 @@ public final class Node {
           if (control != null) {
             heartbeat();
             heartbeatTimer = vertx.setPeriodic(3000, t -> heartbeat());
+            clusterGauges = io.eventpipe.control.ClusterStatus.gauges(vertx, control, registry, Duration.ofSeconds(5));
           }
           LOG.info("node {} ready: {}, internal port {}, PostgreSQL {}", options.nodeId(),
               gateway == null ? "cluster member at epoch " + topology.current().epoch() : "SDK API on port " + gateway.port(),
@@ -161,6 +163,17 @@ public final class Node {
             internal.handle(req);
           }
         }
+        case "/admin/v1/cluster" -> {
+          if (!Admin.authorized(req, options.adminToken())) {
+            Admin.error(req, 401, "the cluster status needs Authorization: Bearer <internal token>");
+          } else if (control == null) {
+            Admin.error(req, 404, "this node is standalone (no control store)");
+          } else {
+            io.eventpipe.control.ClusterStatus.read(control)
+                .onSuccess(st -> req.response().putHeader("Content-Type", "application/json").end(st.toJson().encode()))
+                .onFailure(err -> Admin.error(req, 503, "cannot read the control store: " + err.getMessage()));
+          }
+        }
         case "/internal/v1/status" -> {
           if (!Admin.authorized(req, options.adminToken())) {
             Admin.error(req, 401, "status needs Authorization: Bearer <internal token>");
@@ -179,6 +192,8 @@ public final class Node {
             .put("ready", ready)
             .put("epoch", topology == null ? null : topology.current().epoch())
             .put("ownedPartitions", topology == null ? options.partitions() : topology.current().ownedBy(options.nodeId()).length)
+            .put("fencedPartitions", follower == null ? 0 : follower.fenced())
+            .put("heldPartitions", follower == null ? 0 : follower.held())
             .put("pendingIngest", gw.values().stream().mapToLong(Long::longValue).sum())
             .put("pendingDeliveries", new JsonObject(new java.util.LinkedHashMap<String, Object>(rt)))))
         .onSuccess(json -> req.response().putHeader("Content-Type", "application/json").end(json.encode()))
@@ -223,6 +238,10 @@ public final class Node {
     if (heartbeatTimer >= 0) {
       vertx.cancelTimer(heartbeatTimer);
       heartbeatTimer = -1;
+    }
+    if (clusterGauges >= 0) {
+      vertx.cancelTimer(clusterGauges);
+      clusterGauges = -1;
     }
     Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
     return f.transform(ar -> components == null ? Future.succeededFuture() : components.stop())

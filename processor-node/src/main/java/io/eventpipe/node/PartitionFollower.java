@@ -172,6 +172,16 @@ final class PartitionFollower {
     });
   }
 
+  /** Partitions this node's database records as fenced or gone. */
+  int fenced() {
+    return fencedGauge.get();
+  }
+
+  /** Incoming partitions held until a migration releases them. */
+  int held() {
+    return heldGauge.get();
+  }
+
   Future<Void> close() {
     closed = true;
     if (timer >= 0) {

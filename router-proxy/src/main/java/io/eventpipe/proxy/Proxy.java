@@ -41,6 +41,7 @@ public final class Proxy {
   private final Options options;
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private ControlStore control;
+  private long clusterGauges = -1;
   private TopologyWatcher topology;
   private WorkspaceConfigStore config;
   private ForwardingSink sink;
@@ -63,6 +64,7 @@ public final class Proxy {
         .compose(w -> {
           topology = w;
           registry.gauge("proxy.topology.epoch", w, x -> x.current() == null ? -1 : x.current().epoch());
+          clusterGauges = io.eventpipe.control.ClusterStatus.gauges(vertx, control, registry, Duration.ofSeconds(5));
           sink = new ForwardingSink(vertx, w, options.token(), registry);
           gateway = new GatewayServer(vertx, options.gateway(), config,
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(), sink, Clock.systemUTC(), registry);
@@ -105,6 +107,9 @@ public final class Proxy {
 
   /** Stops accepting, lets requests in flight finish, closes connections. */
   public Future<Void> stop() {
+    if (clusterGauges >= 0) {
+      vertx.cancelTimer(clusterGauges);
+    }
     Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
     return f.transform(ar -> sink == null ? Future.succeededFuture() : sink.close())
         .transform(ar -> metrics == null ? Future.succeededFuture() : metrics.close())
