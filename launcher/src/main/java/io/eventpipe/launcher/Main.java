@@ -226,9 +226,12 @@ public final class Main {
       try {
         io.eventpipe.routing.Topology t = store.initialize(partitions(flags), clusterNodes)
             .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        if (t.assignment().nodeCount() != clusterNodes) {
-          LOG.warn("the cluster has {} nodes at epoch {}, not the {} of --cluster-nodes: changing the node count is the"
-              + " migrator's job; keeping the current topology", t.assignment().nodeCount(), t.epoch(), clusterNodes);
+        int count = store.nodeCount().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        if (count != clusterNodes) {
+          // not fatal: during a resize new nodes start (with the new count) before the migrator moves their share
+          LOG.warn("--cluster-nodes {} does not match the cluster, which has {} nodes at epoch {}: this node serves the"
+              + " current topology (it owns {} partitions); change the node count with `pipeline migrator --to {}`",
+              clusterNodes, count, t.epoch(), t.ownedBy(nodeId).length, clusterNodes);
         }
       } finally {
         store.closeAsync();
