@@ -54,13 +54,30 @@ public interface JobsDb extends AutoCloseable {
   /** Pending jobs for one consumer, in order per routing key; see {@link ReadRequest}. */
   Future<List<Job>> readPending(ReadRequest request);
 
+  /**
+   * Pending jobs of one destination by routing key: each key's first deliverable jobs (in job order, cut at its first
+   * job that is executing or failed-and-waiting), keys in byte order after {@code afterKey}; see
+   * {@link KeyReadRequest}. It costs one index probe per key walked plus the jobs returned, however many jobs a
+   * blocked or busy key holds, so a consumer that walks on from where the last read stopped reaches every key's first
+   * deliverable job within one round of its keys.
+   */
+  Future<KeyReadRequest.Result> readKeys(KeyReadRequest request);
+
   /** Writes new states in one statement. */
   Future<Void> updateStates(List<StateUpdate> updates);
 
   /** Writes new states in the caller's transaction. */
   Future<Void> updateStates(SqlClient tx, List<StateUpdate> updates);
 
-  /** Number of pending jobs per destination (jobs not per destination are counted under ""). */
+  /** Where {@link #pendingCounts()} stops counting one destination's pending jobs. */
+  long PENDING_COUNT_CAP = 10_000;
+
+  /**
+   * Number of pending jobs per destination (jobs not per destination are counted under ""), each counted up to
+   * {@link #PENDING_COUNT_CAP}: a count equal to the cap means "at least that many". Bounded work (an index walk of at
+   * most the cap per destination), so it can be refreshed every few seconds whatever the backlog;
+   * {@link #oldestPending()} tells how far behind a destination is.
+   */
   Future<java.util.Map<String, Long>> pendingCounts();
 
   /**

@@ -314,6 +314,102 @@ class JobsDbTest {
     assertEquals(expectedOrder, replayed, "replayed jobs come back in their original order");
   }
 
+  @Test
+  void aFailingUsersBacklogDoesNotHideOtherUsersFromAKeyRead() {
+    JobsDb db = fx.open(fx.options("hol"));
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < 5000; i++) {
+      jobs.add(fx.job(1, "bad", "hook", "bad-" + i, "bad:" + i));
+    }
+    await(db.store(jobs));
+    jobs.clear();
+    for (int n = 1; n <= 2; n++) {
+      for (int u = 0; u < 300; u++) {
+        jobs.add(fx.job(u % 16, "user-" + u, "hook", "u-" + u + "-" + n, "user-" + u + ":" + n));
+      }
+    }
+    await(db.store(jobs));
+    Instant now = fx.clock.instant();
+    Job first = await(db.readPending(new ReadRequest("hook", 1, 1 << 20, 1, now))).get(0);
+    await(db.updateStates(List.of(new StateUpdate(first.jobId(), JobState.FAILED, 1, now, now.plusSeconds(3600), "HTTP 503"))));
+
+    // walk the keys as the router does: on from where the last read stopped, 1000 jobs and 2000 keys at most
+    List<Job> read = new ArrayList<>();
+    String after = "";
+    for (int round = 0; round < 10; round++) {
+      KeyReadRequest.Result r = readKeys(db, after, 2000, Set.of(), now);
+      read.addAll(r.jobs());
+      if (r.reachedEnd()) {
+        break;
+      }
+      after = r.lastKey();
+    }
+    SequenceChecker checker = new SequenceChecker();
+    Map<String, Long> expected = new HashMap<>();
+    for (Job j : read) {
+      String[] parts = new String(j.payload(), StandardCharsets.UTF_8).split(":");
+      checker.observe(parts[0], Long.parseLong(parts[1]));
+    }
+    for (int u = 0; u < 300; u++) {
+      expected.put("user-" + u, 2L);
+    }
+    assertTrue(read.stream().noneMatch(j -> j.routingKey().equals("bad")), "the failing user's jobs wait for its retry");
+    checker.assertComplete(expected);
+    assertEquals(0, checker.duplicates());
+  }
+
+  @Test
+  void aBusyUserGetsAtMostItsShareOfAKeyReadAndBusyKeysArePassedOver() {
+    JobsDb db = fx.open(fx.options("busy"));
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < 3000; i++) {
+      jobs.add(fx.job(1, "a-busy", "hook", "busy-" + i, "a-busy:" + i));
+    }
+    for (int u = 0; u < 50; u++) {
+      jobs.add(fx.job(2, "user-" + u, "hook", "u-" + u, "user-" + u + ":0"));
+    }
+    await(db.store(jobs));
+    Instant now = fx.clock.instant();
+    KeyReadRequest.Result r = readKeys(db, "", 2000, Set.of(), now);
+    assertEquals(100, r.jobs().stream().filter(j -> j.routingKey().equals("a-busy")).count(), "at most 100 per key");
+    assertEquals(150, r.jobs().size(), "every other user's job is in the same read");
+    assertTrue(r.reachedEnd());
+    List<Long> busyIds = r.jobs().stream().filter(j -> j.routingKey().equals("a-busy")).map(Job::jobId).toList();
+    assertEquals(busyIds.stream().sorted().toList(), busyIds, "a key's jobs come in job order");
+
+    KeyReadRequest.Result skip = readKeys(db, "", 2000, Set.of("a-busy", "user-0"), now);
+    assertEquals(49, skip.jobs().size(), "keys the caller holds are passed over");
+
+    // a walk of at most 10 keys stops at the 10th and says where
+    KeyReadRequest.Result part = readKeys(db, "", 10, Set.of(), now);
+    assertFalse(part.reachedEnd());
+    assertEquals(part.jobs().get(part.jobs().size() - 1).routingKey(), part.lastKey());
+    KeyReadRequest.Result rest = readKeys(db, part.lastKey(), 2000, Set.of(), now);
+    assertEquals(150 - part.jobs().size(), rest.jobs().size(), "the next walk continues after it");
+    assertTrue(rest.reachedEnd());
+  }
+
+  @Test
+  void pendingCountsStopAtTheCap() {
+    JobsDb db = fx.open(fx.options("counts"));
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < JobsDb.PENDING_COUNT_CAP + 500; i++) {
+      jobs.add(fx.job(i % 16, "k" + (i % 100), "big", "m" + i, "x"));
+    }
+    jobs.add(fx.job(1, "k", "small", "s", "x"));
+    for (int from = 0; from < jobs.size(); from += 2000) {
+      await(db.store(jobs.subList(from, Math.min(jobs.size(), from + 2000))));
+    }
+    Map<String, Long> counts = await(db.pendingCounts());
+    assertEquals(Map.of("big", JobsDb.PENDING_COUNT_CAP, "small", 1L), counts,
+        "a destination's count stops at the cap (bounded work), smaller ones are exact");
+  }
+
+  /** A key walk of destination "hook" as the router does it: 100 jobs per key, 1000 in all. */
+  private static KeyReadRequest.Result readKeys(JobsDb db, String after, int maxKeys, Set<String> excluded, Instant now) {
+    return await(db.readKeys(new KeyReadRequest("hook", after, maxKeys, 100, 1000, 1 << 24, excluded, now)));
+  }
+
   private static List<String> ids(List<Job> jobs) {
     return jobs.stream().map(Job::messageId).toList();
   }

@@ -7,6 +7,7 @@ import static io.eventpipe.jobsdb.impl.Rows.ts;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbOptions;
+import io.eventpipe.jobsdb.KeyReadRequest;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.PgConfig;
@@ -79,7 +80,8 @@ public final class PgJobsDb implements JobsDb {
         .tag("queue", q).register(registry);
     this.readJobs = DistributionSummary.builder("jobsdb.read.batch.jobs").description("Jobs per pending read")
         .tag("queue", q).register(registry);
-    Gauge.builder("jobsdb.pending.jobs", pendingGauge, AtomicLong::get).description("Pending jobs (refreshed by maintenance)")
+    Gauge.builder("jobsdb.pending.jobs", pendingGauge, AtomicLong::get)
+        .description("Pending jobs (refreshed by maintenance), each destination's counted up to " + PENDING_COUNT_CAP)
         .tag("queue", q).register(registry);
     this.statements = new Statements(s);
     this.datasets = new Datasets(pool, options, registry);
@@ -231,6 +233,30 @@ public final class PgJobsDb implements JobsDb {
   }
 
   @Override
+  public Future<KeyReadRequest.Result> readKeys(KeyReadRequest r) {
+    long started = System.nanoTime();
+    Tuple params = Tuple.of(r.destinationId(), ts(r.now()), r.maxBytes(), r.maxJobs(), r.afterKey(), r.maxKeys())
+        .addValue(r.excludedKeys().toArray(new String[0])).addValue(r.maxJobsPerKey());
+    return pool.preparedQuery(statements.readKeys).execute(params).map(rows -> {
+      List<Job> jobs = new ArrayList<>(rows.rowCount());
+      String lastKey = null;
+      boolean reachedEnd = true; // no key after afterKey at all
+      for (Row row : rows) {
+        lastKey = row.getString("last_key");
+        // the walk stopped before its key and job limits: there was no next key
+        reachedEnd = row.getInteger("last_step") < r.maxKeys() && row.getInteger("found") < r.maxJobs();
+        if (row.getValue(0) != null) {
+          jobs.add(Rows.toJob(row));
+        }
+      }
+      return new KeyReadRequest.Result(jobs, lastKey, reachedEnd);
+    }).onSuccess(result -> {
+      readTimer.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+      readJobs.record(result.jobs().size());
+    });
+  }
+
+  @Override
   public Future<Void> updateStates(List<StateUpdate> updates) {
     return updateStates(pool, updates);
   }
@@ -263,29 +289,38 @@ public final class PgJobsDb implements JobsDb {
 
   @Override
   public Future<Map<String, Long>> pendingCounts() {
-    return pool.query("SELECT destination_id, count(*) FROM " + s + ".job_state WHERE state < 3 GROUP BY 1 ORDER BY 1")
-        .execute()
-        .map(rows -> {
-          Map<String, Long> out = new LinkedHashMap<>();
-          long total = 0;
-          for (Row r : rows) {
-            out.put(r.getString(0), r.getLong(1));
-            total += r.getLong(1);
-          }
-          pendingGauge.set(total);
-          return out;
-        });
+    // 1. enumerate the destinations with pending jobs by skipping through the pending index (loose index scan);
+    // 2. count each one's pending index entries up to the cap: O(destinations * cap), never O(pending).
+    String sql = "WITH RECURSIVE " + destinationsWithPending()
+        + " SELECT d.destination_id, c.n FROM d CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM " + s
+        + ".job_state f WHERE f.state < 3 AND f.destination_id = d.destination_id LIMIT $1) l) c"
+        + " WHERE d.destination_id IS NOT NULL ORDER BY 1";
+    return pool.preparedQuery(sql).execute(Tuple.of(PENDING_COUNT_CAP)).map(rows -> {
+      Map<String, Long> out = new LinkedHashMap<>();
+      long total = 0;
+      for (Row r : rows) {
+        out.put(r.getString(0), r.getLong(1));
+        total += r.getLong(1);
+      }
+      pendingGauge.set(total);
+      return out;
+    });
+  }
+
+  /** The recursive CTE {@code d(destination_id)}: destinations with pending jobs, then a NULL row. */
+  private String destinationsWithPending() {
+    return "d AS ("
+        + " (SELECT destination_id FROM " + s + ".job_state WHERE state < 3 ORDER BY destination_id LIMIT 1)"
+        + " UNION ALL"
+        + " SELECT (SELECT n.destination_id FROM " + s + ".job_state n WHERE n.state < 3 AND n.destination_id > d.destination_id"
+        + " ORDER BY n.destination_id LIMIT 1) FROM d WHERE d.destination_id IS NOT NULL)";
   }
 
   @Override
   public Future<Map<String, Instant>> oldestPending() {
     // 1. enumerate the destinations with pending jobs by skipping through the pending index (loose index scan);
     // 2. for each, its first pending job id (the index is ordered by destination, then job id), then its row.
-    String sql = "WITH RECURSIVE d AS ("
-        + " (SELECT destination_id FROM " + s + ".job_state WHERE state < 3 ORDER BY destination_id LIMIT 1)"
-        + " UNION ALL"
-        + " SELECT (SELECT n.destination_id FROM " + s + ".job_state n WHERE n.state < 3 AND n.destination_id > d.destination_id"
-        + " ORDER BY n.destination_id LIMIT 1) FROM d WHERE d.destination_id IS NOT NULL)"
+    String sql = "WITH RECURSIVE " + destinationsWithPending()
         + " SELECT d.destination_id, j.received_at FROM d"
         + " CROSS JOIN LATERAL (SELECT f.job_id FROM " + s + ".job_state f WHERE f.state < 3 AND f.destination_id = d.destination_id"
         + " ORDER BY f.job_id LIMIT 1) h"

@@ -30,11 +30,16 @@ final class Rows {
   static List<Job> toJobs(RowSet<Row> rows) {
     List<Job> out = new ArrayList<>(rows.rowCount());
     for (Row r : rows) {
-      out.add(new Job(r.getLong(0), r.getInteger(1), r.getString(2), r.getString(3), r.getString(4), r.getString(5),
-          instant(r.getOffsetDateTime(6)), r.getBuffer(7).getBytes(), JobState.of(r.getShort(8)), r.getInteger(9),
-          instant(r.getOffsetDateTime(10)), instant(r.getOffsetDateTime(11)), r.getString(12)));
+      out.add(toJob(r));
     }
     return out;
+  }
+
+  /** One job from the first 13 columns of a row. */
+  static Job toJob(Row r) {
+    return new Job(r.getLong(0), r.getInteger(1), r.getString(2), r.getString(3), r.getString(4), r.getString(5),
+        instant(r.getOffsetDateTime(6)), r.getBuffer(7).getBytes(), JobState.of(r.getShort(8)), r.getInteger(9),
+        instant(r.getOffsetDateTime(10)), instant(r.getOffsetDateTime(11)), r.getString(12));
   }
 
   /** Binds jobs as arrays for {@link Statements#insert}; {@code states} carries imported delivery state, or null for new jobs. */
