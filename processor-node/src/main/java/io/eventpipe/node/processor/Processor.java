@@ -45,11 +45,21 @@ import org.slf4j.LoggerFactory;
  *       {@code type} and {@code event} are read with a streaming parse, only when a destination filters).</li>
  *   <li>In one transaction on the shared pool: store the {@code rt} jobs (in event order, so ids keep each key's
  *       order per destination) and mark the {@code gw} jobs succeeded. After a crash, either both happened or
- *       neither: no event is lost and none is fanned out twice. An event without destinations is just marked.</li>
+ *       neither: no event is lost and none is fanned out twice. An event without destinations is just marked; one of an
+ *       unknown source is kept pending (below).</li>
  *   <li>Tell the fan-out listeners which destinations got jobs (the router wakes those workers).</li>
  * </ol>
  * A full read is followed by the next at once, an empty one by {@code idlePoll}; {@link #wake()} cuts the wait short.
  * One loop per node: batches never overlap, so {@code rt} ids follow {@code gw} order.
+ *
+ * <h2>A source this node does not know</h2>
+ * A proxy whose workspace reloaded before this node's may forward events of a source this node does not know yet.
+ * Those events are never dropped: in the same transaction they are marked failed with a retry time (a second, then
+ * doubling up to {@code unknownSourceRetry}), so pending reads skip their routing keys until then (a key is blocked from
+ * its first job waiting for a retry; other keys are read past them), and they fan out at the first read after the
+ * workspace knows their source. Counted in {@code processor_unknown_source_events_total{source}} (each event once) and
+ * logged at most once a minute per source. A known source without enabled destinations is not this case: its events
+ * are marked done, as RudderStack does.
  */
 public final class Processor {
 
@@ -73,6 +83,8 @@ public final class Processor {
   private final Timer batchTimer;
   private final Map<String, Counter> fannedOut = new HashMap<>();
   private final Map<String, Counter> filteredOut = new HashMap<>();
+  private final Map<String, Counter> unknownSources = new HashMap<>();
+  private final Map<String, Long> unknownSourceLogged = new HashMap<>();
 
   // touched on ctx only
   private State state = State.NEW;
@@ -217,13 +229,26 @@ public final class Processor {
     }
     Map<String, Integer> perDestination = new HashMap<>();
     Map<String, Integer> filtered = new HashMap<>();
+    Map<String, Integer> unknown = new HashMap<>();
+    java.time.Instant now = clock.instant();
+    int[] parked = new int[1];
     return pool.withTransaction(tx -> NodePartitions.refused(tx, partitions).compose(refused -> {
       perDestination.clear();
       filtered.clear();
+      unknown.clear();
+      parked[0] = 0;
       List<NewJob> out = new ArrayList<>(jobs.size());
       List<StateUpdate> done = new ArrayList<>(jobs.size());
       for (Job job : jobs) {
         if (refused.contains(job.partitionId())) {
+          continue;
+        }
+        if (snapshot.sourceById(job.sourceId()).isEmpty()) {
+          done.add(keepPending(job, now));
+          parked[0]++;
+          if (job.attempts() == 0) {
+            unknown.merge(job.sourceId(), 1, Integer::sum);
+          }
           continue;
         }
         for (Destination d : snapshot.destinationsFor(job.sourceId())) {
@@ -238,8 +263,39 @@ public final class Processor {
       }
       return rt.storeIn(tx, out).compose(ids -> gw.updateStates(tx, done)).map(done.size());
     })).map(handled -> {
-      ctx.runOnContext(x -> afterCommit(handled, perDestination, filtered));
+      ctx.runOnContext(x -> {
+        afterCommit(handled - parked[0], perDestination, filtered);
+        unknownSources(unknown);
+      });
       return handled;
+    });
+  }
+
+  /** The event of an unknown source, failed with a retry time: reads skip its key until then; it is never aborted. */
+  private StateUpdate keepPending(Job job, java.time.Instant now) {
+    long max = options.unknownSourceRetry().toMillis();
+    long wait = Math.min(max, 1000L << Math.min(job.attempts(), 20));
+    return new StateUpdate(job.jobId(), JobState.FAILED, job.attempts() + 1,
+        job.firstAttemptAt() == null ? now : job.firstAttemptAt(), now.plusMillis(wait),
+        "source '" + job.sourceId() + "' is not in this node's workspace: kept pending until it is");
+  }
+
+  private void unknownSources(Map<String, Integer> firstSeen) {
+    long nowNanos = System.nanoTime();
+    firstSeen.forEach((source, n) -> {
+      unknownSources.computeIfAbsent(source, id -> Counter.builder("processor.unknown.source.events")
+          .description("Events of a source this node's workspace does not know, kept pending (each counted once)")
+          .tag("source", id).register(registry)).increment(n);
+      Long last = unknownSourceLogged.get(source);
+      if (last == null || nowNanos - last >= TimeUnit.MINUTES.toNanos(1)) {
+        if (unknownSourceLogged.size() > 10_000) {
+          unknownSourceLogged.clear();
+        }
+        unknownSourceLogged.put(source, nowNanos);
+        LOG.warn("{} new events of source '{}', which this node's workspace does not know, are kept pending and retried"
+            + " until it does (is this node's workspace file older than the proxies'?); counted in"
+            + " processor_unknown_source_events_total", n, source);
+      }
     });
   }
 

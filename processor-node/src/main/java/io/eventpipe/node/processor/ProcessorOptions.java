@@ -9,8 +9,11 @@ import java.time.Duration;
  * @param readBytes about how many payload bytes one batch reads
  * @param idlePoll the wait after a read that found nothing (a {@link Processor#wake()} cuts it short)
  * @param dbRetry the wait after a failed batch before trying again (the batch is rolled back whole)
+ * @param unknownSourceRetry the longest wait before an event of a source this node's workspace does not know is read
+ *     again (the waits start at a second and double up to it); see {@link Processor}
  */
-public record ProcessorOptions(int readBatch, long readBytes, Duration idlePoll, Duration dbRetry) {
+public record ProcessorOptions(int readBatch, long readBytes, Duration idlePoll, Duration dbRetry,
+    Duration unknownSourceRetry) {
 
   public ProcessorOptions {
     if (readBatch < 1 || readBatch > 100_000) {
@@ -19,24 +22,31 @@ public record ProcessorOptions(int readBatch, long readBytes, Duration idlePoll,
     if (readBytes < 1) {
       throw new IllegalArgumentException("readBytes must be > 0, was " + readBytes);
     }
-    if (idlePoll.isNegative() || idlePoll.isZero() || dbRetry.isNegative() || dbRetry.isZero()) {
-      throw new IllegalArgumentException("idlePoll and dbRetry must be positive, got " + idlePoll + ", " + dbRetry);
+    for (Duration d : new Duration[] {idlePoll, dbRetry, unknownSourceRetry}) {
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException("idlePoll, dbRetry and unknownSourceRetry must be positive, got " + idlePoll
+            + ", " + dbRetry + ", " + unknownSourceRetry);
+      }
     }
   }
 
   public static ProcessorOptions defaults() {
-    return new ProcessorOptions(1000, 8L << 20, Duration.ofMillis(100), Duration.ofSeconds(1));
+    return new ProcessorOptions(1000, 8L << 20, Duration.ofMillis(100), Duration.ofSeconds(1), Duration.ofSeconds(30));
   }
 
   public ProcessorOptions withReadBatch(int v) {
-    return new ProcessorOptions(v, readBytes, idlePoll, dbRetry);
+    return new ProcessorOptions(v, readBytes, idlePoll, dbRetry, unknownSourceRetry);
   }
 
   public ProcessorOptions withIdlePoll(Duration v) {
-    return new ProcessorOptions(readBatch, readBytes, v, dbRetry);
+    return new ProcessorOptions(readBatch, readBytes, v, dbRetry, unknownSourceRetry);
   }
 
   public ProcessorOptions withDbRetry(Duration v) {
-    return new ProcessorOptions(readBatch, readBytes, idlePoll, v);
+    return new ProcessorOptions(readBatch, readBytes, idlePoll, v, unknownSourceRetry);
+  }
+
+  public ProcessorOptions withUnknownSourceRetry(Duration v) {
+    return new ProcessorOptions(readBatch, readBytes, idlePoll, dbRetry, v);
   }
 }

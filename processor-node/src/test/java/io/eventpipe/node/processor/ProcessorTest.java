@@ -50,14 +50,14 @@ class ProcessorTest {
           node.event("nowhere", "n", 1, "track", "Order Completed"));
       node.ingest(events);
       node.startProcessor(node.pool, ProcessorOptions.defaults().withIdlePoll(Duration.ofMillis(10)));
-      eventually("every ingested event handled", () -> node.count("SELECT count(*) FROM {gw}.job_state WHERE state < 3") == 0);
+      eventually("every event of a known source handled", () -> node.count("SELECT count(*) FROM {gw}.job_state WHERE state = 3") == 6);
 
       assertEquals(List.of("w-1", "w-2", "w-3", "w-4"), messageIds(node, "all"));
       assertEquals(List.of("w-1"), messageIds(node, "tracks"));
       assertEquals(List.of("w-1", "w-2", "w-3", "m-2"), messageIds(node, "noPages"));
       assertEquals(List.of(), messageIds(node, "disabled"));
       assertEquals(List.of("m-1", "m-2"), messageIds(node, "appOnly"));
-      assertEquals(7, node.count("SELECT count(*) FROM {gw}.job_state WHERE state = 3"), "events without destinations too");
+      assertEquals(1, node.count("SELECT count(*) FROM {gw}.job_state WHERE state = 2"), "the unknown source's event waits");
 
       // an rt job is the event as ingested, for one destination
       Job job = await(node.rt.readPending(new ReadRequest("all", 1, 1 << 20, 1, node.clock.instant()))).get(0);
@@ -116,6 +116,47 @@ class ProcessorTest {
           + " WHERE prev IS NOT NULL AND substring(convert_from(prev, 'UTF8') from '\"seq\":([0-9]+)')::int"
           + " > substring(convert_from(payload, 'UTF8') from '\"seq\":([0-9]+)')::int"));
       assertTrue(node.registry.get("processor.batch.failures").counter().count() >= 1, "the cuts hit transactions");
+    }
+  }
+
+  /**
+   * Issue 9: a proxy whose workspace reloaded first forwards events of a source this node does not know yet. They were
+   * marked succeeded with no destination (dropped); they must stay pending, without holding up other sources' users,
+   * and fan out, in order, once this node's workspace knows the source.
+   */
+  @Test
+  void eventsOfASourceTheNodeDoesNotKnowYetWaitForItWithoutBlockingOthers(PgDatabase db) {
+    String sources = Workspaces.LOOPBACK_ALLOWED + "sources:\n  - {id: web, writeKey: wk-web-000000000001}\n";
+    String later = "  - {id: late, writeKey: wk-late-00000000001}\n";
+    String before = sources + "destinations:\n" + webhook("d", "web", true, URL + "}") + "\n";
+    String after = sources + later + "destinations:\n" + webhook("d", "web, late", true, URL + "}") + "\n";
+    ManualClock clock = new ManualClock();
+    try (NodeFixture node = new NodeFixture(db, "unknown", clock, before)) {
+      List<NewJob> events = new ArrayList<>(node.users("late", "l", 10, 3));
+      events.addAll(node.users("web", "w", 50, 2));
+      node.ingest(events);
+      node.startProcessor(node.pool, ProcessorOptions.defaults().withIdlePoll(Duration.ofMillis(10)));
+
+      eventually("the known source's events, stored after the unknown ones, are fanned out",
+          () -> node.count("SELECT count(*) FROM {rt}.jobs WHERE source_id = 'web'") == 100);
+      eventually("the unknown source's events were seen", () -> node.count(
+          "SELECT count(*) FROM {gw}.job_state s JOIN {gw}.jobs j USING (job_id) WHERE j.source_id = 'late' AND s.attempts > 0") == 30);
+      assertEquals(30, node.count("SELECT count(*) FROM {gw}.job_state s JOIN {gw}.jobs j USING (job_id)"
+          + " WHERE j.source_id = 'late' AND s.state < 3"), "kept pending, not dropped");
+      assertEquals(0, node.count("SELECT count(*) FROM {rt}.jobs WHERE source_id = 'late'"));
+      assertEquals(30.0, node.registry.get("processor.unknown.source.events").tag("source", "late").counter().count());
+
+      node.config(after);
+      clock.advance(Duration.ofMinutes(1));
+      node.processor.wake();
+      eventually("fanned out once the workspace knows the source",
+          () -> node.count("SELECT count(*) FROM {rt}.jobs WHERE source_id = 'late'") == 30);
+      assertEquals(0, node.count("SELECT count(*) FROM {gw}.job_state WHERE state < 3"));
+      // per key, in the order ingested
+      assertEquals(0, node.count("SELECT count(*) FROM (SELECT job_id, lag(message_id) OVER w AS prev, message_id"
+          + " FROM {rt}.jobs WINDOW w AS (PARTITION BY routing_key ORDER BY job_id)) x WHERE prev > message_id"));
+      assertEquals(30.0, node.registry.get("processor.unknown.source.events").tag("source", "late").counter().count(),
+          "each event counted once");
     }
   }
 
