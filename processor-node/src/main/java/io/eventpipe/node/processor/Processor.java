@@ -6,6 +6,7 @@ import io.eventpipe.gateway.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.KeyReadRequest;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.ReadRequest;
@@ -55,10 +56,13 @@ import org.slf4j.LoggerFactory;
  * <h2>A source this node does not know</h2>
  * A proxy whose workspace reloaded before this node's may forward events of a source this node does not know yet.
  * Those events are never dropped: in the same transaction they are marked failed with a retry time (a second, then
- * doubling up to {@code unknownSourceRetry}), so pending reads skip their routing keys until then (a key is blocked from
- * its first job waiting for a retry; other keys are read past them), and they fan out at the first read after the
- * workspace knows their source. Counted in {@code processor_unknown_source_events_total{source}} (each event once) and
- * logged at most once a minute per source. A known source without enabled destinations is not this case: its events
+ * doubling up to {@code unknownSourceRetry}), so pending reads skip their routing keys until then, and they fan out at
+ * the first read after the workspace knows their source. The oldest-first read ({@link JobsDb#readPending}) looks at a
+ * window of the oldest pending jobs, which waiting jobs can fill; so while jobs it parked wait, the processor reads by
+ * key instead ({@link JobsDb#readKeys}, walking on from where the last read stopped), which passes over waiting keys:
+ * other sources' events are never held up by them. Counted in {@code processor_unknown_source_events_total{source}} (each
+ * event once, when read: a user's later events wait behind its first, unread) and logged at most once a minute per
+ * source. A known source without enabled destinations is not this case: its events
  * are marked done, as RudderStack does.
  */
 public final class Processor {
@@ -85,6 +89,11 @@ public final class Processor {
   private final Map<String, Counter> filteredOut = new HashMap<>();
   private final Map<String, Counter> unknownSources = new HashMap<>();
   private final Map<String, Long> unknownSourceLogged = new HashMap<>();
+  /** Until when jobs this processor parked wait: till then it reads by key, past them. */
+  private volatile java.time.Instant parkedUntil = java.time.Instant.MIN;
+  /** Where the key walk goes on ("" from the first key); touched by the loop only, one batch at a time. */
+  private String keyCursor = "";
+  private boolean moreKeys;
 
   // touched on ctx only
   private State state = State.NEW;
@@ -192,8 +201,16 @@ public final class Processor {
     busy = true;
     long started = System.nanoTime();
     int max = options.readBatch();
-    Future<Integer> done = gw.readPending(new ReadRequest("", max, options.readBytes(), max, clock.instant()))
-        .compose(jobs -> jobs.isEmpty() ? Future.succeededFuture(0) : fanOut(jobs));
+    java.time.Instant now = clock.instant();
+    moreKeys = false;
+    Future<List<Job>> read = now.isBefore(parkedUntil)
+        ? gw.readKeys(new KeyReadRequest("", keyCursor, max, max, max, options.readBytes(), Set.of(), now)).map(r -> {
+          keyCursor = r.reachedEnd() ? "" : r.lastKey();
+          moreKeys = !r.reachedEnd();
+          return r.jobs();
+        })
+        : gw.readPending(new ReadRequest("", max, options.readBytes(), max, now));
+    Future<Integer> done = read.compose(jobs -> jobs.isEmpty() ? Future.succeededFuture(0) : fanOut(jobs));
     done.onComplete(ar -> ctx.runOnContext(v -> {
       busy = false;
       if (state == State.STOPPING) {
@@ -208,7 +225,7 @@ public final class Processor {
         LOG.warn("Fan-out batch failed and was rolled back; retrying in {} ms: {}", options.dbRetry().toMillis(),
             ar.cause().toString());
         schedule(options.dbRetry().toMillis());
-      } else if (ar.result() > 0) {
+      } else if (ar.result() > 0 || moreKeys) {
         batchTimer.record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
         schedule(0);
       } else {
@@ -232,6 +249,7 @@ public final class Processor {
     Map<String, Integer> unknown = new HashMap<>();
     java.time.Instant now = clock.instant();
     int[] parked = new int[1];
+    java.time.Instant[] waitUntil = {java.time.Instant.MIN};
     return pool.withTransaction(tx -> NodePartitions.refused(tx, partitions).compose(refused -> {
       perDestination.clear();
       filtered.clear();
@@ -244,8 +262,12 @@ public final class Processor {
           continue;
         }
         if (snapshot.sourceById(job.sourceId()).isEmpty()) {
-          done.add(keepPending(job, now));
+          StateUpdate wait = keepPending(job, now);
+          done.add(wait);
           parked[0]++;
+          if (wait.nextRetryAt().isAfter(waitUntil[0])) {
+            waitUntil[0] = wait.nextRetryAt();
+          }
           if (job.attempts() == 0) {
             unknown.merge(job.sourceId(), 1, Integer::sum);
           }
@@ -263,6 +285,9 @@ public final class Processor {
       }
       return rt.storeIn(tx, out).compose(ids -> gw.updateStates(tx, done)).map(done.size());
     })).map(handled -> {
+      if (waitUntil[0].isAfter(parkedUntil)) {
+        parkedUntil = waitUntil[0];
+      }
       ctx.runOnContext(x -> {
         afterCommit(handled - parked[0], perDestination, filtered);
         unknownSources(unknown);
@@ -284,7 +309,7 @@ public final class Processor {
     long nowNanos = System.nanoTime();
     firstSeen.forEach((source, n) -> {
       unknownSources.computeIfAbsent(source, id -> Counter.builder("processor.unknown.source.events")
-          .description("Events of a source this node's workspace does not know, kept pending (each counted once)")
+          .description("Events of a source this node's workspace does not know, kept pending (counted once, when first read)")
           .tag("source", id).register(registry)).increment(n);
       Long last = unknownSourceLogged.get(source);
       if (last == null || nowNanos - last >= TimeUnit.MINUTES.toNanos(1)) {
