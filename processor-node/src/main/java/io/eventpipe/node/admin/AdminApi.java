@@ -151,7 +151,9 @@ public final class AdminApi implements Handler<HttpServerRequest> {
             .put("sources", new JsonArray(new ArrayList<>(d.sources())))
             .put("state", state)
             .put("error", st == null ? null : st.error())
-            .put("pending", pending.getOrDefault(d.id(), 0L)));
+            .put("pending", pending.getOrDefault(d.id(), 0L))
+            // counts stop at the cap (bounded work): the true backlog is at least this
+            .put("pendingAtLeast", pending.getOrDefault(d.id(), 0L) >= JobsDb.PENDING_COUNT_CAP));
       }
       JsonArray unconfigured = new JsonArray();
       pending.forEach((id, n) -> {
@@ -244,7 +246,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
         }
         LOG.info("Admin: replayed {} aborted jobs of destination {}", ar.result(), id);
         if (router != null && ar.result() > 0) {
-          router.wake(id);
+          router.replayed(id);
         }
         json(resp, 200, new JsonObject().put("replayed", ar.result()));
       });

@@ -4,7 +4,7 @@ import io.eventpipe.gateway.Destination;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
-import io.eventpipe.jobsdb.ReadRequest;
+import io.eventpipe.jobsdb.KeyReadRequest;
 import io.eventpipe.jobsdb.StateUpdate;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Context;
@@ -38,7 +38,25 @@ import org.slf4j.LoggerFactory;
  * request fails and will be retried, the lane's queued jobs are dropped from memory: jobsdb then skips the key
  * until its failed job is due, so event k+1 is never sent before event k succeeded or was aborted.
  *
- * <h2>Reads and state writes</h2>
+ * <h2>Reads</h2>
+ * A read walks the destination's routing keys ({@link JobsDb#readKeys}) on from where the last one stopped, taking
+ * each key's first jobs (at most {@link #perKey} of them) and passing over the keys this worker holds (its lanes) or
+ * has failed: one index probe per key, so a key with a huge backlog, in flight or in backoff never hides the next
+ * one. A walk that reaches the last key starts again from the first. A lane that got a full share of its key's jobs
+ * asks for a read as soon as it drains, so a busy key keeps flowing.
+ *
+ * <h2>Batches</h2>
+ * When a request with several users' events fails (rejected, or retryable and not throttled), nobody gets that
+ * outcome yet: each user's jobs are queued again at the front of its lane and sent in a request of their own, and a
+ * rejected request of one user's several events is retried one event per request. Only the user (or the event) at
+ * fault is then backed off or aborted.
+ *
+ * <h2>Replays</h2>
+ * {@link #reread()} (after a replay made older jobs pending again) drops every queued job that is not in flight and
+ * reads again from the first key, discarding a read that was running, so a replayed job is never sent after a later
+ * job of its key that this worker had already queued.
+ *
+ * <h2>State writes</h2>
  * Jobs are not marked executing; outcomes are written in batches (one {@code updateStates} per batch, like a group
  * commit: whatever finished while the previous write ran). A crash therefore re-delivers only what was in flight or
  * delivered but not yet written (at-least-once). Because a job stays pending in jobsdb until its outcome is written,
@@ -72,6 +90,12 @@ final class DestinationWorker extends VerticleBase {
     final ArrayDeque<Job> jobs = new ArrayDeque<>();
     boolean busy;
     boolean queued;
+    /** a read returned as many of this key's jobs as a read gives one key: more may be pending */
+    boolean more;
+    /** the next request takes this lane alone (its jobs were in a batch of several users that failed) */
+    boolean alone;
+    /** the next {@code singles} jobs go one per request (a batch of this lane's jobs was rejected) */
+    int singles;
 
     Lane(String key) {
       this.key = key;
@@ -130,6 +154,11 @@ final class DestinationWorker extends VerticleBase {
   private final Set<Delivery> running = new HashSet<>();
   private List<StateUpdate> outcomes = new ArrayList<>();
   private Set<String> failedKeys = new HashSet<>();
+
+  /** where the next key walk starts: after this key ("" for the first) */
+  private String afterKey = "";
+  /** counts {@link #reread()} calls: a read that started before one is discarded */
+  private long generation;
 
   private boolean dbBusy;
   private boolean lastOpWasRead;
@@ -195,6 +224,43 @@ final class DestinationWorker extends VerticleBase {
   }
 
   /**
+   * Older jobs may have become pending (a replay): drops every queued job that is not in flight and reads again from
+   * the first key; a read already running is discarded. Thread-safe.
+   */
+  void reread() {
+    Context c = ctx;
+    if (c != null) {
+      c.runOnContext(v -> {
+        generation++;
+        dropQueued();
+        afterKey = "";
+        readWanted = true;
+        pump();
+      });
+    }
+  }
+
+  /** Forgets the queued jobs of every lane (they stay pending in jobsdb); lanes with a request in flight stay. */
+  private void dropQueued() {
+    for (java.util.Iterator<Lane> it = lanes.values().iterator(); it.hasNext();) {
+      Lane lane = it.next();
+      for (Job j : lane.jobs) {
+        known.remove(j.jobId());
+      }
+      lane.jobs.clear();
+      lane.alone = false;
+      lane.singles = 0;
+      if (!lane.busy) {
+        it.remove();
+      }
+    }
+    for (Lane lane : ready) {
+      lane.queued = false;
+    }
+    ready.clear();
+  }
+
+  /**
    * The node no longer delivers {@code partitions} (they move to another node): drops their queued jobs and completes
    * once no delivery of theirs is in flight and every outcome of theirs is written. Reads skip them already (the
    * shared fenced set, then the database). Thread-safe.
@@ -257,13 +323,7 @@ final class DestinationWorker extends VerticleBase {
     }
     state = State.STOPPING;
     // queued jobs stay pending in jobsdb; only requests in flight are waited for
-    for (Lane lane : lanes.values()) {
-      for (Job j : lane.jobs) {
-        known.remove(j.jobId());
-      }
-      lane.jobs.clear();
-    }
-    ready.clear();
+    dropQueued();
     cancelTimer();
     stopTimer = vertx.setTimer(options.stopTimeout().toMillis(), t -> {
       stopTimer = -1;
@@ -336,14 +396,24 @@ final class DestinationWorker extends VerticleBase {
 
   // ------------------------------------------------------------------ reading
 
+  /** The most jobs of one key a read returns: enough for a couple of requests, a small share of a read. */
+  private int perKey() {
+    return Math.min(options.readBatch(), Math.max(100, 2 * client.maxEventsPerRequest()));
+  }
+
   private void read() {
     dbBusy = true;
     lastOpWasRead = true;
     readWanted = false;
     int batch = options.readBatch();
-    ReadRequest request = new ReadRequest(destination.id(), batch, options.readBytes(), batch * options.scanFactor(),
-        clock.instant());
-    onContext(rt.readPending(request), ar -> {
+    int perKey = perKey();
+    String from = afterKey;
+    long readGeneration = generation;
+    Set<String> busyKeys = new HashSet<>(lanes.keySet());
+    busyKeys.addAll(failedKeys);
+    KeyReadRequest request = new KeyReadRequest(destination.id(), from, batch * options.scanFactor(), perKey, batch,
+        options.readBytes(), busyKeys, clock.instant());
+    onContext(rt.readKeys(request), ar -> {
       dbBusy = false;
       long now = ticker.getAsLong();
       if (ar.failed()) {
@@ -353,11 +423,15 @@ final class DestinationWorker extends VerticleBase {
           lastReadWarning = now;
           LOG.warn("Destination {}: reading pending jobs failed, retrying: {}", destination.id(), ar.cause().toString());
         }
+      } else if (readGeneration != generation) {
+        readWanted = true; // reread() ran meanwhile: this read may miss replayed jobs
       } else {
-        List<Job> jobs = ar.result();
+        List<Job> jobs = ar.result().jobs();
         long bytes = 0;
+        Map<String, Integer> perKeyRead = new HashMap<>();
         for (Job job : jobs) {
           bytes += job.payload().length;
+          int n = perKeyRead.merge(job.routingKey(), 1, Integer::sum);
           if (state != State.RUNNING || known.contains(job.jobId()) || failedKeys.contains(job.routingKey())
               || fenced.contains(job.partitionId())) {
             continue;
@@ -365,12 +439,23 @@ final class DestinationWorker extends VerticleBase {
           known.add(job.jobId());
           Lane lane = lanes.computeIfAbsent(job.routingKey(), Lane::new);
           lane.jobs.add(job);
+          lane.more |= n >= perKey;
           if (!lane.busy && !lane.queued) {
             lane.queued = true;
             ready.add(lane);
           }
         }
-        readFull = jobs.size() >= batch || bytes >= options.readBytes();
+        boolean cut = jobs.size() >= batch || bytes >= options.readBytes();
+        if (cut) {
+          afterKey = jobs.get(jobs.size() - 1).routingKey(); // the keys after it were not returned
+          readFull = true;
+        } else if (ar.result().reachedEnd()) {
+          afterKey = "";
+          readFull = !from.isEmpty(); // start again from the first key at once, unless this walk began there
+        } else {
+          afterKey = ar.result().lastKey();
+          readFull = !jobs.isEmpty(); // a walk over blocked keys only goes on at the idle pace
+        }
         if (!readFull) {
           nextReadAt = now + options.idlePoll().toNanos();
         }
@@ -383,12 +468,22 @@ final class DestinationWorker extends VerticleBase {
 
   private void dispatch() {
     int maxEvents = client.maxEventsPerRequest();
+    List<Lane> picked = new ArrayList<>(1);
     while (running.size() < settings.maxInFlight() && !ready.isEmpty()) {
+      // a lane set apart after a failed batch goes alone; others share a request up to maxEvents, in ready order
+      picked.clear();
       int count = 0;
-      for (Lane lane : ready) {
-        count += Math.min(lane.jobs.size(), maxEvents - count);
-        if (count >= maxEvents) {
-          break;
+      Lane head = ready.peek();
+      if (head.alone || head.singles > 0) {
+        picked.add(head);
+        count = head.singles > 0 ? 1 : Math.min(head.jobs.size(), maxEvents);
+      } else {
+        for (Lane lane : ready) {
+          if (lane.alone || lane.singles > 0 || count >= maxEvents) {
+            break;
+          }
+          picked.add(lane);
+          count += Math.min(lane.jobs.size(), maxEvents - count);
         }
       }
       long wait = limiter.tryAcquire(count);
@@ -397,15 +492,19 @@ final class DestinationWorker extends VerticleBase {
         return;
       }
       List<Job> jobs = new ArrayList<>(count);
-      List<Lane> taken = new ArrayList<>(1);
-      while (jobs.size() < count) {
-        Lane lane = ready.poll();
+      List<Lane> taken = new ArrayList<>(picked.size());
+      for (Lane lane : picked) {
+        ready.poll();
         lane.queued = false;
         lane.busy = true;
         taken.add(lane);
         while (jobs.size() < count && !lane.jobs.isEmpty()) {
           jobs.add(lane.jobs.poll());
         }
+        if (lane.singles > 0) {
+          lane.singles--;
+        }
+        lane.alone = false;
       }
       send(new Delivery(jobs, taken, clock.instant(), System.nanoTime()));
     }
@@ -429,6 +528,14 @@ final class DestinationWorker extends VerticleBase {
       return; // abandoned by stop(): its jobs stay pending
     }
     metrics.requests.record(System.nanoTime() - d.startedNanos(), TimeUnit.NANOSECONDS);
+    boolean shared = result instanceof DeliveryResult.Rejected
+        || result instanceof DeliveryResult.Retryable r && !r.throttled();
+    if (shared && (d.lanes().size() > 1 || d.jobs().size() > 1 && result instanceof DeliveryResult.Rejected)) {
+      // one failure, one victim: retry the members apart before anyone gets this outcome
+      requeueApart(d);
+      pump();
+      return;
+    }
     Instant now = clock.instant();
     Set<String> retrying = Set.of();
     if (result instanceof DeliveryResult.Delivered) {
@@ -481,12 +588,39 @@ final class DestinationWorker extends VerticleBase {
         lanes.remove(lane.key);
       } else if (lane.jobs.isEmpty()) {
         lanes.remove(lane.key);
+        readWanted |= lane.more; // its key may have more pending: read it again now
       } else if (state == State.RUNNING && !lane.queued) {
         lane.queued = true;
         ready.add(lane);
       }
     }
     pump();
+  }
+
+  /**
+   * Queues a failed request's jobs again at the front of their lanes: each user's in a request of its own if the
+   * request had several users, else (a rejected batch of one user's events) one event per request.
+   */
+  private void requeueApart(Delivery d) {
+    boolean severalUsers = d.lanes().size() > 1;
+    LOG.debug("Destination {}: a request of {} events of {} users failed; retrying them apart", destination.id(),
+        d.jobs().size(), d.lanes().size());
+    for (Lane lane : d.lanes()) {
+      lane.busy = false;
+      List<Job> mine = d.jobs().stream().filter(j -> j.routingKey().equals(lane.key)).toList();
+      for (int i = mine.size() - 1; i >= 0; i--) {
+        lane.jobs.addFirst(mine.get(i));
+      }
+      if (severalUsers) {
+        lane.alone = true;
+      } else {
+        lane.singles = mine.size();
+      }
+      if (state == State.RUNNING && !lane.queued) {
+        lane.queued = true;
+        ready.addFirst(lane);
+      }
+    }
   }
 
   private static Instant first(Job job, Delivery d) {

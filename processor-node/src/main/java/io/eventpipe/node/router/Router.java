@@ -176,6 +176,17 @@ public final class Router {
   }
 
   /**
+   * Aborted jobs of {@code destinationId} were replayed: its worker drops what it queued and reads again, so a replayed
+   * job goes before its key's later jobs (only those already in flight go first). Thread-safe.
+   */
+  public void replayed(String destinationId) {
+    DestinationWorker w = byId.get(destinationId);
+    if (w != null) {
+      w.reread();
+    }
+  }
+
+  /**
    * Stops delivering {@code partitions} (a migration moves them away): every worker drops their queued jobs, and the
    * future completes once no delivery of theirs is in flight and their outcomes are written. Thread-safe.
    */

@@ -8,9 +8,9 @@ import java.time.Duration;
  * @param readBatch most jobs one pending read returns; a worker reads again once fewer than half of that are in
  *     its memory (queued, in flight or waiting for their state to be written)
  * @param readBytes about how many payload bytes one read returns
- * @param scanFactor a read looks at {@code readBatch * scanFactor} pending jobs to find unblocked ones; keys that
- *     wait for a retry are skipped within that window. A read costs about linearly in it (measured: factor 4 doubles
- *     the read time of factor 1); 2 by default
+ * @param scanFactor a read walks at most {@code readBatch * scanFactor} routing keys (one index probe each) to find
+ *     deliverable jobs; keys that wait for a retry or that the worker holds are passed over, and the next read walks
+ *     on from where this one stopped; 2 by default
  * @param idlePoll how long a worker waits before reading again after a read that found everything (it is woken
  *     early when the processor fans out new jobs to it)
  * @param stopTimeout how long stopping a worker waits for requests in flight before abandoning them (their jobs stay

@@ -290,6 +290,109 @@ class DeliveryTest {
     }
   }
 
+  @Test
+  void aFailingUserWith5000PendingEventsAheadOf300OthersBlocksOnlyItself() {
+    ManualClock clock = new ManualClock(); // stands still: the failing user's retry never comes due
+    String yaml = Workspaces.of(webhook("hol", "{\"url\": \"" + sink.url("/hol") + "\"}"));
+    sink.behave((path, events) -> path.equals("/hol") && Sink.user(events.get(0)).equals("bad")
+        ? Sink.Reply.status(503, "down for bad") : Sink.Reply.OK);
+    try (NodeFixture node = new NodeFixture(db, "hol", clock, yaml)) {
+      node.start();
+      List<io.eventpipe.jobsdb.NewJob> jobs = new java.util.ArrayList<>();
+      for (int s = 1; s <= 5000; s++) {
+        jobs.add(node.event("web", "bad", s));
+      }
+      jobs.addAll(node.users("web", "u", 300, 3));
+      node.ingest(jobs);
+      Sink.Endpoint ep = sink.endpoint("/hol");
+      eventually("all 300 other users delivered while bad's first event waits for its retry",
+          () -> ep.accepted.delivered() == 900, () -> "delivered " + ep.accepted.delivered());
+      Map<String, Long> expected = new HashMap<>();
+      for (int u = 0; u < 300; u++) {
+        expected.put("u" + u, 3L);
+      }
+      ep.accepted.assertComplete(expected);
+      assertEquals(List.of(), ep.received.violations());
+      assertEquals(1, ep.attempts("bad-1"));
+      assertEquals(0, ep.attempts("bad-2"), "bad's later events wait behind its failed one");
+    }
+  }
+
+  @Test
+  void aRejectedOrFailingEventInABatchHurtsOnlyItsOwnUser() {
+    ManualClock clock = new ManualClock();
+    String yaml = Workspaces.of(webhook("bi", "{\"url\": \"" + sink.url("/batch-iso") + "\", \"batch\": {\"maxEvents\": 50}}"));
+    sink.behave((path, events) -> {
+      if (!path.equals("/batch-iso")) {
+        return Sink.Reply.OK;
+      }
+      if (events.stream().anyMatch(e -> e.getString("messageId").equals("poison-1"))) {
+        return Sink.Reply.status(400, "poison-1 is invalid");
+      }
+      return events.stream().anyMatch(e -> Sink.user(e).equals("flaky")) ? Sink.Reply.status(503, "flaky") : Sink.Reply.OK;
+    });
+    try (NodeFixture node = new NodeFixture(db, "batchiso", clock, yaml)) {
+      node.start();
+      List<io.eventpipe.jobsdb.NewJob> jobs = new java.util.ArrayList<>();
+      for (int s = 1; s <= 3; s++) {
+        jobs.add(node.event("web", "poison", s));
+        jobs.add(node.event("web", "flaky", s));
+        for (int u = 0; u < 40; u++) {
+          jobs.add(node.event("web", "u" + u, s));
+        }
+      }
+      node.ingest(jobs);
+      String states = "SELECT count(*) FROM {rt}.job_state s JOIN {rt}.jobs j ON j.job_id = s.job_id"
+          + " WHERE s.destination_id = 'bi' AND ";
+      eventually("every innocent event and poison's valid ones succeeded, poison-1 aborted, flaky failed",
+          () -> node.count(states + "s.state = 3") == 122 && node.count(states + "s.state = 4") == 1
+              && node.count(states + "s.state = 2") >= 1,
+          () -> "succeeded " + node.count(states + "s.state = 3"));
+      assertEquals(JobState.ABORTED.code(), node.job("bi", "poison-1").state());
+      assertEquals("HTTP 400: poison-1 is invalid", node.job("bi", "poison-1").lastError());
+      assertEquals(0, node.count(states + "s.state = 2 AND j.routing_key <> 'flaky'"), "only flaky is backed off");
+      assertEquals(0, node.count(states + "j.routing_key NOT IN ('poison', 'flaky') AND (s.state <> 3 OR s.attempts <> 1)"),
+          "no innocent user got a failure, an abort or a retry");
+      assertEquals(List.of(), sink.endpoint("/batch-iso").received.violations());
+    }
+  }
+
+  @Test
+  void aReplayedEventGoesBeforeItsUsersLaterEventsAlreadyQueuedInMemory() {
+    ManualClock clock = new ManualClock();
+    String yaml = Workspaces.of(webhook("rp", "{\"url\": \"" + sink.url("/replay") + "\"}"));
+    List<String> order = new java.util.concurrent.CopyOnWriteArrayList<>();
+    boolean[] rejecting = {true};
+    sink.behave((path, events) -> {
+      if (!path.equals("/replay")) {
+        return Sink.Reply.OK;
+      }
+      String id = events.get(0).getString("messageId");
+      order.add(id);
+      if (id.equals("r-1") && rejecting[0]) {
+        return Sink.Reply.status(400, "not yet");
+      }
+      // r-2 is answered slowly, so that r-3..r-5 sit in the worker's memory while r-1 is replayed
+      return id.equals("r-2") ? new Sink.Reply(200, Map.of(), "{}", 3000) : Sink.Reply.OK;
+    });
+    try (NodeFixture node = new NodeFixture(db, "replayorder", clock, yaml)) {
+      node.start();
+      List<io.eventpipe.jobsdb.NewJob> jobs = new java.util.ArrayList<>();
+      for (int s = 1; s <= 5; s++) {
+        jobs.add(node.event("web", "r", s));
+      }
+      node.ingest(jobs);
+      eventually("r-1 aborted and r-2 in flight", () -> order.contains("r-2")
+          && node.job("rp", "r-1").state() == JobState.ABORTED.code());
+      rejecting[0] = false;
+      assertEquals(1, (int) await(node.rt.replayAborted("rp", io.eventpipe.jobsdb.ReplayFilter.all())));
+      node.router.replayed("rp");
+      eventually("all of r delivered", () -> order.contains("r-5") && order.size() == 6, order::toString);
+      assertEquals(List.of("r-1", "r-2", "r-1", "r-3", "r-4", "r-5"), order,
+          "the replayed r-1 goes right after r-2, which was in flight, and before r-3");
+    }
+  }
+
   private static double gauge(NodeFixture node, String name, String destination) {
     return node.registry.get(name).tag("destination", destination).gauge().value();
   }
