@@ -30,6 +30,7 @@ final class LocalCluster {
   private final GatewayOptions gateway;
   private final int adminPort;
   private final String token;
+  private final String ingestToken;
   private final Path workspace;
   private final List<Node> nodes = new ArrayList<>();
   private PgConfig control;
@@ -41,7 +42,7 @@ final class LocalCluster {
 
   /** @param requestedNodes {@code --nodes}, or null: a new data directory gets 1, an existing one its recorded count */
   LocalCluster(Vertx vertx, EmbeddedPg pg, Integer requestedNodes, int partitions, GatewayOptions gateway, int adminPort,
-      String token, Path workspace) {
+      String token, String ingestToken, Path workspace) {
     this.vertx = vertx;
     this.pg = pg;
     this.requestedNodes = requestedNodes;
@@ -49,6 +50,7 @@ final class LocalCluster {
     this.gateway = gateway;
     this.adminPort = adminPort;
     this.token = token;
+    this.ingestToken = ingestToken;
     this.workspace = workspace;
   }
 
@@ -81,7 +83,7 @@ final class LocalCluster {
             .eventually(() -> store.closeAsync()))
         .compose(run -> ensureNodes(run))
         .compose(v -> {
-          proxy = new Proxy(vertx, new Proxy.Options(gateway, control, token, "127.0.0.1", adminPort, workspace));
+          proxy = new Proxy(vertx, new Proxy.Options(gateway, control, ingestToken, "127.0.0.1", adminPort, workspace));
           return proxy.start();
         })
         .compose(v -> startControl())
@@ -112,14 +114,14 @@ final class LocalCluster {
   }
 
   /**
-   * The endpoint {@code pipeline scale} drives (loopback, internal token): {@code POST /local/v1/nodes/start?count=N}
+   * The endpoint {@code pipeline scale} drives (loopback, admin token): {@code POST /local/v1/nodes/start?count=N}
    * and {@code POST /local/v1/nodes/stop?count=N}.
    */
   private Future<Void> startControl() {
     controlServer = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions().setHost("127.0.0.1").setPort(0));
     return controlServer.requestHandler(req -> {
       if (!("Bearer " + token).equals(req.getHeader("Authorization"))) {
-        req.response().setStatusCode(401).end("{\"error\":\"needs the internal token\"}");
+        req.response().setStatusCode(401).end("{\"error\":\"needs the admin token\"}");
         return;
       }
       int count;
@@ -159,7 +161,8 @@ final class LocalCluster {
       return Future.failedFuture(e);
     }
     int port = adminPort == 0 ? 0 : adminPort + 1 + id;
-    Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, workspace, control, null));
+    Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, ingestToken, workspace, control,
+        null));
     nodes.add(node);
     running.put(id, node);
     return node.start().mapEmpty();

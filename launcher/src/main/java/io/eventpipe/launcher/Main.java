@@ -33,11 +33,12 @@ public final class Main {
   private static final Logger LOG = LoggerFactory.getLogger(Main.class);
 
   private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "nodes", "data-dir", "admin-port", "admin-token",
-      "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
+      "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
   private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "cluster-nodes", "advertise", "config", "port",
-      "host", "admin-port", "admin-host", "admin-token", "partitions", "max-request-bytes", "trust-forwarded-for");
+      "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "max-request-bytes",
+      "trust-forwarded-for");
   private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
-      "admin-token", "max-request-bytes", "trust-forwarded-for");
+      "ingest-token", "max-request-bytes", "trust-forwarded-for");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
       "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress");
@@ -99,13 +100,15 @@ public final class Main {
 
           local   a whole cluster on this machine with embedded PostgreSQL: control store, N nodes, a proxy
                   --config FILE (workspace YAML; default: a demo workspace)  --port 8080  --nodes 1
-                  --data-dir ./pipeline-data  --admin-port PORT+1  --admin-token TOKEN  --partitions 1024
+                  --data-dir ./pipeline-data  --admin-port PORT+1  --admin-token TOKEN  --ingest-token TOKEN
+                  --partitions 1024   (tokens default to generated ones, kept in the data directory)
           node    one processor node; with --control-url a cluster member behind proxies, else standalone
                   --node-id K|auto  --pg-url postgresql://user:pw@host:5432/db  --control-url postgresql://...
                   --cluster-nodes N (creates the topology of a new cluster)
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
+                  --ingest-token TOKEN (what proxies send; required with --control-url, not the admin token)
           proxy   the stateless user-keyed proxy
-                  --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
+                  --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --ingest-token TOKEN
           status  the topology, each node's health and pending jobs, the migration in progress, stranded partitions
                   --data-dir DIR (of a running `local`)  or  --control-url postgresql://... --admin-token TOKEN
           migrator  changes the node count of a cluster: moves partitions and their jobs, live; a rerun resumes
@@ -132,6 +135,11 @@ public final class Main {
     if (token == null) {
       token = secret(dataDir.resolve("admin-token"));
     }
+    String ingestToken = flags.string("ingest-token", null);
+    if (ingestToken == null) {
+      ingestToken = secret(dataDir.resolve("ingest-token"));
+    }
+    distinctTokens(token, ingestToken);
 
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     DemoSink demo = null;
@@ -147,7 +155,7 @@ public final class Main {
     }
 
     EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve("postgres"));
-    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, config);
+    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, ingestToken, config);
     try {
       cluster.start().toCompletionStage().toCompletableFuture().get(180, TimeUnit.SECONDS);
     } catch (java.util.concurrent.ExecutionException e) {
@@ -218,6 +226,9 @@ public final class Main {
     GatewayOptions gateway = gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0"));
     String controlUrl = flags.string("control-url", null);
     int clusterNodes = flags.integer("cluster-nodes", 0, 0, 4096);
+    String adminToken = flags.required("admin-token");
+    String ingestToken = controlUrl == null ? flags.string("ingest-token", null) : flags.required("ingest-token");
+    distinctTokens(adminToken, ingestToken);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     if (controlUrl != null && clusterNodes > 0) {
       // the first node of a new cluster creates its topology; later starts find it and keep it
@@ -238,7 +249,7 @@ public final class Main {
       }
     }
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
-        flags.port("admin-port", 8081), flags.required("admin-token"), config,
+        flags.port("admin-port", 8081), adminToken, ingestToken, config,
         controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null)));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
@@ -258,7 +269,7 @@ public final class Main {
     int port = flags.port("port", 8080);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     Proxy proxy = new Proxy(vertx, new Proxy.Options(gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0")),
-        PgConfig.parse(flags.required("control-url")), flags.required("admin-token"), flags.string("admin-host", "0.0.0.0"),
+        PgConfig.parse(flags.required("control-url")), flags.required("ingest-token"), flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), config));
     proxy.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
@@ -287,6 +298,17 @@ public final class Main {
     GatewayOptions g = GatewayOptions.defaults(port);
     return g.withMaxRequestBytes(flags.integer("max-request-bytes", g.maxRequestBytes(), 1024, 64 << 20))
         .withTrustForwardedFor(flags.bool("trust-forwarded-for", false));
+  }
+
+  /**
+   * The ingest token (proxies hold it) must not open the admin API: equal tokens would give the internet-facing tier
+   * the aborted payloads and replay.
+   */
+  private static void distinctTokens(String adminToken, String ingestToken) {
+    if (ingestToken != null && ingestToken.equals(adminToken)) {
+      throw new Flags.BadFlag("--ingest-token must differ from --admin-token: proxies hold the ingest token, and the admin"
+          + " token opens the admin API (aborted payloads, replay)");
+    }
   }
 
   private static int partitions(Flags flags) {

@@ -60,7 +60,8 @@ import org.junit.jupiter.api.io.TempDir;
 class ClusterTest {
 
   private static final String WRITE_KEY = "cluster-test-write-key";
-  private static final String TOKEN = "cluster-test-token";
+  private static final String ADMIN_TOKEN = "cluster-test-admin-token";
+  private static final String INGEST_TOKEN = "cluster-test-ingest-token";
   private static final int PARTITIONS = 64;
   private static final Pattern SEQ = Pattern.compile("\"seq\":\"?(\\d+)");
 
@@ -105,15 +106,15 @@ class ClusterTest {
       nodeDbs.add(server.createDatabase("cluster_node" + k));
       startNode(k, 0);
     }
-    proxyA = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlDirect, TOKEN,
+    proxyA = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlDirect, INGEST_TOKEN,
         "127.0.0.1", 0, workspace)).start());
-    proxyB = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlViaCut, TOKEN,
+    proxyB = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlViaCut, INGEST_TOKEN,
         "127.0.0.1", 0, workspace)).start());
   }
 
   private void startNode(int k, int port) throws Exception {
     nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), PARTITIONS, GatewayOptions.defaults(0),
-        "127.0.0.1", port, TOKEN, workspace, controlDirect, null)).start());
+        "127.0.0.1", port, ADMIN_TOKEN, INGEST_TOKEN, workspace, controlDirect, null)).start());
     nodePorts[k] = nodes[k].adminPort();
   }
 
@@ -302,6 +303,77 @@ class ClusterTest {
 
   private static <T> T await(Future<T> f) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+
+  /**
+   * Issue 9: proxies (the internet-facing tier) held the one token that also opened the admin API, so they could list
+   * aborted payloads and replay them. The ingest token they hold now stores events and nothing else.
+   */
+  @Test
+  @Order(10)
+  void theIngestTokenThatProxiesHoldOpensInternalIngestOnlyAndTheAdminTokenTheRest() throws Exception {
+    String base = "http://127.0.0.1:" + nodes[0].adminPort();
+    for (String path : List.of("/admin/v1/destinations", "/admin/v1/destinations/sink/aborted", "/internal/v1/status",
+        "/admin/v1/cluster")) {
+      assertEquals(401, get(base + path, INGEST_TOKEN).statusCode(), path + " with the ingest token");
+      assertEquals(200, get(base + path, ADMIN_TOKEN).statusCode(), path + " with the admin token");
+    }
+    HttpResponse<String> replay = http.send(HttpRequest.newBuilder(URI.create(base + "/admin/v1/destinations/sink/replay"))
+        .header("Authorization", "Bearer " + INGEST_TOKEN).POST(HttpRequest.BodyPublishers.ofString("{\"all\": true}")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(401, replay.statusCode(), "replay with the ingest token");
+
+    io.vertx.core.http.HttpClientResponse asAdmin = internalIngest(nodes[0].adminPort(), ADMIN_TOKEN, false,
+        io.vertx.core.buffer.Buffer.buffer("EPB1"));
+    assertEquals(401, asAdmin.statusCode(), "internal ingest takes the ingest token, not the admin token");
+    // and the proxies, holding only the ingest token, still store events (test 1 went through them)
+  }
+
+  /** Issue 9: the internal ingest endpoint read bodies without a cap; a batch over the limit is now a 413. */
+  @Test
+  @Order(11)
+  void anInternalBatchOverTheLimitIsRefusedWith413WhetherItsLengthIsDeclaredOrStreamed() throws Exception {
+    io.vertx.core.buffer.Buffer tooLarge = io.vertx.core.buffer.Buffer.buffer(new byte[io.eventpipe.gateway.wire.IngestBatch.MAX_BYTES + 1024]);
+    for (boolean chunked : new boolean[] {false, true}) {
+      io.vertx.core.http.HttpClientResponse r = internalIngest(nodes[0].adminPort(), INGEST_TOKEN, chunked, tooLarge);
+      assertEquals(413, r.statusCode(), chunked ? "streamed (chunked)" : "declared length");
+    }
+    // the node still takes batches afterwards
+    io.vertx.core.http.HttpClientResponse ok = internalIngest(nodes[0].adminPort(), INGEST_TOKEN, false,
+        io.eventpipe.gateway.wire.IngestBatch.encode(List.of()));
+    assertEquals(200, ok.statusCode());
+  }
+
+  private HttpResponse<String> get(String url, String token) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create(url)).header("Authorization", "Bearer " + token).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** POSTs a raw internal ingest body; the answer may come before the body is sent whole (a refusal). */
+  private io.vertx.core.http.HttpClientResponse internalIngest(int port, String token, boolean chunked,
+      io.vertx.core.buffer.Buffer body) throws Exception {
+    io.vertx.core.http.HttpClientAgent client = vertx.createHttpClient();
+    try {
+      return await(client.request(new io.vertx.core.http.RequestOptions().setMethod(io.vertx.core.http.HttpMethod.POST)
+              .setAbsoluteURI("http://127.0.0.1:" + port + io.eventpipe.gateway.wire.IngestBatch.PATH)
+              .putHeader("Authorization", "Bearer " + token)
+              .putHeader(io.eventpipe.gateway.wire.IngestBatch.EPOCH_HEADER, "0")
+              .putHeader(io.eventpipe.gateway.wire.IngestBatch.SOURCE_HEADER, "app"))
+          .compose(req -> {
+            if (!chunked) {
+              return req.send(body);
+            }
+            req.setChunked(true);
+            for (int i = 0; i < body.length(); i += 1 << 20) {
+              req.write(body.slice(i, Math.min(body.length(), i + (1 << 20))));
+            }
+            req.end();
+            return req.response();
+          })
+          .compose(resp -> resp.body().otherwiseEmpty().map(b -> resp)));
+    } finally {
+      client.close();
+    }
   }
 
   private static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {

@@ -2,6 +2,7 @@ package io.eventpipe.node;
 
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.gateway.wire.IngestBatch;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbException;
@@ -10,6 +11,7 @@ import io.eventpipe.routing.Topology;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -26,6 +28,11 @@ import java.util.TreeSet;
  * <p>Only the owner of a partition at the current epoch may accept writes for it. If any event's partition is
  * not this node's, the whole batch is refused as misdirected (409 with this node's epoch), and the proxy refreshes
  * its topology and re-routes; a sender with a newer epoch than ours makes us catch up first.
+ *
+ * <p>Bodies are read by the gateway's {@link BodyReader}: at most {@link IngestBatch#MAX_BYTES} each (413 above it,
+ * answered from the declared length before reading when there is one), every chunk charged to the node's budget of
+ * body bytes in flight (503 with Retry-After when it is used up), within the body deadline (408). After a refused body
+ * the connection is closed after a bounded rest of it is swallowed.
  */
 final class InternalIngest {
 
@@ -34,8 +41,15 @@ final class InternalIngest {
   private final JobsDb ingest;
   private final Counter misdirected;
   private final Runnable stored;
+  private final Vertx vertx;
+  private final BodyReader.Budget budget;
+  private final long bodyTimeoutMs;
 
-  InternalIngest(int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry, Runnable stored) {
+  InternalIngest(Vertx vertx, int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry, Runnable stored,
+      BodyReader.Budget budget, long bodyTimeoutMs) {
+    this.vertx = vertx;
+    this.budget = budget;
+    this.bodyTimeoutMs = bodyTimeoutMs;
     this.stored = stored;
     this.nodeId = nodeId;
     this.topology = topology;
@@ -57,7 +71,16 @@ final class InternalIngest {
       Admin.error(req, 400, "missing " + IngestBatch.SOURCE_HEADER + " header");
       return;
     }
-    req.body()
+    String declared = req.getHeader("Content-Length");
+    if (declared != null && declared.trim().matches("[0-9]{1,18}") && Long.parseLong(declared.trim()) > IngestBatch.MAX_BYTES) {
+      refuse(req, new GatewayException(413, "internal batch of " + declared.trim() + " bytes is over the limit of "
+          + IngestBatch.MAX_BYTES + " bytes"));
+      return;
+    }
+    BodyReader reader = new BodyReader(vertx, req, IngestBatch.MAX_BYTES, bodyTimeoutMs, budget);
+    Future<io.vertx.core.buffer.Buffer> read = reader.read();
+    read.onFailure(err -> refuse(req, err));
+    read
         .compose(body -> {
           List<IngestBatch.Item> items = IngestBatch.decode(body);
           Topology known = topology.current();
@@ -65,14 +88,41 @@ final class InternalIngest {
               : topology.awaitEpoch(senderEpoch, Duration.ofSeconds(2)).otherwise(topology.current());
           return t.compose(current -> store(req, current, source, items));
         })
+        .onComplete(ar -> reader.release())
         .onFailure(err -> {
-          if (err instanceof GatewayException g) {
-            Admin.error(req, g.status(), g.getMessage());
-          } else {
-            req.response().putHeader("Retry-After", "1");
-            Admin.error(req, 503, "not stored: " + err.getMessage());
+          if (read.succeeded()) {
+            answer(req, err);
           }
         });
+  }
+
+  /**
+   * The body was not read whole (too large, over the budget, too slow): answer with {@code Connection: close}, then
+   * swallow a bounded rest so the sender reads the answer before the connection closes (a 408 closes at once).
+   */
+  private void refuse(HttpServerRequest req, Throwable err) {
+    req.response().putHeader("Connection", "close");
+    answer(req, err);
+    if (err instanceof GatewayException g && g.status() == 408) {
+      req.connection().close();
+    } else {
+      BodyReader.swallowThenClose(vertx, req, IngestBatch.MAX_BYTES, bodyTimeoutMs);
+    }
+  }
+
+  private static void answer(HttpServerRequest req, Throwable err) {
+    if (req.response().ended()) {
+      return;
+    }
+    if (err instanceof GatewayException g) {
+      if (g.status() == 503) {
+        req.response().putHeader("Retry-After", "1");
+      }
+      Admin.error(req, g.status(), g.getMessage());
+    } else {
+      req.response().putHeader("Retry-After", "1");
+      Admin.error(req, 503, "not stored: " + err.getMessage());
+    }
   }
 
   private Future<Void> store(HttpServerRequest req, Topology current, String source, List<IngestBatch.Item> items) {

@@ -3,6 +3,7 @@ package io.eventpipe.node;
 import io.eventpipe.control.ControlStore;
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.EventParser;
+import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.gateway.wire.IngestBatch;
 import io.eventpipe.gateway.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayServer;
@@ -142,8 +143,9 @@ public final class Node {
 
   private Future<Void> startAdmin() {
     var adminApi = components.adminApi(deliveries, config, options.adminToken());
-    InternalIngest internal = options.clustered() ? new InternalIngest(options.nodeId(), topology, ingest, registry,
-        components.processor::wake) : null;
+    InternalIngest internal = options.clustered() ? new InternalIngest(vertx, options.nodeId(), topology, ingest, registry,
+        components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs())
+        : null;
     admin = vertx.createHttpServer(new HttpServerOptions().setHost(options.adminHost()).setPort(options.adminPort()));
     return admin.requestHandler(req -> {
       switch (req.path()) {
@@ -152,10 +154,10 @@ public final class Node {
         case "/health/ready" -> req.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "application/json")
             .end(new JsonObject().put("status", ready ? "ready" : "starting").encode());
         case IngestBatch.PATH -> {
-          if (!Admin.authorized(req, options.adminToken())) {
-            Admin.error(req, 401, "internal ingest needs Authorization: Bearer <internal token>");
-          } else if (internal == null) {
+          if (internal == null) {
             Admin.error(req, 404, "this node is standalone (no control store): send events to its public API");
+          } else if (!Admin.authorized(req, options.ingestToken())) {
+            Admin.error(req, 401, "internal ingest needs Authorization: Bearer <ingest token>");
           } else if (!ready) {
             req.response().putHeader("Retry-After", "1");
             Admin.error(req, 503, "node " + options.nodeId() + " is starting or stopping");
@@ -165,7 +167,7 @@ public final class Node {
         }
         case "/admin/v1/cluster" -> {
           if (!Admin.authorized(req, options.adminToken())) {
-            Admin.error(req, 401, "the cluster status needs Authorization: Bearer <internal token>");
+            Admin.error(req, 401, "the cluster status needs Authorization: Bearer <admin token>");
           } else if (control == null) {
             Admin.error(req, 404, "this node is standalone (no control store)");
           } else {
@@ -176,7 +178,7 @@ public final class Node {
         }
         case "/internal/v1/status" -> {
           if (!Admin.authorized(req, options.adminToken())) {
-            Admin.error(req, 401, "status needs Authorization: Bearer <internal token>");
+            Admin.error(req, 401, "status needs Authorization: Bearer <admin token>");
           } else {
             status(req);
           }

@@ -14,7 +14,10 @@ import java.util.Objects;
  * @param gateway       the SDK-facing API of this node
  * @param adminHost     interface of the internal port
  * @param adminPort     the internal port: ingest from proxies, admin API, metrics and probes (0 picks a free port)
- * @param adminToken    the shared bearer token of internal ingest and the admin API
+ * @param adminToken    the bearer token of the admin API, the node's status and the cluster status (operators)
+ * @param ingestToken   the bearer token of internal ingest (what proxies hold); null for a standalone node, which
+ *                      has no internal ingest. Deployments give it a value other than the admin token (the
+ *                      launcher refuses equal ones), so the internet-facing tier cannot read or replay aborted payloads
  * @param workspace     the workspace YAML file (hot-reloaded)
  * @param control       the control store; null for a standalone node, which owns every partition and serves the
  *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
@@ -28,6 +31,7 @@ public record NodeOptions(
     String adminHost,
     int adminPort,
     String adminToken,
+    String ingestToken,
     Path workspace,
     PgConfig control,
     String advertise) {
@@ -43,12 +47,24 @@ public record NodeOptions(
     if (adminToken.length() < 8) {
       throw new IllegalArgumentException("admin token must be at least 8 characters");
     }
+    if (control != null && ingestToken == null) {
+      throw new IllegalArgumentException("a cluster node needs an ingest token (what proxies send)");
+    }
+    if (ingestToken != null && ingestToken.length() < 8) {
+      throw new IllegalArgumentException("ingest token must be at least 8 characters");
+    }
+  }
+
+  /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String adminHost, int adminPort,
+      String token, Path workspace, PgConfig control, String advertise) {
+    this(nodeId, pg, partitions, gateway, adminHost, adminPort, token, token, workspace, control, advertise);
   }
 
   /** A standalone node: no control store, the public API served by the node itself. */
   public static NodeOptions standalone(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String adminHost,
       int adminPort, String adminToken, Path workspace) {
-    return new NodeOptions(nodeId, pg, partitions, gateway, adminHost, adminPort, adminToken, workspace, null, null);
+    return new NodeOptions(nodeId, pg, partitions, gateway, adminHost, adminPort, adminToken, null, workspace, null, null);
   }
 
   public boolean clustered() {

@@ -2,6 +2,7 @@ package io.eventpipe.proxy;
 
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.Event;
+import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.EventSink;
 import io.eventpipe.gateway.Source;
 import io.eventpipe.gateway.wire.IngestBatch;
@@ -67,9 +68,9 @@ public final class ForwardingSink implements EventSink {
   private final Map<String, Lane> lanes = new java.util.concurrent.ConcurrentHashMap<>();
   private final DistributionSummary coalesced;
 
-  public ForwardingSink(Vertx vertx, TopologyWatcher topology, String token, MeterRegistry registry) {
+  public ForwardingSink(Vertx vertx, TopologyWatcher topology, String ingestToken, MeterRegistry registry) {
     this.topology = topology;
-    this.token = token;
+    this.token = ingestToken;
     this.registry = registry;
     this.client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setConnectTimeout(2000)
         .setIdleTimeout(60).setTcpNoDelay(true), new PoolOptions().setHttp1MaxSize(64).setMaxWaitQueueSize(10_000));
@@ -104,14 +105,23 @@ public final class ForwardingSink implements EventSink {
    * SDK requests do not each cost an internal round trip. Each caller's events stay together and in order.
    */
   private Future<Void> send(Topology t, int node, String sourceId, List<Event> events, int attempt) {
+    long bytes = 0;
+    for (Event e : events) {
+      bytes += IngestBatch.sizeOf(e.routingKey(), e.messageId(), e.payload());
+    }
+    if (bytes + 8 > IngestBatch.MAX_BYTES) {
+      // enrichment (the envelope's context copied into every event) can grow a request past what a node takes
+      return Future.failedFuture(new GatewayException(413, "the request's events take " + bytes + " bytes once enriched,"
+          + " over the limit of " + IngestBatch.MAX_BYTES + " for one node; send smaller batches"));
+    }
     String address = t.addressOf(node);
     Lane lane = lanes.computeIfAbsent(node + "|" + address + "|" + sourceId, k -> new Lane(node, address, sourceId));
     Promise<Void> promise = Promise.promise();
-    lane.enqueue(new Pending(events, promise, attempt));
+    lane.enqueue(new Pending(events, bytes, promise, attempt));
     return promise.future();
   }
 
-  private record Pending(List<Event> events, Promise<Void> promise, int attempt) {}
+  private record Pending(List<Event> events, long bytes, Promise<Void> promise, int attempt) {}
 
   /** The internal requests to one node for one source: at most {@link #LANE_IN_FLIGHT} at once. */
   private final class Lane {
@@ -142,10 +152,13 @@ public final class ForwardingSink implements EventSink {
       List<Pending> batch = new ArrayList<>();
       synchronized (this) {
         int events = 0;
-        while (!queue.isEmpty() && (batch.isEmpty() || events + queue.peek().events().size() <= MAX_BATCH_EVENTS)) {
+        long bytes = 0;
+        while (!queue.isEmpty() && (batch.isEmpty() || (events + queue.peek().events().size() <= MAX_BATCH_EVENTS
+            && bytes + queue.peek().bytes() <= IngestBatch.COALESCE_BYTES))) {
           Pending p = queue.poll();
           batch.add(p);
           events += p.events().size();
+          bytes += p.bytes();
         }
         if (batch.isEmpty()) {
           inFlight--;

@@ -31,11 +31,12 @@ public final class Proxy {
   /**
    * @param gateway      the public API
    * @param control      the control store
-   * @param token        the shared token of the nodes' internal ingest
+   * @param ingestToken  the nodes' ingest token ({@code --ingest-token}): it lets the proxy store events on nodes and
+   *                     nothing else (the admin API takes the admin token, which proxies never hold)
    * @param metricsPort  metrics and probes (0 picks a free port)
    * @param workspace    the workspace YAML (write keys)
    */
-  public record Options(GatewayOptions gateway, PgConfig control, String token, String metricsHost, int metricsPort, Path workspace) {}
+  public record Options(GatewayOptions gateway, PgConfig control, String ingestToken, String metricsHost, int metricsPort, Path workspace) {}
 
   private final Vertx vertx;
   private final Options options;
@@ -65,7 +66,7 @@ public final class Proxy {
           topology = w;
           registry.gauge("proxy.topology.epoch", w, x -> x.current() == null ? -1 : x.current().epoch());
           clusterGauges = io.eventpipe.control.ClusterStatus.gauges(vertx, control, registry, Duration.ofSeconds(5));
-          sink = new ForwardingSink(vertx, w, options.token(), registry);
+          sink = new ForwardingSink(vertx, w, options.ingestToken(), registry);
           gateway = new GatewayServer(vertx, options.gateway(), config,
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(), sink, Clock.systemUTC(), registry);
           return gateway.start();

@@ -6,6 +6,7 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -129,6 +130,35 @@ public final class BodyReader {
   /** Bytes received so far. */
   public int received() {
     return body.length();
+  }
+
+  /**
+   * After an answer sent before the body was read (with {@code Connection: close}), the client may still be
+   * sending the body. Vert.x would go on reading and discarding all of it, however long (the header does not stop
+   * it); instead swallow at most another {@code maxBytes} of it, for at most {@code timeoutMs}, then close
+   * (Tomcat's maxSwallowSize).
+   * Swallowing rather than closing at once lets a client that is mid-upload read the answer before the reset.
+   */
+  public static void swallowThenClose(Vertx vertx, HttpServerRequest req, long maxBytes, long timeoutMs) {
+    if (req.version() == HttpVersion.HTTP_2) {
+      return; // the stream is answered; the connection carries other streams
+    }
+    if (req.isEnded()) {
+      req.connection().close();
+      return;
+    }
+    long[] swallowed = {0};
+    long deadline = vertx.setTimer(timeoutMs, t -> req.connection().close()); // nor for ever
+    req.handler(chunk -> {
+      swallowed[0] += chunk.length();
+      if (swallowed[0] > maxBytes) {
+        req.connection().close();
+      }
+    });
+    req.endHandler(v -> {
+      vertx.cancelTimer(deadline);
+      req.connection().close();
+    });
   }
 
   private void fail(Throwable cause) {

@@ -29,7 +29,6 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.json.JsonObject;
 import java.time.Clock;
 import java.util.Base64;
@@ -330,33 +329,9 @@ public final class GatewayServer {
     return true;
   }
 
-  /**
-   * After an answer sent before the body was read (with {@code Connection: close}), the client may still be
-   * sending the body. Vert.x would go on reading and discarding all of it, however long (the header does not stop
-   * it); instead swallow at most another {@code maxRequestBytes} of it, for at most the body deadline, then close
-   * (Tomcat's maxSwallowSize).
-   * Swallowing rather than closing at once lets a client that is mid-upload read the answer before the reset.
-   */
+  /** See {@link BodyReader#swallowThenClose}: at most another {@code maxRequestBytes}, within the body deadline. */
   private void swallowThenClose(HttpServerRequest req) {
-    if (req.version() == HttpVersion.HTTP_2) {
-      return; // the stream is answered; the connection carries other streams
-    }
-    if (req.isEnded()) {
-      req.connection().close();
-      return;
-    }
-    long[] swallowed = {0};
-    long deadline = vertx.setTimer(options.bodyTimeoutMs(), t -> req.connection().close()); // nor for ever
-    req.handler(chunk -> {
-      swallowed[0] += chunk.length();
-      if (swallowed[0] > options.maxRequestBytes()) {
-        req.connection().close();
-      }
-    });
-    req.endHandler(v -> {
-      vertx.cancelTimer(deadline);
-      req.connection().close();
-    });
+    BodyReader.swallowThenClose(vertx, req, options.maxRequestBytes(), options.bodyTimeoutMs());
   }
 
   /** 503 for overload, with Retry-After. */

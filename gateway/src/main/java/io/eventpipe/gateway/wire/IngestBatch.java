@@ -14,7 +14,7 @@ import java.util.List;
  *   "EPB1"  u32 count  { u16 keyLen key  u16 messageIdLen messageId  u32 payloadLen payload }*count
  * </pre>
  * The source id and the sender's topology epoch travel in the {@link #SOURCE_HEADER} and {@link #EPOCH_HEADER}
- * headers, the shared token in {@code Authorization: Bearer}.
+ * headers, the nodes' ingest token in {@code Authorization: Bearer}.
  *
  * <p>Routing keys and messageIds obey the limits of {@link Event} ({@link Event#MAX_ROUTING_KEY_CHARS},
  * {@link Event#MAX_MESSAGE_ID_CHARS}, no control characters in a messageId) on both sides: the gateway's parser
@@ -28,18 +28,35 @@ public final class IngestBatch {
   public static final String EPOCH_HEADER = "X-Eventpipe-Epoch";
   public static final String SOURCE_HEADER = "X-Eventpipe-Source";
   private static final int MAGIC = 0x45504231; // "EPB1"
+  /**
+   * The largest batch a node takes (413 above it). A proxy coalesces requests into batches of at most
+   * {@link #COALESCE_BYTES} and refuses, at the edge, a single request whose events would encode larger than this.
+   */
+  public static final int MAX_BYTES = 64 << 20;
+  /** A proxy stops adding requests to an internal batch at this many bytes (a single request may exceed it). */
+  public static final int COALESCE_BYTES = 8 << 20;
 
   /** One event on the wire. */
   public record Item(String routingKey, String messageId, byte[] payload) {}
 
   private IngestBatch() {}
 
-  public static Buffer encode(List<Item> items) {
-    int size = 8;
+  /** An upper bound of the encoded size of these items (ids counted at 3 bytes a character), for caps and buffers. */
+  public static long sizeOf(List<Item> items) {
+    long size = 8;
     for (Item i : items) {
-      size += 8 + i.payload().length + i.routingKey().length() * 3 + i.messageId().length() * 3;
+      size += sizeOf(i.routingKey(), i.messageId(), i.payload());
     }
-    Buffer b = Buffer.buffer(size);
+    return size;
+  }
+
+  /** An upper bound of the encoded size of one event. */
+  public static long sizeOf(String routingKey, String messageId, byte[] payload) {
+    return 8L + payload.length + routingKey.length() * 3L + messageId.length() * 3L;
+  }
+
+  public static Buffer encode(List<Item> items) {
+    Buffer b = Buffer.buffer((int) Math.min(Integer.MAX_VALUE - 8, sizeOf(items)));
     b.appendInt(MAGIC).appendInt(items.size());
     for (int n = 0; n < items.size(); n++) {
       Item i = items.get(n);
