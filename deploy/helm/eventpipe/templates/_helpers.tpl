@@ -40,9 +40,16 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end -}}
 
+{{/* The admin token opens the nodes' admin API and status: nodes only, never proxies. */}}
 {{- define "eventpipe.adminTokenEnv" -}}
 - name: PIPELINE_ADMIN_TOKEN
   valueFrom: {secretKeyRef: {name: {{ include "eventpipe.secretName" . }}, key: admin-token}}
+{{- end -}}
+
+{{/* The ingest token: what proxies send to the nodes' internal ingest, and all they hold. */}}
+{{- define "eventpipe.ingestTokenEnv" -}}
+- name: PIPELINE_INGEST_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ include "eventpipe.secretName" . }}, key: ingest-token}}
 {{- end -}}
 
 {{- define "eventpipe.workspaceVolume" -}}

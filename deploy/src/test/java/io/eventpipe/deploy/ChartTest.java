@@ -249,7 +249,7 @@ class ChartTest {
   void noSecretValueOutsideSecrets() {
     RenderedChart c = render();
     Secret secret = c.one(Secret.class, RELEASE + "-secrets");
-    assertEquals(Set.of("admin-token", "node-db-password", "control-db-password"), secret.getData().keySet());
+    assertEquals(Set.of("admin-token", "ingest-token", "node-db-password", "control-db-password"), secret.getData().keySet());
     assertEquals("keep", secret.getMetadata().getAnnotations().get("helm.sh/resource-policy"));
     List<String> plain = new ArrayList<>();
     secret.getData().values().forEach(v -> plain.add(new String(Base64.getDecoder().decode(v), StandardCharsets.UTF_8)));
@@ -280,6 +280,24 @@ class ChartTest {
     assertFalse(render().one(Secret.class, RELEASE + "-secrets").getData().get("admin-token").equals(secret.getData().get("admin-token")));
   }
 
+  /** Issue 9: proxies (the internet-facing tier) held the token of the nodes' admin API; they hold the ingest token only. */
+  @Test
+  void proxiesHoldTheIngestTokenOnlyAndNodesBoth() {
+    RenderedChart c = render();
+    Map<String, String> keys = new java.util.TreeMap<>();
+    c.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k -> k.getEnv().forEach(e -> {
+      if (e.getName().endsWith("_TOKEN")) {
+        keys.put(owner + " " + e.getName(), e.getValueFrom().getSecretKeyRef().getKey());
+      }
+    })));
+    assertTrue(keys.entrySet().stream().noneMatch(e -> e.getKey().contains("proxy") && e.getValue().equals("admin-token")), keys.toString());
+    assertTrue(keys.entrySet().stream().anyMatch(e -> e.getKey().contains("proxy") && e.getValue().equals("ingest-token")), keys.toString());
+    assertTrue(keys.entrySet().stream().anyMatch(e -> e.getKey().contains("node") && e.getValue().equals("admin-token")), keys.toString());
+    assertTrue(keys.entrySet().stream().anyMatch(e -> e.getKey().contains("node") && e.getValue().equals("ingest-token")), keys.toString());
+    Secret secret = c.one(Secret.class, RELEASE + "-secrets");
+    assertFalse(secret.getData().get("admin-token").equals(secret.getData().get("ingest-token")));
+  }
+
   @Test
   void anUpgradeKeepsTheGeneratedSecrets() {
     String secret = """
@@ -289,8 +307,10 @@ class ChartTest {
     api.put(RenderedChart.NAMESPACE, "secrets", RELEASE + "-secrets", secret);
     try {
       Secret upgraded = render(values("nodes.replicaCount", 7)).one(Secret.class, RELEASE + "-secrets");
+      Map<String, String> kept = new java.util.HashMap<>(upgraded.getData());
+      assertTrue(kept.remove("ingest-token").length() >= 40, "a release from before the token split gets an ingest token");
       assertEquals(Map.of("admin-token", "b2xkLXRva2Vu", "node-db-password", "b2xkLW5vZGU=", "control-db-password", "b2xkLWNvbnRyb2w="),
-          upgraded.getData(), "the passwords the databases were created with");
+          kept, "the passwords the databases were created with");
     } finally {
       api.clear();
     }

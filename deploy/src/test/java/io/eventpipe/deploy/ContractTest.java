@@ -234,6 +234,41 @@ class ContractTest {
     assertEquals(Set.of("node", "proxy"), roles);
   }
 
+  /**
+   * Issue 9: the compose file shipped a default token (held by proxies and nodes alike) and postgres:postgres. Every
+   * token and password now comes from a variable that compose requires, proxies get the ingest token only, and nodes
+   * get the admin token and the ingest token.
+   */
+  @Test
+  void composeShipsNoTokenOrPasswordAndProxiesHoldOnlyTheIngestToken() throws IOException {
+    String text = Files.readString(Path.of("compose", "docker-compose.yml"), StandardCharsets.UTF_8);
+    Map<String, Object> compose = new Yaml().load(text);
+    @SuppressWarnings("unchecked")
+    Map<String, Map<String, Object>> services = (Map<String, Map<String, Object>>) compose.get("services");
+    Pattern required = Pattern.compile("\\$\\{[A-Z_]+:\\?[^}]+}");
+    services.forEach((name, s) -> {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> env = s.get("environment") == null ? Map.of() : (Map<String, Object>) s.get("environment");
+      env.forEach((k, v) -> {
+        if (k.matches(".*(TOKEN|PASSWORD)$")) {
+          assertTrue(required.matcher(String.valueOf(v)).matches(), name + " " + k + " is not a required variable: " + v);
+        }
+        if (String.valueOf(v).startsWith("postgresql://")) {
+          assertTrue(String.valueOf(v).matches("postgresql://[^:]+:\\$\\{[A-Z_]+}@.*"), name + " " + k + ": a password in a URL: " + v);
+        }
+      });
+      @SuppressWarnings("unchecked")
+      List<String> command = (List<String>) s.get("command");
+      if (command != null && command.get(0).equals("proxy")) {
+        assertFalse(env.containsKey("PIPELINE_ADMIN_TOKEN"), name + " holds the admin token");
+        assertTrue(env.containsKey("PIPELINE_INGEST_TOKEN"), name);
+      } else if (command != null && command.get(0).equals("node")) {
+        assertTrue(env.containsKey("PIPELINE_ADMIN_TOKEN") && env.containsKey("PIPELINE_INGEST_TOKEN"), name);
+      }
+    });
+    assertFalse(text.contains("postgres:postgres@") || text.contains("change-me"), "a literal password or token");
+  }
+
   // ------------------------------------------------------------------ Dockerfile
 
   @Test
