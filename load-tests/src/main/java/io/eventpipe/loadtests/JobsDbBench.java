@@ -3,6 +3,7 @@ package io.eventpipe.loadtests;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.KeyReadRequest;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.jobsdb.PgConfig;
@@ -25,6 +26,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -95,6 +97,12 @@ public final class JobsDbBench {
     System.out.printf(Locale.ROOT, "| raw JDBC (select by id cursor, update state by id array) | 1000 | %.0f |%n", rawReadAck(raw, 1000));
     System.out.printf(Locale.ROOT, "| jobsdb readPending + updateStates | 1000 | %.0f |%n", readAck(readQueue, 200_000, 1000));
     readQueue.shutdown().toCompletionStage().toCompletableFuture().get();
+    JobsDb keyQueue = JobsDb.open(vertx, pg, pool, JobsDbOptions.defaults("keybench").withDedupWindow(Duration.ZERO),
+        new SimpleMeterRegistry()).toCompletionStage().toCompletableFuture().get();
+    System.out.printf(Locale.ROOT, "| jobsdb readKeys (router's key walk) + updateStates | 1000 | %.0f |%n",
+        readKeysAck(keyQueue, 200_000, 1000));
+    readLatency(keyQueue);
+    keyQueue.shutdown().toCompletionStage().toCompletableFuture().get();
     pool.close().toCompletionStage().toCompletableFuture().get();
     vertx.close().toCompletionStage().toCompletableFuture().get();
     System.exit(0);
@@ -138,15 +146,7 @@ public final class JobsDbBench {
   }
 
   static double readAck(JobsDb db, int total, int batch) throws Exception {
-    List<NewJob> chunk = new ArrayList<>();
-    for (int i = 0; i < total; i++) {
-      String user = "user-" + (i % 5000);
-      chunk.add(new NewJob(i % 1024, user, "web", "hook", UUID.randomUUID().toString(), Instant.now(), EVENT));
-      if (chunk.size() == 2000) {
-        db.store(chunk).toCompletionStage().toCompletableFuture().get();
-        chunk = new ArrayList<>();
-      }
-    }
+    storeUsers(db, total, "user-", 5000);
     long start = System.nanoTime();
     long read = 0;
     while (true) {
@@ -163,6 +163,77 @@ public final class JobsDbBench {
       read += jobs.size();
     }
     return read / ((System.nanoTime() - start) / 1e9);
+  }
+
+  /** As {@link #readAck}, with the router's key walk (100 jobs per key, on from where the last read stopped). */
+  static double readKeysAck(JobsDb db, int total, int batch) throws Exception {
+    storeUsers(db, total, "user-", 5000);
+    long start = System.nanoTime();
+    long read = 0;
+    String after = "";
+    boolean emptyFromStart = false;
+    while (!emptyFromStart) {
+      KeyReadRequest.Result r = db.readKeys(new KeyReadRequest("hook", after, batch * 2, 100, batch, 16L << 20, Set.of(),
+          Instant.now())).toCompletionStage().toCompletableFuture().get();
+      emptyFromStart = r.jobs().isEmpty() && after.isEmpty() && r.reachedEnd();
+      after = r.jobs().size() >= batch ? r.jobs().get(r.jobs().size() - 1).routingKey() : r.reachedEnd() ? "" : r.lastKey();
+      List<StateUpdate> ups = new ArrayList<>(r.jobs().size());
+      for (Job j : r.jobs()) {
+        ups.add(StateUpdate.of(j, JobState.SUCCEEDED));
+      }
+      db.updateStates(ups).toCompletionStage().toCompletableFuture().get();
+      read += r.jobs().size();
+    }
+    return read / ((System.nanoTime() - start) / 1e9);
+  }
+
+  private static void storeUsers(JobsDb db, int total, String prefix, int users) throws Exception {
+    List<NewJob> chunk = new ArrayList<>();
+    for (int i = 0; i < total; i++) {
+      chunk.add(new NewJob(i % 1024, prefix + (i % users), "web", "hook", UUID.randomUUID().toString(), Instant.now(), EVENT));
+      if (chunk.size() == 2000 || i == total - 1) {
+        db.store(chunk).toCompletionStage().toCompletableFuture().get();
+        chunk = new ArrayList<>();
+      }
+    }
+  }
+
+  /**
+   * Latency of one read of 1000 when a failing user's 5,000 jobs come first and 60,000 jobs of 5,000 users follow:
+   * the job-order read (which finds nothing: its window is the blocked user's) against the key walk.
+   */
+  static void readLatency(JobsDb db) throws Exception {
+    List<NewJob> bad = new ArrayList<>();
+    for (int i = 0; i < 5000; i++) {
+      bad.add(new NewJob(1, "0-bad", "web", "hook", UUID.randomUUID().toString(), Instant.now(), EVENT));
+    }
+    for (int i = 0; i < bad.size(); i += 2000) {
+      db.store(bad.subList(i, Math.min(bad.size(), i + 2000))).toCompletionStage().toCompletableFuture().get();
+    }
+    storeUsers(db, 60_000, "user-", 5000);
+    Instant now = Instant.now();
+    Job first = db.readPending(new ReadRequest("hook", 1, 1 << 20, 1, now)).toCompletionStage().toCompletableFuture().get().get(0);
+    db.updateStates(List.of(new StateUpdate(first.jobId(), JobState.FAILED, 1, now, now.plusSeconds(3600), "HTTP 503")))
+        .toCompletionStage().toCompletableFuture().get();
+    System.out.println();
+    System.out.println("| one read of 1000, a failing user's 5,000 jobs first, then 60,000 of 5,000 users | jobs | p50 ms | max ms |");
+    System.out.println("|---|---:|---:|---:|");
+    for (boolean keys : new boolean[] {false, true}) {
+      long[] ms = new long[30];
+      int jobs = 0;
+      for (int i = 0; i < ms.length; i++) {
+        long t = System.nanoTime();
+        jobs = keys
+            ? db.readKeys(new KeyReadRequest("hook", "", 2000, 100, 1000, 16L << 20, Set.of(), Instant.now()))
+                .toCompletionStage().toCompletableFuture().get().jobs().size()
+            : db.readPending(new ReadRequest("hook", 1000, 16L << 20, 2000, Instant.now()))
+                .toCompletionStage().toCompletableFuture().get().size();
+        ms[i] = System.nanoTime() - t;
+      }
+      java.util.Arrays.sort(ms);
+      System.out.printf(Locale.ROOT, "| %s | %d | %.1f | %.1f |%n", keys ? "readKeys (key walk)" : "readPending (oldest-jobs window)",
+          jobs, ms[ms.length / 2] / 1e6, ms[ms.length - 1] / 1e6);
+    }
   }
 
   static double rawInsert(PgDatabase db, int threads, int batch) throws Exception {
