@@ -9,8 +9,13 @@ public class RateLimitedException extends GatewayException {
   private final long retryAfterSeconds;
 
   public RateLimitedException(String sourceId, long retryAfterSeconds) {
-    super(429, "source '" + sourceId + "' is over its rate limit; retry after " + retryAfterSeconds
-        + " s (Retry-After header) or raise rateLimit.eventsPerSecond in the workspace configuration", null, null);
+    this(sourceId, retryAfterSeconds, "source '" + sourceId + "' is over its rate limit; retry after " + retryAfterSeconds
+        + " s (Retry-After header) or raise rateLimit.eventsPerSecond in the workspace configuration");
+  }
+
+  /** With its own message (a per-key limit names the key). */
+  public RateLimitedException(String sourceId, long retryAfterSeconds, String message) {
+    super(429, message, null, null);
     this.sourceId = sourceId;
     this.retryAfterSeconds = retryAfterSeconds;
   }

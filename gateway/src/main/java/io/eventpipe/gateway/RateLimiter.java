@@ -77,7 +77,8 @@ public final class RateLimiter {
     }
   }
 
-  private static final class Bucket {
+  /** One token bucket; {@link KeyRateLimiter} keeps one per routing key. */
+  static final class Bucket {
     private double tokens;
     private long updatedNanos;
 
@@ -101,6 +102,11 @@ public final class RateLimiter {
       }
       double seconds = (needed - tokens) / limit.eventsPerSecond();
       return Math.max(1, (long) Math.ceil(seconds - 1e-9));
+    }
+
+    /** Gives back tokens taken for a request that was refused after all. */
+    synchronized void refund(RateLimit limit, int permits) {
+      tokens = Math.min(limit.burst(), tokens + permits);
     }
   }
 }

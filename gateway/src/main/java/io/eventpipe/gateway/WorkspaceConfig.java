@@ -24,7 +24,8 @@ import java.util.Optional;
  *     name: Website
  *     writeKey: 2x9Lk...
  *     enabled: true                  # optional, default true
- *     rateLimit: {eventsPerSecond: 500, burst: 1000}   # optional; burst defaults to one second's worth
+ *     rateLimit: {eventsPerSecond: 500, burst: 1000, perKeyEventsPerSecond: 50}   # optional; burst defaults to
+ *                                    # one second's worth; perKeyEventsPerSecond limits each user (KeyRateLimiter)
  * destinations:
  *   - id: hook
  *     type: webhook

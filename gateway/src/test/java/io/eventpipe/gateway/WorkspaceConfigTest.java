@@ -22,7 +22,7 @@ class WorkspaceConfigTest {
           enabled: true
         - id: app
           writeKey: appWriteKey12345
-          rateLimit: {eventsPerSecond: 50}
+          rateLimit: {eventsPerSecond: 50, perKeyEventsPerSecond: 5}
           team: growth
         - id: old
           writeKey: oldWriteKey12345
@@ -61,7 +61,7 @@ class WorkspaceConfigTest {
     Source app = c.sourceById("app").orElseThrow();
     assertEquals("app", app.name(), "name defaults to the id");
     assertTrue(app.enabled(), "enabled defaults to true");
-    assertEquals(new RateLimit(50, 50), app.rateLimit());
+    assertEquals(new RateLimit(50, 50, 5), app.rateLimit());
     assertEquals(Map.of("team", "growth"), app.extra());
 
     Source old = c.sourceById("old").orElseThrow();
@@ -141,6 +141,7 @@ class WorkspaceConfigTest {
           - {id: h, writeKey: k9, rateLimit: {perMinute: 5, eventsPerSecond: 1}}
           - just-a-string
           - {id: i, writeKey: k10, enabled: null}
+          - {id: j, writeKey: k11, rateLimit: {eventsPerSecond: 5, perKeyEventsPerSecond: -1}}
         destinations:
           - {id: x, sources: [a]}
           - {type: webhook}
@@ -158,7 +159,8 @@ class WorkspaceConfigTest {
     assertHas(problems, "sources[6].id: must be a string, got a number 7 (quote it)");
     assertHas(problems, "sources[7].rateLimit.eventsPerSecond: must be a positive number, got a number '0'");
     assertHas(problems, "sources[8].rateLimit.burst: must be a number >= 1, got a number '0.5'");
-    assertHas(problems, "sources[9].rateLimit.perMinute: unknown key (known: burst, eventsPerSecond)");
+    assertHas(problems, "sources[9].rateLimit.perMinute: unknown key (known: burst, eventsPerSecond, perKeyEventsPerSecond)");
+    assertHas(problems, "sources[12].rateLimit.perKeyEventsPerSecond: must be a positive number, got a number '-1'");
     assertHas(problems, "sources[10]: must be a mapping with id and writeKey, got a string");
     assertHas(problems, "sources[11].enabled: must be true or false, got null");
     assertHas(problems, "destinations[0].type: missing");

@@ -9,6 +9,7 @@ import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.ParsedRequest;
 import io.eventpipe.gateway.QueryStrings;
 import io.eventpipe.gateway.RateLimitedException;
+import io.eventpipe.gateway.KeyRateLimiter;
 import io.eventpipe.gateway.RateLimiter;
 import io.eventpipe.gateway.RequestContext;
 import io.eventpipe.gateway.WorkspaceConfigStore;
@@ -77,6 +78,7 @@ public final class GatewayServer {
   private final EventParser parser;
   private final EventSink sink;
   private final RateLimiter rateLimiter;
+  private final KeyRateLimiter keyLimiter;
   private final Clock clock;
   private final MeterRegistry registry;
   private final AtomicInteger inFlightRequests = new AtomicInteger();
@@ -99,6 +101,7 @@ public final class GatewayServer {
     this.clock = clock;
     this.registry = registry;
     this.rateLimiter = RateLimiter.create(config::rateLimitFor);
+    this.keyLimiter = new KeyRateLimiter(config::rateLimitFor, System::nanoTime, registry);
     this.bodyBudget = new BodyReader.Budget(options.maxInFlightBytes());
     this.latency = Timer.builder("gateway.request.latency").description("Time from request to answer")
         .publishPercentileHistogram().register(registry);
@@ -273,6 +276,7 @@ public final class GatewayServer {
               String queryKey = endpoint == Endpoint.BEACON_BATCH ? QueryStrings.parse(req.query()).get("writeKey") : null;
               auth = authenticate(queryKey != null && !queryKey.isEmpty() ? queryKey : p.bodyWriteKey());
             }
+            keyLimiter.acquireOrThrow(auth.sourceId(), p.events());
             rateLimiter.acquireOrThrow(auth.sourceId(), p.events().size());
             return sink.accept(auth.source(), p.events()).map(p.events());
           })
@@ -354,6 +358,7 @@ public final class GatewayServer {
       RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
       ParsedRequest parsed = parser.parsePixel(endpoint, query, ctx);
       AuthResult auth = authenticate(query.get("writeKey"));
+      keyLimiter.acquireOrThrow(auth.sourceId(), parsed.events());
       rateLimiter.acquireOrThrow(auth.sourceId(), parsed.events().size());
       stored = sink.accept(auth.source(), parsed.events()).map(parsed.events().size());
     } catch (RuntimeException e) {

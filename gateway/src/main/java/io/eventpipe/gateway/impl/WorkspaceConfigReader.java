@@ -31,7 +31,7 @@ public final class WorkspaceConfigReader {
   private static final Set<String> EGRESS_KEYS = Set.of("allow", "deny");
   private static final Set<String> SOURCE_KEYS = Set.of("id", "name", "writeKey", "enabled", "rateLimit");
   private static final Set<String> DESTINATION_KEYS = Set.of("id", "type", "enabled", "sources", "config");
-  private static final Set<String> RATE_LIMIT_KEYS = Set.of("eventsPerSecond", "burst");
+  private static final Set<String> RATE_LIMIT_KEYS = Set.of("eventsPerSecond", "burst", "perKeyEventsPerSecond");
 
   private final List<String> problems = new ArrayList<>();
 
@@ -295,15 +295,25 @@ public final class WorkspaceConfigReader {
           + (rate == null ? "nothing" : kind(rate) + " '" + rate.asText() + "'"));
       return null;
     }
+    JsonNode perKey = node.get("perKeyEventsPerSecond");
+    double perKeyRate = 0;
+    if (perKey != null && !perKey.isNull()) {
+      if (!perKey.isNumber() || !(perKey.doubleValue() > 0) || Double.isInfinite(perKey.doubleValue())) {
+        problems.add(path + ".perKeyEventsPerSecond: must be a positive number, got " + kind(perKey) + " '"
+            + perKey.asText() + "'");
+        return null;
+      }
+      perKeyRate = perKey.doubleValue();
+    }
     JsonNode burst = node.get("burst");
     if (burst == null || burst.isNull()) {
-      return RateLimit.perSecond(rate.doubleValue());
+      return RateLimit.perSecond(rate.doubleValue()).withPerKey(perKeyRate);
     }
     if (!burst.isNumber() || !(burst.doubleValue() >= 1) || Double.isInfinite(burst.doubleValue())) {
       problems.add(path + ".burst: must be a number >= 1, got " + kind(burst) + " '" + burst.asText() + "'");
       return null;
     }
-    return new RateLimit(rate.doubleValue(), burst.doubleValue());
+    return new RateLimit(rate.doubleValue(), burst.doubleValue(), perKeyRate);
   }
 
   private void unknownKeys(JsonNode node, Set<String> known, String prefix) {

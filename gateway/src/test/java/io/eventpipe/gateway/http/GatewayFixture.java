@@ -52,16 +52,21 @@ final class GatewayFixture implements AutoCloseable {
   static final String WEB_KEY = "wk-web-2x9Lk7Qp";
   static final String OFF_KEY = "wk-off-8Hn3Ra1c";
   static final String LIMITED_KEY = "wk-lim-5Tz0Wm4e";
+  static final String PER_KEY_KEY = "wk-key-3Jd8Vb2n";
   /** Every request's receivedAt: the servers run on a fixed clock, so enriched payloads are exact. */
   static final Instant RECEIVED = Instant.parse("2026-03-01T10:00:00.250Z");
   static final String RECEIVED_TEXT = "2026-03-01T10:00:00.250Z";
   static final Partitioner PARTITIONER = Partitioner.of(1024);
 
-  /** web (enabled), off (disabled), limited (3 events, then about one per 1000 s). */
+  /**
+   * web (enabled), off (disabled), limited (3 events, then about one per 1000 s), perkey (no source limit to speak of,
+   * one event per key, then about one per 1000 s).
+   */
   static final WorkspaceConfig WORKSPACE = WorkspaceConfig.of(List.of(
       Source.of("web", WEB_KEY),
       new Source("off", "Disabled", OFF_KEY, false, null, null),
-      new Source("limited", "Limited", LIMITED_KEY, true, new RateLimit(0.001, 3), null)), List.of());
+      new Source("limited", "Limited", LIMITED_KEY, true, new RateLimit(0.001, 3), null),
+      new Source("perkey", "Per key", PER_KEY_KEY, true, new RateLimit(1e6, 1e6, 0.001), null)), List.of());
 
   /** One stored job, read back with JDBC. */
   record StoredJob(long jobId, int partitionId, String routingKey, String sourceId, String messageId, byte[] payload) {

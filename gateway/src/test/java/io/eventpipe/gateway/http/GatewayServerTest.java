@@ -584,6 +584,39 @@ class GatewayServerTest {
     assertOk(fx.post(port, "/v1/track", "{\"userId\":\"rl-other\",\"event\":\"E\"}"));
   }
 
+  /**
+   * Issue 9: a bot sending every event as one user gets a serial lane that may never drain. A per-key limit answers
+   * that key 429 with Retry-After, whole requests at a time, while the source's other users go through; and a hot key
+   * is detected (metric) whether or not a limit is set.
+   */
+  @Test
+  void aHotKeyOverItsPerKeyLimitGets429WhileTheSourcesOtherUsersGoThroughAndHotKeysAreCounted() {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    int p = fx.start(GatewayFixture.options(), fx.sink(), registry);
+    Map<String, String> h = auth(GatewayFixture.PER_KEY_KEY);
+    assertOk(fx.send(p, HttpMethod.POST, "/v1/track", h, Buffer.buffer("{\"userId\":\"hk-undefined\",\"event\":\"E\"}")));
+    Reply limited = fx.send(p, HttpMethod.POST, "/v1/track", h, Buffer.buffer("{\"userId\":\"hk-undefined\",\"event\":\"E\"}"));
+    assertError(429, limited);
+    assertTrue(Long.parseLong(limited.header("Retry-After")) >= 1, limited.header("Retry-After"));
+    assertTrue(limited.json().getString("error").contains("hk-undefined"), limited.text());
+    // a request with the hot key is refused whole, and gives back what it took for its other keys
+    assertError(429, fx.send(p, HttpMethod.POST, "/v1/batch", h, Buffer.buffer("{\"batch\":["
+        + "{\"type\":\"track\",\"userId\":\"hk-a\",\"event\":\"E\"},{\"type\":\"track\",\"userId\":\"hk-undefined\",\"event\":\"E\"}]}")));
+    assertOk(fx.send(p, HttpMethod.POST, "/v1/batch", h, Buffer.buffer("{\"batch\":["
+        + "{\"type\":\"track\",\"userId\":\"hk-a\",\"event\":\"E\"},{\"type\":\"track\",\"userId\":\"hk-b\",\"event\":\"E\"}]}")));
+    assertEquals(List.of("hk-a", "hk-b", "hk-undefined"),
+        fx.storedWithKeyPrefix("hk-").stream().map(StoredJob::routingKey).sorted().toList());
+    assertEquals(3.0, registry.get("gateway.key.limited.events").tag("source", "perkey").counter().count());
+
+    // detection without a limit: more than 100 events/s of one key over the window
+    StringBuilder batch = new StringBuilder("{\"batch\":[");
+    for (int i = 0; i < 1001; i++) {
+      batch.append(i == 0 ? "" : ",").append("{\"type\":\"track\",\"userId\":\"hot-bot\",\"event\":\"E\"}");
+    }
+    assertOk(fx.post(p, "/v1/batch", batch.append("]}").toString()));
+    assertEquals(1.0, registry.get("gateway.hot.keys").tag("source", "web").counter().count());
+  }
+
   @Test
   void aSinkFailureIs503WithRetryAfterAndTheRetryDoesNotDuplicate() {
     JobsDbTestSink s = fx.sink();
