@@ -1,9 +1,14 @@
 package io.eventpipe.jobsdb;
 
-/** The state of a job. Pending states ({@link #isPending()}) are what consumers read. */
+/**
+ * The state of a job. Pending states ({@link #isPending()}) are what consumers read.
+ *
+ * <p>Code 1 is unused: jobs are never marked as in flight (a consumer holds them in memory and writes outcomes in
+ * batches; after a crash, what was in flight is simply still pending). It is kept out of use so stored codes keep
+ * their meaning.
+ */
 public enum JobState {
   UNPROCESSED(0),
-  EXECUTING(1),
   FAILED(2),
   SUCCEEDED(3),
   ABORTED(4),
@@ -24,9 +29,11 @@ public enum JobState {
   }
 
   public static JobState of(int code) {
-    if (code < 0 || code >= values().length) {
-      throw new IllegalArgumentException("unknown job state code " + code);
+    for (JobState state : values()) {
+      if (state.code == code) {
+        return state;
+      }
     }
-    return values()[code];
+    throw new IllegalArgumentException("unknown job state code " + code);
   }
 }

@@ -17,7 +17,7 @@ import java.util.List;
  * of pending work walk a partial index and cost O(batch) however many finished jobs exist.
  *
  * <p>Order: job ids increase in store order, and a read returns each routing key's jobs in id order,
- * skipping a key entirely from its first job that is executing or failed-and-waiting. Imported jobs of a
+ * skipping a key entirely from its first job that is failed-and-waiting. Imported jobs of a
  * migration take ids below every local id, so a partition's imported backlog precedes its new writes.
  *
  * <p>Partitions that this node's database records as moving ({@link NodePartitions}) are skipped by reads, and a store
@@ -27,8 +27,9 @@ import java.util.List;
 public interface JobsDb extends AutoCloseable {
 
   /**
-   * Opens a queue: migrates its schema with Flyway (on a worker thread), turns jobs left executing by a crash
-   * back into pending work, and starts group commit and maintenance. {@code pool} may be shared by queues.
+   * Opens a queue: migrates its schema with Flyway (on a worker thread) and starts group commit and maintenance.
+   * Nothing needs recovering after a crash: jobs are never marked in flight, so what was in flight is still pending.
+   * {@code pool} may be shared by queues.
    */
   static Future<JobsDb> open(Vertx vertx, PgConfig pg, Pool pool, JobsDbOptions options, MeterRegistry registry) {
     return PgJobsDb.open(vertx, pg, pool, options, registry);
@@ -56,7 +57,7 @@ public interface JobsDb extends AutoCloseable {
 
   /**
    * Pending jobs of one destination by routing key: each key's first deliverable jobs (in job order, cut at its first
-   * job that is executing or failed-and-waiting), keys in byte order after {@code afterKey}; see
+   * job that is failed-and-waiting), keys in byte order after {@code afterKey}; see
    * {@link KeyReadRequest}. It costs one index probe per key walked plus the jobs returned, however many jobs a
    * blocked or busy key holds, so a consumer that walks on from where the last read stopped reaches every key's first
    * deliverable job within one round of its keys.

@@ -106,14 +106,14 @@ class JobsDbTest {
     List<Job> first = await(db.readPending(new ReadRequest("hook", 10, 1 << 20, 100, now)));
     assertEquals(List.of("a1", "b1", "a2", "b2"), ids(first), "a destination reads only its own jobs, in order");
 
-    // alice's first job fails and waits a minute; bob's first job is in flight
+    // alice's first job fails and waits a minute; bob's waits half a minute
     Job a1 = first.get(0);
     Job b1 = first.get(1);
     await(db.updateStates(List.of(
         new StateUpdate(a1.jobId(), JobState.FAILED, 1, now, now.plusSeconds(60), "HTTP 503"),
-        new StateUpdate(b1.jobId(), JobState.EXECUTING, 0, null, null, null))));
+        new StateUpdate(b1.jobId(), JobState.FAILED, 1, now, now.plusSeconds(30), "timeout"))));
     assertEquals(List.of(), ids(await(db.readPending(new ReadRequest("hook", 10, 1 << 20, 100, now)))),
-        "alice waits for her retry and bob has a job in flight: both keys are blocked whole");
+        "alice and bob wait for their retries: both keys are blocked whole");
 
     await(db.updateStates(List.of(new StateUpdate(b1.jobId(), JobState.SUCCEEDED, 1, now, null, null))));
     assertEquals(List.of("b2"), ids(await(db.readPending(new ReadRequest("hook", 10, 1 << 20, 100, now)))));
@@ -180,17 +180,15 @@ class JobsDbTest {
   }
 
   @Test
-  void jobsLeftExecutingByACrashArePendingAgainAfterRestartWithTheirAttempts() {
+  void jobsInFlightAtACrashArePendingAfterRestartWithTheirAttempts() {
     JobsDbOptions options = fx.options("crash");
     JobsDb db = fx.open(options);
     await(db.store(List.of(fx.job(0, "k", "d", "1", "1"), fx.job(0, "k", "d", "2", "2"))));
     List<Job> read = await(db.readPending(new ReadRequest("d", 10, 1 << 20, 100, fx.clock.instant())));
     Instant now = fx.clock.instant();
-    await(db.updateStates(List.of(
-        new StateUpdate(read.get(0).jobId(), JobState.EXECUTING, 2, now, null, "timeout"),
-        new StateUpdate(read.get(1).jobId(), JobState.EXECUTING, 0, null, null, null))));
-    assertEquals(0, await(db.readPending(new ReadRequest("d", 10, 1 << 20, 100, now))).size());
-    // no shutdown: the process "died"; a new instance opens the same queue
+    await(db.updateStates(List.of(new StateUpdate(read.get(0).jobId(), JobState.FAILED, 2, now, now, "timeout"))));
+    assertEquals(2, await(db.readPending(new ReadRequest("d", 10, 1 << 20, 100, now))).size(), "both read again: in flight");
+    // no outcome written, no shutdown: the process "died"; a new instance opens the same queue
     JobsDb restarted = fx.open(options);
     List<Job> again = await(restarted.readPending(new ReadRequest("d", 10, 1 << 20, 100, now)));
     assertEquals(List.of("1", "2"), ids(again));

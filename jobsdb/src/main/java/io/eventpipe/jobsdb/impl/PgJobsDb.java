@@ -103,7 +103,6 @@ public final class PgJobsDb implements JobsDb {
               .migrate();
           return null;
         }, false)
-        .compose(v -> db.recoverExecuting())
         .compose(v -> db.datasets.load())
         .compose(v -> db.dedup.load())
         .map(v -> {
@@ -115,21 +114,6 @@ public final class PgJobsDb implements JobsDb {
   @Override
   public JobsDbOptions options() {
     return options;
-  }
-
-  // ---------------------------------------------------------------- start-up
-
-  /** Jobs left executing by a crash were in flight: they become pending again, keeping their attempts. */
-  private Future<Void> recoverExecuting() {
-    return pool.preparedQuery("UPDATE " + s + ".job_state SET state = CASE WHEN attempts > 0 THEN 2 ELSE 0 END,"
-            + " next_retry_at = CASE WHEN attempts > 0 THEN $1 ELSE next_retry_at END WHERE state = 1")
-        .execute(Tuple.of(ts(now())))
-        .map(rows -> {
-          if (rows.rowCount() > 0) {
-            LOG.info("queue {}: {} jobs left executing by the previous run are pending again", options.queue(), rows.rowCount());
-          }
-          return null;
-        });
   }
 
   // ---------------------------------------------------------------- store

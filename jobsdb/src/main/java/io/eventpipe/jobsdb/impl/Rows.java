@@ -72,10 +72,7 @@ final class Rows {
         attempts[i] = 0;
       } else {
         Job st = states.get(i);
-        // a job exported while executing was in flight on the source: it is pending here, its attempts kept
-        JobState state = st.state() == JobState.EXECUTING
-            ? (st.attempts() > 0 ? JobState.FAILED : JobState.UNPROCESSED) : st.state();
-        stateArr[i] = state.code();
+        stateArr[i] = st.state().code();
         attempts[i] = st.attempts();
         first[i] = ts(st.firstAttemptAt());
         next[i] = ts(st.nextRetryAt());

@@ -25,7 +25,7 @@ final class Statements {
         + " first_attempt_at, next_retry_at, last_error) SELECT job_id, partition_id, routing_key, destination_id, state,"
         + " attempts, first_attempt_at, next_retry_at, last_error FROM u";
     // 1. take the first scanLimit pending jobs of the consumer in job order (partial index, O(scan));
-    // 2. a key is blocked from its first executing or failed-and-not-yet-due job on (running bool_or);
+    // 2. a key is blocked from its first failed-and-not-yet-due job on (running bool_or);
     // 3. keep the unblocked jobs within the byte budget (the first job always fits), at most maxJobs.
     String cols = "x.job_id, x.partition_id, x.routing_key, x.source_id, x.destination_id, x.message_id, x.received_at,"
         + " x.payload, x.state, x.attempts, x.first_attempt_at, x.next_retry_at, x.last_error";
@@ -42,7 +42,7 @@ final class Statements {
         + " ORDER BY s.job_id LIMIT ";
     this.readSuffix = "),"
         + " b AS (SELECT p.*, j.source_id, j.message_id, j.received_at, j.payload,"
-        + " bool_or(p.state = 1 OR (p.state = 2 AND p.next_retry_at > $2))"
+        + " bool_or(p.state = 2 AND p.next_retry_at > $2)"
         + " OVER (PARTITION BY p.routing_key ORDER BY p.job_id) AS blocked"
         + " FROM p CROSS JOIN LATERAL (SELECT jj.source_id, jj.message_id, jj.received_at, jj.payload"
         + " FROM " + s + ".jobs jj WHERE jj.job_id = p.job_id LIMIT 1) j),"
@@ -73,7 +73,7 @@ final class Statements {
    * 1. walk the destination's keys after $5 in byte order by a loose index scan over job_state_pending_keys (each step
    *    is "the next key greater than this one", one probe), at most $6 keys, stopping once $4 jobs are found;
    * 2. for each key not in $7 (the caller's busy keys), its first $8 pending jobs in job order, cut at its first job
-   *    that is executing or failed-and-not-yet-due: a key's prefix, so order per key holds (partitions recorded as
+   *    that is failed-and-not-yet-due: a key's prefix, so order per key holds (partitions recorded as
    *    moving are skipped, as in the job-order read);
    * 3. fetch those jobs' rows (primary-key probes), keep them within the byte budget $3 (the first always fits), at
    *    most $4;
@@ -86,7 +86,7 @@ final class Statements {
   private static String readKeys(String s, String cols) {
     String fenced = "ARRAY(SELECT f.partition_id FROM node.partition_state f)";
     java.util.function.Function<String, String> prefix = key -> "ARRAY(SELECT q.job_id FROM (SELECT z.job_id,"
-        + " bool_or(z.state = 1 OR (z.state = 2 AND z.next_retry_at > $2)) OVER (ORDER BY z.job_id) AS blocked"
+        + " bool_or(z.state = 2 AND z.next_retry_at > $2) OVER (ORDER BY z.job_id) AS blocked"
         + " FROM (SELECT y.job_id, y.state, y.next_retry_at FROM " + s + ".job_state y WHERE y.state < 3"
         + " AND y.destination_id = $1 AND y.routing_key = " + key + " AND y.partition_id <> ALL (" + fenced + ")"
         + " AND " + key + " <> ALL ($7::text[]) ORDER BY y.job_id LIMIT $8) z) q WHERE NOT q.blocked ORDER BY q.job_id)";
