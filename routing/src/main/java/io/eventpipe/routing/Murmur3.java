@@ -1,10 +1,12 @@
 package io.eventpipe.routing;
 
 import java.util.Objects;
+import org.apache.commons.codec.digest.MurmurHash3;
 
 /**
  * MurmurHash3, the 32-bit x86 variant ({@code MurmurHash3_x86_32}), bit for bit as Austin Appleby's
- * public-domain reference implementation.
+ * public-domain reference implementation: the partition function's hash, a compatibility contract pinned by
+ * {@code Murmur3Test}'s vectors.
  *
  * <p>The result equals the reference's {@code uint32_t} output reinterpreted as a Java {@code int}; use
  * {@code hash & 0xFFFFFFFFL} (or {@link Integer#toUnsignedLong(int)}) for the unsigned value that other
@@ -13,26 +15,16 @@ import java.util.Objects;
 public final class Murmur3 {
 
   /*
-   * Algorithm notes
+   * Implementation notes
    *
    * Reference: Austin Appleby, SMHasher, src/MurmurHash3.cpp, MurmurHash3_x86_32
    * (https://github.com/aappleby/smhasher), public domain.
    *
-   * 1. Body: the input is read as little-endian 32-bit blocks (the reference's getblock32 on x86).
-   *    Each block k is mixed: k *= c1; k = rotl(k, 15); k *= c2; then h ^= k; h = rotl(h, 13);
-   *    h = h * 5 + 0xe6546b64.
-   * 2. Tail: the 1..3 remaining bytes are assembled little-endian into k as UNSIGNED bytes (the reference
-   *    reads them through a const uint8_t*; sign-extending them, a classic porting bug, changes the hash
-   *    of every non-ASCII UTF-8 key), mixed like a block but without the h rotation and h*5+n step.
-   * 3. Finalisation: h ^= length in bytes, then fmix32 (xor-shift 16, * 0x85ebca6b, xor-shift 13,
-   *    * 0xc2b2ae35, xor-shift 16) for avalanche.
-   *
-   * Java's int arithmetic wraps modulo 2^32 exactly like the reference's uint32_t, and >>> is the
-   * reference's unsigned >>, so no masking is needed.
+   * The hashing is commons-codec's MurmurHash3 (org.apache.commons.codec.digest), which is maintained and
+   * matches the reference. Use only hash32x86 for byte arrays: commons-codec's older hash32(byte[] ...) methods
+   * sign-extend the 1..3 tail bytes (CODEC-264), which changes the hash of every non-ASCII UTF-8 key; they are
+   * deprecated for that reason. hash32(long, int) hashes exactly 8 bytes (no tail), so it is exact.
    */
-
-  private static final int C1 = 0xcc9e2d51;
-  private static final int C2 = 0x1b873593;
 
   private Murmur3() {}
 
@@ -45,7 +37,7 @@ public final class Murmur3 {
    */
   public static int hash32(byte[] data, int seed) {
     Objects.requireNonNull(data, "data");
-    return hash32(data, 0, data.length, seed);
+    return MurmurHash3.hash32x86(data, 0, data.length, seed);
   }
 
   /**
@@ -61,28 +53,7 @@ public final class Murmur3 {
   public static int hash32(byte[] data, int offset, int length, int seed) {
     Objects.requireNonNull(data, "data");
     Objects.checkFromIndexSize(offset, length, data.length);
-    int h = seed;
-    int end = offset + (length & ~3);
-    for (int i = offset; i < end; i += 4) {
-      int k = (data[i] & 0xff)
-          | (data[i + 1] & 0xff) << 8
-          | (data[i + 2] & 0xff) << 16
-          | (data[i + 3] & 0xff) << 24;
-      h = mixH(h, mixK(k));
-    }
-    int rest = length & 3;
-    if (rest > 0) {
-      int k = 0;
-      if (rest == 3) {
-        k ^= (data[end + 2] & 0xff) << 16;
-      }
-      if (rest >= 2) {
-        k ^= (data[end + 1] & 0xff) << 8;
-      }
-      k ^= data[end] & 0xff;
-      h ^= mixK(k);
-    }
-    return fmix(h ^ length);
+    return MurmurHash3.hash32x86(data, offset, length, seed);
   }
 
   /**
@@ -91,29 +62,7 @@ public final class Murmur3 {
    * rank partitions.
    */
   static int hash32(int a, int b, int seed) {
-    int h = mixH(seed, mixK(a));
-    h = mixH(h, mixK(b));
-    return fmix(h ^ 8);
-  }
-
-  private static int mixK(int k) {
-    k *= C1;
-    k = Integer.rotateLeft(k, 15);
-    return k * C2;
-  }
-
-  private static int mixH(int h, int k) {
-    h ^= k;
-    h = Integer.rotateLeft(h, 13);
-    return h * 5 + 0xe6546b64;
-  }
-
-  private static int fmix(int h) {
-    h ^= h >>> 16;
-    h *= 0x85ebca6b;
-    h ^= h >>> 13;
-    h *= 0xc2b2ae35;
-    h ^= h >>> 16;
-    return h;
+    // commons-codec hashes the long's big-endian bytes; reversed, they are a's then b's little-endian bytes
+    return MurmurHash3.hash32(Long.reverseBytes((long) b << 32 | (a & 0xFFFFFFFFL)), seed);
   }
 }
