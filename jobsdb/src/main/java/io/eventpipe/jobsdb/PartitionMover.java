@@ -52,7 +52,8 @@ public interface PartitionMover {
   Future<Batch> exportAborted(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs, long maxBytes);
 
   /**
-   * Imports an exported batch with its states, ids from the migration's reserved range (below every local id). The
+   * Imports an exported batch with its states, ids from the migration's reserved range (below every local id; a
+   * migration whose slices import concurrently reserves one range per slice, named {@code <migrationId>#<slice>}). The
    * jobs and the stream's progress mark commit together: a batch already imported is a no-op. Returns how many
    * jobs were new.
    */
@@ -61,6 +62,15 @@ public interface PartitionMover {
   /** Source: exported jobs (pending or aborted, live or dead-lettered) are migrated away; they leave every list here. */
   Future<Void> markMigrated(Collection<Long> jobIds);
 
+  /**
+   * Source, after the copy: every job of {@code partitions} of a destination (pending, aborted, dead-lettered) is
+   * migrated away, in one statement per kind; returns how many.
+   */
+  Future<Long> markAllMigrated(String destinationId, Collection<Integer> partitions);
+
+  /** Target: the last source job id a stream imported (its progress mark), or {@link Long#MIN_VALUE}. */
+  Future<Long> progress(String migrationId, String stream);
+
   /** A page of the dedup window of {@code partitions}, seen at or after {@code since}, after a cursor. */
   Future<List<JobsDb.DedupEntry>> exportDedup(Collection<Integer> partitions, Instant since, JobsDb.DedupEntry after, int limit);
 
@@ -68,7 +78,7 @@ public interface PartitionMover {
   Future<Void> importDedup(List<JobsDb.DedupEntry> entries);
 
   /**
-   * Target, at release: the migration's imported jobs of {@code partitions} that wait for a retry have their retry
+   * Target, at release: the migration's imported jobs (in every slice's range) of {@code partitions} that wait for a retry have their retry
    * time and retry window moved on by {@code held} (time spent held is not spent retrying), and the import is marked
    * complete so its dataset is dropped once its jobs finish.
    */

@@ -67,6 +67,9 @@ public final class Migrator {
 
   private static final Logger LOG = LoggerFactory.getLogger(Migrator.class);
 
+  /** Concurrent copy streams per (pair, queue, destination), over disjoint partition slices. */
+  static final int STREAMS_PER_DESTINATION = 2;
+
   /** Which direction a run may go: hooks before an upgrade only shrink, hooks after it only grow. */
   public enum Only { ALL, GROW, SHRINK }
 
@@ -331,8 +334,31 @@ public final class Migrator {
     return f;
   }
 
+  /**
+   * Copies one (source, target) pair: per queue and destination, the pending jobs, then the aborted ones. Order only
+   * matters per routing key, and a key lives in one partition, so the partitions are split into
+   * {@link #STREAMS_PER_DESTINATION} disjoint slices copied concurrently (each its own stream and progress mark), which
+   * keeps both databases busy. The split is by position in the sorted list, the same on every rerun.
+   */
   private Future<Void> copyPair(Migration m, int s, int t, List<Integer> parts) {
     activity = "copy: node " + s + " -> node " + t + " (" + parts.size() + " partitions)";
+    try {
+      options.hook().before("copy");
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+    List<Integer> sorted = new ArrayList<>(parts);
+    java.util.Collections.sort(sorted);
+    List<List<Integer>> slices = new ArrayList<>();
+    for (int i = 0; i < STREAMS_PER_DESTINATION; i++) {
+      List<Integer> slice = new ArrayList<>();
+      for (int k = i; k < sorted.size(); k += STREAMS_PER_DESTINATION) {
+        slice.add(sorted.get(k));
+      }
+      if (!slice.isEmpty()) {
+        slices.add(slice);
+      }
+    }
     return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> {
       Future<Void> f = Future.succeededFuture();
       for (int q = 0; q < 2; q++) {
@@ -341,11 +367,20 @@ public final class Migrator {
         f = f.compose(v -> from.destinations(parts)).compose(dests -> {
           Future<Void> g = Future.succeededFuture();
           for (String d : dests) {
-            String stream = from.queue() + "/" + s + "/" + d;
-            g = g.compose(v -> copyStream(m, stream + "/pending", from, to, parts, Long.MIN_VALUE,
-                    after -> from.exportPending(d, parts, after, options.batchJobs(), options.batchBytes())))
-                .compose(v -> copyStream(m, stream + "/aborted", from, to, parts, Long.MIN_VALUE,
-                    after -> from.exportAborted(d, parts, after, options.batchJobs(), options.batchBytes())));
+            g = g.compose(v -> {
+              List<Future<Void>> concurrent = new ArrayList<>();
+              for (int i = 0; i < slices.size(); i++) {
+                List<Integer> slice = slices.get(i);
+                // each slice imports into its own reserved id range, so concurrent slices never wait for each other
+                String range = m.id() + "#" + i;
+                String stream = from.queue() + "/" + s + "/" + d;
+                concurrent.add(copyStream(range, stream + "/pending", to,
+                        after -> from.exportPending(d, slice, after, options.batchJobs(), options.batchBytes()))
+                    .compose(v2 -> copyStream(range, stream + "/aborted", to,
+                        after -> from.exportAborted(d, slice, after, options.batchJobs(), options.batchBytes()))));
+              }
+              return Future.all(concurrent).mapEmpty();
+            });
           }
           return g;
         });
@@ -354,31 +389,37 @@ public final class Migrator {
     }));
   }
 
-  /** One stream, batch by batch: export, import with its progress mark, mark migrated on the source. */
-  private Future<Void> copyStream(Migration m, String stream, PartitionMover from, PartitionMover to, List<Integer> parts,
-      long after, java.util.function.LongFunction<Future<PartitionMover.Batch>> export) {
+  /**
+   * One stream, batch by batch: export from the source, import on the target together with the stream's progress mark.
+   * The next batch is read from the source while the current one is imported (at most two batches in memory). The
+   * source's copies are not touched here: the partitions are fenced there, and {@link #finish} marks them migrated in
+   * one statement per destination. A rerun resumes each stream after its progress mark on the target.
+   */
+  private Future<Void> copyStream(String range, String stream, PartitionMover to,
+      java.util.function.LongFunction<Future<PartitionMover.Batch>> export) {
+    return to.progress(range, stream).compose(after -> pipeline(range, stream, to, export.apply(after), export));
+  }
+
+  private Future<Void> pipeline(String range, String stream, PartitionMover to, Future<PartitionMover.Batch> current,
+      java.util.function.LongFunction<Future<PartitionMover.Batch>> export) {
     try {
       options.hook().before("copy");
     } catch (RuntimeException e) {
       return Future.failedFuture(e);
     }
     long started = System.nanoTime();
-    return export.apply(after).compose(batch -> {
+    return current.compose(batch -> {
       if (batch.isEmpty()) {
         return Future.succeededFuture();
       }
-      List<Long> ids = new ArrayList<>(batch.jobs().size());
-      for (Job j : batch.jobs()) {
-        ids.add(j.jobId());
-      }
-      return to.importBatch(m.id(), stream, batch)
-          .compose(n -> from.markMigrated(ids))
-          .compose(v -> {
-            jobsMoved.addAndGet(ids.size());
-            return control.addJobsMoved(m.id(), ids.size());
+      Future<PartitionMover.Batch> next = export.apply(batch.lastJobId());
+      return to.importBatch(range, stream, batch)
+          .compose(n -> {
+            jobsMoved.addAndGet(batch.jobs().size());
+            return control.addJobsMoved(current().id(), batch.jobs().size());
           })
-          .compose(v -> throttle(ids.size(), started))
-          .compose(v -> copyStream(m, stream, from, to, parts, batch.lastJobId(), export));
+          .compose(v -> throttle(batch.jobs().size(), started))
+          .compose(v -> pipeline(range, stream, to, next, export));
     });
   }
 
@@ -429,9 +470,24 @@ public final class Migrator {
         .compose(v -> n.partitions().release(m.id(), parts))));
   }
 
-  /** Step 8: sources record the partitions as gone; removed nodes must hold nothing, and are forgotten. */
+  /**
+   * Step 8: sources mark the copied jobs migrated (one statement per queue and destination) and record the partitions
+   * as gone; removed nodes must hold nothing, and are forgotten.
+   */
   private Future<Void> finish(Migration m) {
-    Future<Void> gone = forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().markGone(m.id(), parts)));
+    Future<Void> gone = forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> {
+      Future<Void> f = Future.succeededFuture();
+      for (PartitionMover q : n.queues()) {
+        f = f.compose(v -> q.destinations(parts)).compose(dests -> {
+          Future<Void> g = Future.succeededFuture();
+          for (String d : dests) {
+            g = g.compose(v -> q.markAllMigrated(d, parts).mapEmpty());
+          }
+          return g;
+        });
+      }
+      return f.compose(v -> n.partitions().markGone(m.id(), parts));
+    }));
     if (m.toNodes() >= m.fromNodes()) {
       return gone;
     }
@@ -557,6 +613,10 @@ public final class Migrator {
     }
     return f.compose(done -> done ? Future.<Void>succeededFuture()
         : vertx.timer(every.toMillis()).compose(t -> poll(check, every)));
+  }
+
+  private Migration current() {
+    return current;
   }
 
   private long lastMoved;

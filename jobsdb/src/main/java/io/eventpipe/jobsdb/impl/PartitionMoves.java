@@ -199,25 +199,49 @@ final class PartitionMoves {
         .mapEmpty());
   }
 
+  /** Every pending or aborted job of a destination in {@code partitions} becomes migrated; dead letters are deleted. */
+  Future<Long> markAllMigrated(String destinationId, Collection<Integer> partitions) {
+    Integer[] parts = partitions.toArray(new Integer[0]);
+    Tuple args = Tuple.of(destinationId, parts, ts(options.clock().instant()));
+    // each UPDATE walks one partial index (pending, then aborted) of the destination, not the whole state table
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + s + ".job_state SET state = 5, updated_at = $3"
+            + " WHERE state < 3 AND destination_id = $1 AND partition_id = ANY($2::int[])").execute(args)
+        .compose(pending -> conn.preparedQuery("UPDATE " + s + ".job_state SET state = 5, updated_at = $3"
+            + " WHERE state = 4 AND destination_id = $1 AND partition_id = ANY($2::int[])").execute(args)
+            .compose(aborted -> conn.preparedQuery("DELETE FROM " + s + ".dead_letter WHERE destination_id = $1"
+                    + " AND partition_id = ANY($2::int[])").execute(Tuple.of(destinationId, (Object) parts))
+                .map(dead -> (long) pending.rowCount() + aborted.rowCount() + dead.rowCount()))));
+  }
+
+  Future<Long> progress(String migrationId, String stream) {
+    return pool.preparedQuery("SELECT last_source_job_id FROM " + s + ".import_progress WHERE migration_id = $1 AND stream = $2")
+        .execute(Tuple.of(migrationId, stream))
+        .map(rows -> rows.rowCount() == 0 ? Long.MIN_VALUE : rows.iterator().next().getLong(0));
+  }
+
   /**
    * Target, at release: once per migration (the range's completion flag guards it), the imported jobs of
    * {@code partitions} that wait for a retry get {@code held} added to their retry time and first attempt, and the
    * import is complete (its dataset is dropped once its jobs finish).
    */
   Future<Void> release(String migrationId, Collection<Integer> partitions, java.time.Duration held) {
+    // the migration's ranges: its own id, or its id and a slice ("<id>#<n>") when slices import concurrently
     return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + s + ".import_ranges SET completed = true"
-            + " WHERE migration_id = $1 AND NOT completed RETURNING lo, hi")
+            + " WHERE (migration_id = $1 OR starts_with(migration_id, $1 || '#')) AND NOT completed RETURNING lo, hi")
         .execute(Tuple.of(migrationId))
         .compose(rows -> {
-          if (rows.rowCount() == 0 || held.isZero() || held.isNegative()) {
+          if (held.isZero() || held.isNegative()) {
             return Future.<Void>succeededFuture();
           }
-          Row r = rows.iterator().next();
-          return conn.preparedQuery("UPDATE " + s + ".job_state SET next_retry_at = next_retry_at + make_interval(secs => $4),"
-                  + " first_attempt_at = first_attempt_at + make_interval(secs => $4)"
-                  + " WHERE job_id >= $1 AND job_id < $2 AND state = 2 AND partition_id = ANY($3::int[])")
-              .execute(Tuple.of(r.getLong(0), r.getLong(1), partitions.toArray(new Integer[0]), held.toNanos() / 1e9))
-              .mapEmpty();
+          Future<Void> f = Future.succeededFuture();
+          for (Row r : rows) {
+            f = f.compose(v -> conn.preparedQuery("UPDATE " + s + ".job_state SET next_retry_at = next_retry_at + make_interval(secs => $4),"
+                    + " first_attempt_at = first_attempt_at + make_interval(secs => $4)"
+                    + " WHERE job_id >= $1 AND job_id < $2 AND state = 2 AND partition_id = ANY($3::int[])")
+                .execute(Tuple.of(r.getLong(0), r.getLong(1), partitions.toArray(new Integer[0]), held.toNanos() / 1e9))
+                .<Void>mapEmpty());
+          }
+          return f;
         }));
   }
 }

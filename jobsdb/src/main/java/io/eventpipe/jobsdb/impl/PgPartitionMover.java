@@ -71,6 +71,16 @@ public final class PgPartitionMover implements PartitionMover {
   }
 
   @Override
+  public Future<Long> markAllMigrated(String destinationId, Collection<Integer> partitions) {
+    return moves.markAllMigrated(destinationId, partitions);
+  }
+
+  @Override
+  public Future<Long> progress(String migrationId, String stream) {
+    return moves.progress(migrationId, stream);
+  }
+
+  @Override
   public Future<List<JobsDb.DedupEntry>> exportDedup(Collection<Integer> partitions, Instant since, JobsDb.DedupEntry after, int limit) {
     return dedup.export(partitions, since, after, limit);
   }

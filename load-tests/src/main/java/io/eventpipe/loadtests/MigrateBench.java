@@ -1,0 +1,140 @@
+package io.eventpipe.loadtests;
+
+import io.eventpipe.control.ControlStore;
+import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.JobsDbOptions;
+import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.migrator.Migrator;
+import io.eventpipe.migrator.MigratorOptions;
+import io.eventpipe.migrator.NodeDatabases;
+import io.eventpipe.routing.Assignment;
+import io.eventpipe.testing.PgDatabase;
+import io.eventpipe.testing.PgServer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.sqlclient.Pool;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The migrator's copy rate: {@code -Djobs} pending jobs (default 1,000,000) on the partitions that a resize from one node
+ * to two moves, copied from node 0's database to node 1's, next to the raw PostgreSQL insert ceiling measured in the same
+ * run (the same ~700-byte rows by JDBC multi-row inserts). Median of {@code -Druns} runs (default 3). The nodes do not
+ * run (the migrator drains their databases directly), so the figure is the copy alone.
+ */
+public final class MigrateBench {
+
+  private static final int PARTITIONS = 1024;
+
+  public static void main(String[] args) throws Exception {
+    int jobs = Integer.getInteger("jobs", 1_000_000);
+    int runs = Integer.getInteger("runs", 3);
+    int batch = Integer.getInteger("batch", 2000);
+    Vertx vertx = Vertx.vertx();
+    PgServer server = PgServer.get();
+    System.out.printf(Locale.ROOT, "# migration copy rate: %,d pending jobs on the moved partitions, 1 -> 2 nodes, batches of %d%n%n", jobs, batch);
+    System.out.println("| run | raw ceiling 1 thread, rows/s | raw ceiling 2 threads, rows/s | copy, jobs/s | of 1-thread ceiling | of 2-thread ceiling |");
+    System.out.println("|---:|---:|---:|---:|---:|---:|");
+    double[] ratios = new double[runs];
+    double[] rates = new double[runs];
+    for (int run = 0; run < runs; run++) {
+      PgDatabase raw = server.createDatabase("bench_raw");
+      double ceiling1 = JobsDbBench.rawInsert(raw, 1, 1000);
+      double ceiling2 = JobsDbBench.rawInsert(raw, 2, 1000);
+      server.dropDatabase(raw);
+      PgDatabase control = server.createDatabase("bench_mig_control");
+      PgDatabase node0 = server.createDatabase("bench_mig_node0");
+      PgDatabase node1 = server.createDatabase("bench_mig_node1");
+      preload(vertx, config(node0), jobs);
+      double rate = copy(vertx, config(control), List.of(config(node0), config(node1)), jobs, batch);
+      rates[run] = rate;
+      ratios[run] = rate / ceiling1;
+      System.out.printf(Locale.ROOT, "| %d | %,.0f | %,.0f | %,.0f | %.0f%% | %.0f%% |%n", run + 1, ceiling1, ceiling2, rate,
+          100 * rate / ceiling1, 100 * rate / ceiling2);
+      for (PgDatabase db : List.of(control, node0, node1)) {
+        server.dropDatabase(db);
+      }
+    }
+    Arrays.sort(rates);
+    Arrays.sort(ratios);
+    System.out.printf(Locale.ROOT, "%nmedian copy rate %,.0f jobs/s, %.0f%% of the single-thread raw insert ceiling%n",
+        rates[runs / 2], 100 * ratios[runs / 2]);
+    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    System.exit(0);
+  }
+
+  /** Stores {@code jobs} pending ingest jobs on node 0, all in partitions that node 1 takes in a resize to two nodes. */
+  private static void preload(Vertx vertx, PgConfig pg, int jobs) throws Exception {
+    int[] owners = Assignment.compute(PARTITIONS, 2).owners();
+    List<Integer> moving = new ArrayList<>();
+    for (int p = 0; p < PARTITIONS; p++) {
+      if (owners[p] == 1) {
+        moving.add(p);
+      }
+    }
+    Pool pool = pg.createPool(vertx, 4);
+    JobsDb gw = await(JobsDb.open(vertx, pg, pool, JobsDbOptions.defaults("gw").withDedupWindow(Duration.ZERO), new SimpleMeterRegistry()));
+    long started = System.nanoTime();
+    AtomicLong stored = new AtomicLong();
+    int perRequest = 500;
+    List<Future<?>> inFlight = new ArrayList<>();
+    for (int i = 0; i < jobs; i += perRequest) {
+      List<NewJob> request = new ArrayList<>(perRequest);
+      for (int k = i; k < Math.min(jobs, i + perRequest); k++) {
+        int partition = moving.get(k % moving.size());
+        request.add(new NewJob(partition, "user-" + (k % 50_000), "web", "", "m-" + k, Instant.now(), JobsDbBench.EVENT));
+      }
+      inFlight.add(gw.store(request).onSuccess(r -> stored.addAndGet(r.stored())));
+      if (inFlight.size() >= 32) {
+        await(Future.all(inFlight));
+        inFlight.clear();
+      }
+    }
+    await(Future.all(inFlight));
+    await(gw.shutdown());
+    await(pool.close());
+    System.err.printf(Locale.ROOT, "preloaded %,d jobs in %.1f s%n", stored.get(), (System.nanoTime() - started) / 1e9);
+  }
+
+  /** Runs the migration from 1 to 2 nodes and returns the copy step's rate. */
+  private static double copy(Vertx vertx, PgConfig control, List<PgConfig> nodes, int jobs, int batch) throws Exception {
+    ControlStore store = await(ControlStore.open(vertx, control));
+    await(store.initialize(PARTITIONS, 1));
+    await(store.registerNode(1, "127.0.0.1:1"));
+    await(store.heartbeat(1, true)); // node 1's database is ready; the migrator drains node 0's, which nobody serves
+    long[] copyStart = {0};
+    long[] copyEnd = {0};
+    MigratorOptions options = MigratorOptions.defaults().withBatch(batch).withLease(Duration.ofMillis(100)).withHook(step -> {
+      if (step.equals("copied") && copyStart[0] == 0) {
+        copyStart[0] = System.nanoTime();
+      } else if (step.equals("released")) {
+        copyEnd[0] = System.nanoTime();
+      }
+    });
+    try (NodeDatabases dbs = new NodeDatabases(vertx, nodes::get)) {
+      Migrator.Result r = await(new Migrator(vertx, store, dbs, options, p -> {}).run(2, Migrator.Only.ALL));
+      if (r.jobsMoved() != jobs) {
+        throw new IllegalStateException("moved " + r.jobsMoved() + " jobs, expected " + jobs + ": " + r.summary());
+      }
+    } finally {
+      await(store.closeAsync());
+    }
+    return jobs / ((copyEnd[0] - copyStart[0]) / 1e9);
+  }
+
+  private static PgConfig config(PgDatabase db) {
+    return new PgConfig(db.host(), db.port(), db.database(), db.user(), db.password());
+  }
+
+  private static <T> T await(Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(30, TimeUnit.MINUTES);
+  }
+}
