@@ -48,6 +48,7 @@ final class MigrationCluster implements AutoCloseable {
   final int partitions;
   final List<PgDatabase> nodeDbs = new ArrayList<>();
   final Node[] nodes;
+  final Process[] processes;
   final SequenceChecker delivered = new SequenceChecker();
   final PgConfig control;
   final Path workspace;
@@ -60,6 +61,7 @@ final class MigrationCluster implements AutoCloseable {
   MigrationCluster(Path dir, int partitions, int maxNodes, int initialNodes) throws Exception {
     this.partitions = partitions;
     this.nodes = new Node[maxNodes];
+    this.processes = new Process[maxNodes];
     PgServer server = PgServer.get();
     PgDatabase controlDb = server.createDatabase("mig_control");
     control = config(controlDb);
@@ -98,7 +100,7 @@ final class MigrationCluster implements AutoCloseable {
   }
 
   void startNode(int k) throws Exception {
-    if (nodes[k] == null) {
+    if (nodes[k] == null && processes[k] == null) {
       nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), partitions, GatewayOptions.defaults(0),
           "127.0.0.1", 0, TOKEN, workspace, control, null)).start());
     }
@@ -108,6 +110,50 @@ final class MigrationCluster implements AutoCloseable {
     if (nodes[k] != null) {
       await(nodes[k].stop());
       nodes[k] = null;
+    }
+    Process p = processes[k];
+    if (p != null) {
+      p.destroy();
+      p.waitFor(60, TimeUnit.SECONDS);
+      processes[k] = null;
+    }
+  }
+
+  /** Runs node {@code k} as a process of its own (a {@code pipeline node}), so a test can kill -9 it. */
+  void startNodeProcess(int k, Path dir) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    PgDatabase db = nodeDbs.get(k);
+    Path log = dir.resolve("node" + k + ".log");
+    int adminPort;
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+      adminPort = socket.getLocalPort();
+    }
+    ProcessBuilder pb = new ProcessBuilder(java, "-Xmx384m", "-cp", System.getProperty("java.class.path"),
+        "io.eventpipe.launcher.Main", "node", "--node-id", String.valueOf(k), "--pg-url", db.uri(),
+        "--control-url", "postgresql://" + control.user() + ":" + control.password() + "@" + control.host() + ":"
+            + control.port() + "/" + control.database(),
+        "--config", workspace.toString(), "--port", "0", "--host", "127.0.0.1", "--admin-port", String.valueOf(adminPort),
+        "--admin-host", "127.0.0.1", "--admin-token", TOKEN + "-admin", "--ingest-token", TOKEN,
+        "--partitions", String.valueOf(partitions));
+    pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    processes[k] = pb.start();
+    HttpClient probe = HttpClient.newHttpClient();
+    waitFor(() -> {
+      try {
+        return probe.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + adminPort + "/health/ready")).build(),
+            HttpResponse.BodyHandlers.ofString()).statusCode() == 200;
+      } catch (Exception e) {
+        return false;
+      }
+    }, 90, () -> "node process " + k + " became ready; its log: " + log);
+  }
+
+  /** kill -9 of a node process. */
+  void killNodeProcess(int k) throws InterruptedException {
+    Process p = processes[k];
+    if (p != null) {
+      p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+      processes[k] = null;
     }
   }
 
@@ -229,6 +275,7 @@ final class MigrationCluster implements AutoCloseable {
       await(proxy.stop());
     }
     for (int k = 0; k < nodes.length; k++) {
+      killNodeProcess(k);
       stopNode(k);
     }
     await(sink.close());

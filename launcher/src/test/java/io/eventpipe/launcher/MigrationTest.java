@@ -134,6 +134,106 @@ class MigrationTest {
     }
   }
 
+  @Test
+  void killNineOfASourceNodeAndOfTheMigratorDuringTheCopyThenARerun(@TempDir Path dir) throws Exception {
+    try (MigrationCluster c = new MigrationCluster(dir, 32, 3, 2)) {
+      c.startNodeProcess(2, dir); // a third node, as a real process
+      c.migrate(3, MigrationCluster.fastOptions());
+      c.sinkFailureRate = 0.3; // a backlog with delivery state on every node
+      MigrationCluster.Load load = c.new Load(60, 4, 5);
+      Thread.sleep(1500);
+      // shrink to 2: node 2 (the process) is a source; kill -9 it, and the migrator, when the copy starts
+      MigratorOptions killing = MigrationCluster.fastOptions().withHook(step -> {
+        if (step.equals("copy")) {
+          try {
+            c.killNodeProcess(2);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          throw new IllegalStateException("injected crash: the migrator dies with the node");
+        }
+      });
+      assertThrows(ExecutionException.class, () -> c.migrate(2, killing));
+      Migrator.Result r = c.migrate(2, MigrationCluster.fastOptions()); // node 2 is down: drained from its database
+      assertTrue(r.summary().contains("finished"), r.summary());
+      c.sinkFailureRate = 0;
+      Thread.sleep(1000);
+      load.close();
+      assertEquals(0, load.errors.get(), "SDK requests failed: " + load.errorSamples);
+      c.assertAllDelivered(load.acked, 120);
+    }
+  }
+
+  /**
+   * Resizes, migrator crashes at random steps, nodes that go down, and a failing destination, mixed at random over
+   * several runs. The seed is printed on failure; rerun one with {@code -Dmigration.seed=N}.
+   */
+  @Test
+  void randomizedResizesCrashesAndDestinationFailures(@TempDir Path dir) throws Exception {
+    long first = Long.getLong("migration.seed", System.nanoTime());
+    int runs = Integer.getInteger("migration.runs", 2);
+    for (int run = 0; run < runs; run++) {
+      long seed = first + run;
+      try {
+        randomRun(dir.resolve("run" + run), seed);
+      } catch (AssertionError | Exception e) {
+        throw new AssertionError("randomized migration run failed; rerun with -Dmigration.seed=" + seed + ": " + e, e);
+      }
+    }
+  }
+
+  private static void randomRun(Path dir, long seed) throws Exception {
+    java.util.Random rnd = new java.util.Random(seed);
+    java.nio.file.Files.createDirectories(dir);
+    List<String> steps = List.of("prepared", "fenced", "switched", "confirmed", "copy", "copied", "released", "finished");
+    int n = 1 + rnd.nextInt(3);
+    try (MigrationCluster c = new MigrationCluster(dir, 32, 4, n)) {
+      MigrationCluster.Load load = c.new Load(40, 3, 5);
+      boolean nodeWentDown = false;
+      for (int resize = 0; resize < 3; resize++) {
+        c.sinkFailureRate = rnd.nextDouble() * 0.3;
+        int to;
+        do {
+          to = 1 + rnd.nextInt(4);
+        } while (to == n);
+        for (int k = 0; k < to; k++) {
+          c.startNode(k);
+        }
+        if (to < n && rnd.nextBoolean()) {
+          c.stopNode(n - 1); // a source that is down: drained from its database
+          nodeWentDown = true;
+        }
+        if (rnd.nextBoolean()) {
+          String crashAt = steps.get(rnd.nextInt(steps.size()));
+          MigratorOptions crashing = MigrationCluster.fastOptions().withHook(s -> {
+            if (s.equals(crashAt)) {
+              throw new IllegalStateException("injected crash before " + crashAt);
+            }
+          });
+          int target = to;
+          try {
+            c.migrate(target, crashing);
+          } catch (ExecutionException expected) {
+            // the crash (or nothing to crash at, when the step had no work): the rerun below finishes it
+          }
+        }
+        c.migrate(to, MigrationCluster.fastOptions());
+        for (int k = to; k < 4; k++) {
+          c.stopNode(k);
+        }
+        n = to;
+        Thread.sleep(300 + rnd.nextInt(700));
+      }
+      c.sinkFailureRate = 0;
+      load.close();
+      if (!nodeWentDown) {
+        assertEquals(0, load.errors.get(), "SDK requests failed: " + load.errorSamples);
+      }
+      c.assertAllDelivered(load.acked, 120);
+      assertEquals(n, (int) await(nodeCount(c)));
+    }
+  }
+
   private static Topology topology(MigrationCluster c) throws Exception {
     ControlStore store = await(ControlStore.open(c.vertx, c.control));
     try {
