@@ -1,5 +1,6 @@
 package io.eventpipe.gateway;
 
+import io.eventpipe.workspace.Source;
 import io.vertx.core.Future;
 import java.util.List;
 

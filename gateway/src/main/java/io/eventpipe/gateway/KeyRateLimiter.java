@@ -1,5 +1,6 @@
 package io.eventpipe.gateway;
 
+import io.eventpipe.workspace.RateLimit;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.micrometer.core.instrument.Counter;

@@ -1,5 +1,7 @@
 package io.eventpipe.gateway;
 
+import io.eventpipe.workspace.RateLimit;
+import io.eventpipe.workspace.Source;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;

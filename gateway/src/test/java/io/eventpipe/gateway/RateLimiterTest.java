@@ -1,5 +1,9 @@
 package io.eventpipe.gateway;
 
+import io.eventpipe.workspace.RateLimit;
+import io.eventpipe.workspace.Source;
+import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 

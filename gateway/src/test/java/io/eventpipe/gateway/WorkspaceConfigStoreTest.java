@@ -1,5 +1,13 @@
 package io.eventpipe.gateway;
 
+import io.eventpipe.workspace.AuthResult;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.InvalidWorkspaceConfigException;
+import io.eventpipe.workspace.RateLimit;
+import io.eventpipe.workspace.Source;
+import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfigStore;
+import io.eventpipe.workspace.WriteKeys;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -47,22 +55,22 @@ class WorkspaceConfigStoreTest {
   @Test
   void authenticatesAgainstAFixedConfig() {
     WorkspaceConfigStore store = WorkspaceConfigStore.fixed(WorkspaceConfig.parse(V1));
-    AuthResult web = store.authenticate("webKey1111111");
+    AuthResult web = Authenticator.authenticate(store, "webKey1111111");
     assertEquals("web", web.sourceId());
     assertEquals(List.of("hook"), web.destinations().stream().map(Destination::id).toList());
-    assertEquals("web", store.authenticate("webKey1111111").sourceId(), "cached answer is the same");
+    assertEquals("web", Authenticator.authenticate(store, "webKey1111111").sourceId(), "cached answer is the same");
 
-    GatewayException unknown = assertThrows(GatewayException.class, () -> store.authenticate("nope"));
+    GatewayException unknown = assertThrows(GatewayException.class, () -> Authenticator.authenticate(store, "nope"));
     assertEquals(401, unknown.status());
     assertTrue(unknown.getMessage().contains("unknown write key"), unknown.getMessage());
     assertFalse(unknown.getMessage().contains("nope"), "the key is not echoed");
 
-    GatewayException missing = assertThrows(GatewayException.class, () -> store.authenticate(null));
+    GatewayException missing = assertThrows(GatewayException.class, () -> Authenticator.authenticate(store, null));
     assertEquals(401, missing.status());
     assertTrue(missing.getMessage().contains("missing write key"), missing.getMessage());
-    assertEquals(401, assertThrows(GatewayException.class, () -> store.authenticate("")).status());
+    assertEquals(401, assertThrows(GatewayException.class, () -> Authenticator.authenticate(store, "")).status());
 
-    GatewayException disabled = assertThrows(GatewayException.class, () -> store.authenticate("offKey1111111"));
+    GatewayException disabled = assertThrows(GatewayException.class, () -> Authenticator.authenticate(store, "offKey1111111"));
     assertEquals(404, disabled.status());
     assertTrue(disabled.getMessage().contains("'off' is disabled"), disabled.getMessage());
     assertEquals("off", ((SourceDisabledException) disabled).sourceId());
@@ -82,16 +90,16 @@ class WorkspaceConfigStoreTest {
     try (WorkspaceConfigStore store = WorkspaceConfigStore.watch(file, POLL, 100)) {
       BlockingQueue<WorkspaceConfig> changes = new LinkedBlockingQueue<>();
       store.addListener(changes::add);
-      assertEquals("web", store.authenticate("webKey1111111").sourceId());
-      assertEquals(401, assertThrows(GatewayException.class, () -> store.authenticate("mobileKey22222")).status());
+      assertEquals("web", Authenticator.authenticate(store, "webKey1111111").sourceId());
+      assertEquals(401, assertThrows(GatewayException.class, () -> Authenticator.authenticate(store, "mobileKey22222")).status());
 
       replace(file, V2);
       WorkspaceConfig next = changes.poll(10, TimeUnit.SECONDS);
       assertNotNull(next, "listener notified of the reload");
       assertEquals(2, store.version());
       assertEquals(next, store.current());
-      assertEquals("mobile", store.authenticate("mobileKey22222").sourceId(), "negative cache entry dropped");
-      assertEquals(401, assertThrows(GatewayException.class, () -> store.authenticate("webKey1111111")).status(),
+      assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId(), "negative cache entry dropped");
+      assertEquals(401, assertThrows(GatewayException.class, () -> Authenticator.authenticate(store, "webKey1111111")).status(),
           "positive cache entry dropped");
       assertEquals(List.of("hook"), store.destinationsFor("mobile").stream().map(Destination::id).toList());
       assertEquals(List.of(), store.destinationsFor("web"));
@@ -106,7 +114,7 @@ class WorkspaceConfigStoreTest {
     try (WorkspaceConfigStore store = WorkspaceConfigStore.watch(file, POLL, 100)) {
       Files.writeString(file, V2); // truncate and write: same inode, other size
       await(() -> store.version() == 2);
-      assertEquals("mobile", store.authenticate("mobileKey22222").sourceId());
+      assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId());
     }
   }
 
@@ -122,7 +130,7 @@ class WorkspaceConfigStoreTest {
       assertTrue(store.lastError().get().contains("sources[0].writeKey: missing"), store.lastError().get());
       assertEquals(good, store.current());
       assertEquals(1, store.version());
-      assertEquals("web", store.authenticate("webKey1111111").sourceId());
+      assertEquals("web", Authenticator.authenticate(store, "webKey1111111").sourceId());
 
       replace(file, "sources: [\n");
       await(() -> store.lastError().orElse("").contains("not valid YAML"));
@@ -134,12 +142,12 @@ class WorkspaceConfigStoreTest {
 
       Files.delete(file);
       await(() -> store.lastError().orElse("").contains("file not found"));
-      assertEquals("web", store.authenticate("webKey1111111").sourceId());
+      assertEquals("web", Authenticator.authenticate(store, "webKey1111111").sourceId());
 
       replace(file, V2);
       await(() -> store.version() == 2);
       assertTrue(store.lastError().isEmpty());
-      assertEquals("mobile", store.authenticate("mobileKey22222").sourceId());
+      assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId());
     }
   }
 
@@ -150,11 +158,11 @@ class WorkspaceConfigStoreTest {
     try (WorkspaceConfigStore store = WorkspaceConfigStore.watch(file, Duration.ofHours(1), 100)) {
       replace(file, V2);
       assertTrue(store.reloadNow());
-      assertEquals("mobile", store.authenticate("mobileKey22222").sourceId());
+      assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId());
       replace(file, "sources: 5\n");
       assertFalse(store.reloadNow());
       assertTrue(store.lastError().orElseThrow().contains("sources: must be a list"));
-      assertEquals("mobile", store.authenticate("mobileKey22222").sourceId());
+      assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId());
     }
   }
 
@@ -190,7 +198,7 @@ class WorkspaceConfigStoreTest {
     WorkspaceConfig config = WorkspaceConfig.of(List.of(Source.of("demo", "demoWriteKey")),
         List.of(new Destination("sink", "webhook", true, List.of("demo"), Map.of("url", "http://localhost:1/"))));
     WorkspaceConfigStore store = WorkspaceConfigStore.fixed(config);
-    assertEquals("demo", store.authenticate(WriteKeys.fromBasicAuth(WriteKeys.basicAuthHeader("demoWriteKey"))
+    assertEquals("demo", Authenticator.authenticate(store, WriteKeys.fromBasicAuth(WriteKeys.basicAuthHeader("demoWriteKey"))
         .orElseThrow()).sourceId());
   }
 

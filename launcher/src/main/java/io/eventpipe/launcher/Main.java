@@ -1,6 +1,6 @@
 package io.eventpipe.launcher;
 
-import io.eventpipe.gateway.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfig;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.node.Node;

@@ -333,14 +333,14 @@ class ClusterTest {
   @Test
   @Order(11)
   void anInternalBatchOverTheLimitIsRefusedWith413WhetherItsLengthIsDeclaredOrStreamed() throws Exception {
-    io.vertx.core.buffer.Buffer tooLarge = io.vertx.core.buffer.Buffer.buffer(new byte[io.eventpipe.gateway.wire.IngestBatch.MAX_BYTES + 1024]);
+    io.vertx.core.buffer.Buffer tooLarge = io.vertx.core.buffer.Buffer.buffer(new byte[io.eventpipe.wire.IngestBatch.MAX_BYTES + 1024]);
     for (boolean chunked : new boolean[] {false, true}) {
       io.vertx.core.http.HttpClientResponse r = internalIngest(nodes[0].adminPort(), INGEST_TOKEN, chunked, tooLarge);
       assertEquals(413, r.statusCode(), chunked ? "streamed (chunked)" : "declared length");
     }
     // the node still takes batches afterwards
     io.vertx.core.http.HttpClientResponse ok = internalIngest(nodes[0].adminPort(), INGEST_TOKEN, false,
-        io.eventpipe.gateway.wire.IngestBatch.encode(List.of()));
+        io.eventpipe.wire.IngestBatch.encode(List.of()));
     assertEquals(200, ok.statusCode());
   }
 
@@ -355,10 +355,10 @@ class ClusterTest {
     io.vertx.core.http.HttpClientAgent client = vertx.createHttpClient();
     try {
       return await(client.request(new io.vertx.core.http.RequestOptions().setMethod(io.vertx.core.http.HttpMethod.POST)
-              .setAbsoluteURI("http://127.0.0.1:" + port + io.eventpipe.gateway.wire.IngestBatch.PATH)
+              .setAbsoluteURI("http://127.0.0.1:" + port + io.eventpipe.wire.IngestBatch.PATH)
               .putHeader("Authorization", "Bearer " + token)
-              .putHeader(io.eventpipe.gateway.wire.IngestBatch.EPOCH_HEADER, "0")
-              .putHeader(io.eventpipe.gateway.wire.IngestBatch.SOURCE_HEADER, "app"))
+              .putHeader(io.eventpipe.wire.IngestBatch.EPOCH_HEADER, "0")
+              .putHeader(io.eventpipe.wire.IngestBatch.SOURCE_HEADER, "app"))
           .compose(req -> {
             if (!chunked) {
               return req.send(body);

@@ -2,7 +2,7 @@ package io.eventpipe.loadtests;
 
 import io.eventpipe.gateway.EventParser;
 import io.eventpipe.gateway.EventSink;
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.PgConfig;
@@ -137,7 +137,7 @@ public final class GatewayBench {
       GatewayServer noop = new GatewayServer(noopVertx, GatewayOptions.defaults(noopPort).withHost("127.0.0.1"),
           noopConfig, EventParser.create(), new EventSink() {
             @Override
-            public Future<Void> accept(io.eventpipe.gateway.Source source, List<io.eventpipe.gateway.Event> events) {
+            public Future<Void> accept(io.eventpipe.workspace.Source source, List<io.eventpipe.gateway.Event> events) {
               return Future.succeededFuture();
             }
 

@@ -3,7 +3,7 @@ package io.eventpipe.node;
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.http.BodyReader;
-import io.eventpipe.gateway.wire.IngestBatch;
+import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.NewJob;

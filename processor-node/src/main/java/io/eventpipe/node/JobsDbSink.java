@@ -2,7 +2,7 @@ package io.eventpipe.node;
 
 import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.EventSink;
-import io.eventpipe.gateway.Source;
+import io.eventpipe.workspace.Source;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.routing.Partitioner;

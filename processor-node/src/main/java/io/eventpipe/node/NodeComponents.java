@@ -1,6 +1,6 @@
 package io.eventpipe.node;
 
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.node.admin.AdminApi;
 import io.eventpipe.node.processor.Processor;

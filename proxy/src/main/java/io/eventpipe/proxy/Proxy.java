@@ -3,7 +3,7 @@ package io.eventpipe.proxy;
 import io.eventpipe.control.ControlStore;
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.EventParser;
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.PgConfig;

@@ -1,4 +1,4 @@
-package io.eventpipe.gateway.wire;
+package io.eventpipe.wire;
 
 import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.GatewayException;

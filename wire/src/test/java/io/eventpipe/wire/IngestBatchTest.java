@@ -1,4 +1,4 @@
-package io.eventpipe.gateway.wire;
+package io.eventpipe.wire;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

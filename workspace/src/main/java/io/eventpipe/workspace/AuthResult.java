@@ -1,10 +1,10 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
 import java.util.List;
 import java.util.Objects;
 
 /**
- * A successful authentication: the enabled source a write key belongs to, in the snapshot that answered.
+ * The source a write key belongs to, in the snapshot that answered ({@link WorkspaceConfigStore#findByWriteKey}).
  *
  * @param source the source
  * @param config the snapshot the source was found in; use it for the source's destinations so that both come

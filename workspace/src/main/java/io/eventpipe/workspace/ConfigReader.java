@@ -1,4 +1,4 @@
-package io.eventpipe.node.router;
+package io.eventpipe.workspace;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -7,7 +7,7 @@ import java.util.Set;
 
 /**
  * Reads typed settings out of a destination's {@code config} mapping (plain Java values, as
- * {@link io.eventpipe.gateway.Destination#config()} holds them), collecting every problem with its path instead of
+ * {@link io.eventpipe.workspace.Destination#config()} holds them), collecting every problem with its path instead of
  * stopping at the first, so that an operator sees all mistakes of a file at once.
  *
  * <p>A reader is scoped to one mapping and a path prefix, e.g. {@code destinations[hook].config.retry}; nested

@@ -1,4 +1,4 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
 import java.net.Inet4Address;
 import java.net.InetAddress;

@@ -1,4 +1,4 @@
-package io.eventpipe.node.router;
+package io.eventpipe.workspace;
 
 import java.util.List;
 

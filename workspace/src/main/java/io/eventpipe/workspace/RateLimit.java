@@ -1,4 +1,4 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
 /**
  * A source's ingestion rate limit: a token bucket refilled at {@code eventsPerSecond} holding at most
@@ -8,7 +8,7 @@ package io.eventpipe.gateway;
  * @param burst bucket size, {@code >= 1}; defaults to {@code max(1, eventsPerSecond)}, one second's worth
  * @param perKeyEventsPerSecond the sustained rate of one routing key (one user) of the source, its burst one second's
  *     worth; 0 for none. It keeps a bot or a broken integration that sends everything as one user ({@code userId:
- *     "undefined"}) from building a backlog its serial lane can never drain (see {@link KeyRateLimiter})
+ *     "undefined"}) from building a backlog its serial lane can never drain (see {@code io.eventpipe.gateway.KeyRateLimiter})
  */
 public record RateLimit(double eventsPerSecond, double burst, double perKeyEventsPerSecond) {
   public RateLimit {

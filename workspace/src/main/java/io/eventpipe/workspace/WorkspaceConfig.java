@@ -1,7 +1,7 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
-import io.eventpipe.gateway.impl.WorkspaceChecks;
-import io.eventpipe.gateway.impl.WorkspaceConfigReader;
+import io.eventpipe.workspace.impl.WorkspaceChecks;
+import io.eventpipe.workspace.impl.WorkspaceConfigReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
@@ -173,25 +173,18 @@ public final class WorkspaceConfigStore implements AutoCloseable {
   }
 
   /**
-   * Authenticates a write key.
+   * The source a write key belongs to, enabled or not, with the snapshot it was found in (use that snapshot for the
+   * source's destinations, so both come from the same version of the file). The gateway turns an empty answer into
+   * 401 and a disabled source into 404.
    *
    * @param writeKey the write key, from HTTP Basic auth ({@link WriteKeys#fromBasicAuth}), the body or the query
-   * @return the enabled source and the snapshot it was found in
-   * @throws UnauthorizedException (401) if the key is missing or unknown
-   * @throws SourceDisabledException (404) if the key belongs to a disabled source
    */
-  public AuthResult authenticate(String writeKey) {
+  public Optional<AuthResult> findByWriteKey(String writeKey) {
     if (writeKey == null || writeKey.isEmpty()) {
-      throw new UnauthorizedException("missing write key; send it as the username of HTTP Basic auth "
-          + "(Authorization: Basic base64(writeKey:))");
+      return Optional.empty();
     }
     Current c = current;
-    Source source = c.byWriteKey().get(writeKey, c.config()::sourceByWriteKey).orElseThrow(() ->
-        new UnauthorizedException("unknown write key; use the write key of a source of this workspace"));
-    if (!source.enabled()) {
-      throw new SourceDisabledException(source.id());
-    }
-    return new AuthResult(source, c.config());
+    return c.byWriteKey().get(writeKey, c.config()::sourceByWriteKey).map(source -> new AuthResult(source, c.config()));
   }
 
   /**
@@ -261,7 +254,7 @@ public final class WorkspaceConfigStore implements AutoCloseable {
     WorkspaceConfig next;
     try {
       next = WorkspaceConfig.load(file);
-    } catch (GatewayException e) {
+    } catch (InvalidWorkspaceConfigException e) {
       fail(stamp, e.getMessage() + " (keeping the last good configuration)");
       return false;
     }

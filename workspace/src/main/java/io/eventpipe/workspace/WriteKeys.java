@@ -1,4 +1,4 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;

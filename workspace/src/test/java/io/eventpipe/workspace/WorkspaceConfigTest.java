@@ -1,4 +1,4 @@
-package io.eventpipe.gateway;
+package io.eventpipe.workspace;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

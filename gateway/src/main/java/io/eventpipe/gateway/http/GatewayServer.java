@@ -1,6 +1,7 @@
 package io.eventpipe.gateway.http;
 
-import io.eventpipe.gateway.AuthResult;
+import io.eventpipe.workspace.AuthResult;
+import io.eventpipe.gateway.Authenticator;
 import io.eventpipe.gateway.BodyDecoder;
 import io.eventpipe.gateway.Endpoint;
 import io.eventpipe.gateway.EventParser;
@@ -12,8 +13,8 @@ import io.eventpipe.gateway.RateLimitedException;
 import io.eventpipe.gateway.KeyRateLimiter;
 import io.eventpipe.gateway.RateLimiter;
 import io.eventpipe.gateway.RequestContext;
-import io.eventpipe.gateway.WorkspaceConfigStore;
-import io.eventpipe.gateway.WriteKeys;
+import io.eventpipe.workspace.WorkspaceConfigStore;
+import io.eventpipe.workspace.WriteKeys;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -313,7 +314,7 @@ public final class GatewayServer {
       throw new GatewayException(401, "no write key: send it as the HTTP Basic auth username (password empty),"
           + " or as \"writeKey\" in the JSON body");
     }
-    return config.authenticate(writeKey);
+    return Authenticator.authenticate(config, writeKey);
   }
 
   /** Overload protection: bounded requests and bytes in flight; past them 503 with Retry-After. */

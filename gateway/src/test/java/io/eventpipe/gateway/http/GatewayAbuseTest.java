@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.eventpipe.gateway.Event;
-import io.eventpipe.gateway.WriteKeys;
+import io.eventpipe.workspace.WriteKeys;
 import io.eventpipe.gateway.http.GatewayFixture.Reply;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.PostgresExtension;

@@ -1,11 +1,11 @@
 package io.eventpipe.gateway.http;
 
 import io.eventpipe.gateway.EventParser;
-import io.eventpipe.gateway.RateLimit;
-import io.eventpipe.gateway.Source;
-import io.eventpipe.gateway.WorkspaceConfig;
-import io.eventpipe.gateway.WorkspaceConfigStore;
-import io.eventpipe.gateway.WriteKeys;
+import io.eventpipe.workspace.RateLimit;
+import io.eventpipe.workspace.Source;
+import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfigStore;
+import io.eventpipe.workspace.WriteKeys;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.PgConfig;

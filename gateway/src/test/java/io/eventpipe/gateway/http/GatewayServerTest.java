@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.eventpipe.gateway.WriteKeys;
+import io.eventpipe.workspace.WriteKeys;
 import io.eventpipe.gateway.http.GatewayFixture.Reply;
 import io.eventpipe.gateway.http.GatewayFixture.StoredJob;
 import io.eventpipe.testing.PgDatabase;

@@ -1,8 +1,8 @@
 package io.eventpipe.node.admin;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.WorkspaceConfig;
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.ReplayFilter;

@@ -1,8 +1,8 @@
 package io.eventpipe.node.processor;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.node.router.ConfigReader;
-import io.eventpipe.node.router.InvalidDestinationConfigException;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.ConfigReader;
+import io.eventpipe.workspace.InvalidDestinationConfigException;
 import java.util.List;
 import java.util.Set;
 

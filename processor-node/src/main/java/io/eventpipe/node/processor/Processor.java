@@ -1,8 +1,8 @@
 package io.eventpipe.node.processor;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.WorkspaceConfig;
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
@@ -11,7 +11,7 @@ import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.ReadRequest;
 import io.eventpipe.jobsdb.StateUpdate;
-import io.eventpipe.node.router.InvalidDestinationConfigException;
+import io.eventpipe.workspace.InvalidDestinationConfigException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;

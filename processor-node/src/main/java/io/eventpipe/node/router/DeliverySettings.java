@@ -1,7 +1,9 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.EgressPolicy;
+import io.eventpipe.workspace.ConfigReader;
+import io.eventpipe.workspace.InvalidDestinationConfigException;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.EgressPolicy;
 import java.util.HashSet;
 import java.util.Set;
 

@@ -1,6 +1,7 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.gateway.Destination;
+import io.eventpipe.workspace.ConfigReader;
+import io.eventpipe.workspace.Destination;
 import io.vertx.core.Vertx;
 import java.util.Set;
 
@@ -27,7 +28,7 @@ public interface DestinationType {
    * {@link #validate(ConfigReader)}, also checking where the destination would send against the workspace's egress
    * policy; a type that sends over the network overrides it.
    */
-  default void validate(ConfigReader config, io.eventpipe.gateway.EgressPolicy egress) {
+  default void validate(ConfigReader config, io.eventpipe.workspace.EgressPolicy egress) {
     validate(config);
   }
 

@@ -1,6 +1,6 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.gateway.Destination;
+import io.eventpipe.workspace.Destination;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;

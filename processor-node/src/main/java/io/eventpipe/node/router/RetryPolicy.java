@@ -1,5 +1,6 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.workspace.ConfigReader;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Set;

@@ -1,8 +1,9 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.WorkspaceConfig;
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.InvalidDestinationConfigException;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
@@ -43,8 +44,9 @@ import org.slf4j.LoggerFactory;
  *   <li>Start workers for new, re-enabled or changed destinations. A destination whose config is invalid gets no
  *       worker (its jobs wait) and its problems are logged and shown in {@link #status()}.</li>
  * </ol>
- * The periodic gauge refresh also aborts stray pending jobs of destinations not in the workspace (jobs fanned out
- * by a batch that raced with the removal, or migrated in from another node).
+ * The periodic gauge refresh also aborts stray pending jobs of destinations that this router saw removed (jobs
+ * fanned out by a batch that raced with the removal). Jobs of a destination it never knew (copied in by a migration
+ * from a node whose workspace reloaded first) wait for the workspace to define it: they are never aborted for that.
  */
 public final class Router {
 
@@ -93,6 +95,10 @@ public final class Router {
   // read from any thread
   private final Map<String, DestinationStatus> statuses = new ConcurrentHashMap<>();
   private final Map<String, DestinationWorker> byId = new ConcurrentHashMap<>();
+  /** destinations this router applied and then saw removed: their stray jobs are aborted (touched on ctx only) */
+  private final Set<String> removed = new HashSet<>();
+  /** destinations never known here whose waiting jobs were logged (touched on ctx only) */
+  private final Set<String> unknownLogged = new HashSet<>();
   /** partitions this node must not deliver (fenced or moved away); workers skip them in what they read */
   private final Set<Integer> fenced = ConcurrentHashMap.newKeySet();
 
@@ -276,6 +282,7 @@ public final class Router {
       List<Future<Integer>> aborts = new ArrayList<>();
       for (Destination d : previous.destinations()) {
         if (!present.contains(d.id())) {
+          removed.add(d.id());
           aborts.add(abortPending(d.id(), REMOVED_REASON));
           DestinationMetrics m = metrics.remove(d.id());
           if (m != null) {
@@ -413,6 +420,14 @@ public final class Router {
         // Checked against both the applied and the store's current snapshot: the processor may already fan out to a
         // destination that was just added and is not applied yet.
         for (String id : counts.keySet()) {
+          if (!id.isEmpty() && !inWorkspace(id) && !workers.containsKey(id) && !removed.contains(id)) {
+            if (unknownLogged.add(id)) {
+              LOG.warn("Destination {} is not in this node's workspace: its {} pending jobs wait until the workspace defines"
+                  + " it (jobs copied in by a migration, or a workspace that reloaded later here than elsewhere)", id,
+                  counts.get(id));
+            }
+            continue;
+          }
           if (!id.isEmpty() && !inWorkspace(id) && !workers.containsKey(id)) {
             applying = back(applying).transform(x -> stopping || inWorkspace(id) || workers.containsKey(id)
                 ? Future.<Void>succeededFuture()

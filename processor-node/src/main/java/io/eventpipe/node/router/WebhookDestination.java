@@ -1,7 +1,8 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.EgressPolicy;
+import io.eventpipe.workspace.ConfigReader;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.EgressPolicy;
 import io.eventpipe.jobsdb.Job;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;

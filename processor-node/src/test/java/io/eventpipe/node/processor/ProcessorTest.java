@@ -173,7 +173,7 @@ class ProcessorTest {
 
   @Test
   void filtersFollowTheWorkspaceRules() {
-    io.eventpipe.gateway.Destination d = new io.eventpipe.gateway.Destination("d", "webhook", true, List.of("web"), Map.of(
+    io.eventpipe.workspace.Destination d = new io.eventpipe.workspace.Destination("d", "webhook", true, List.of("web"), Map.of(
         "eventTypes", Map.of("allow", List.of("track", "identify")),
         "eventNames", Map.of("allow", List.of("A", "B"), "deny", List.of("B"))));
     EventFilter f = EventFilter.of(d);
@@ -184,11 +184,11 @@ class ProcessorTest {
     assertTrue(f.test("identify", null), "names only filter track events");
     assertTrue(!f.test("page", null));
     assertTrue(!f.test(null, null));
-    assertTrue(EventFilter.of(new io.eventpipe.gateway.Destination("e", "webhook", true, List.of(), Map.of())).passesAll());
+    assertTrue(EventFilter.of(new io.eventpipe.workspace.Destination("e", "webhook", true, List.of(), Map.of())).passesAll());
 
-    var bad = new io.eventpipe.gateway.Destination("x", "webhook", true, List.of(), Map.of(
+    var bad = new io.eventpipe.workspace.Destination("x", "webhook", true, List.of(), Map.of(
         "eventTypes", Map.of("allow", "track", "permit", List.of())));
-    var e = org.junit.jupiter.api.Assertions.assertThrows(io.eventpipe.node.router.InvalidDestinationConfigException.class,
+    var e = org.junit.jupiter.api.Assertions.assertThrows(io.eventpipe.workspace.InvalidDestinationConfigException.class,
         () -> EventFilter.of(bad));
     assertEquals(2, e.problems().size(), e.problems().toString());
     assertTrue(e.getMessage().contains("destinations[x].config.eventTypes.allow: must be a list of strings"), e.getMessage());

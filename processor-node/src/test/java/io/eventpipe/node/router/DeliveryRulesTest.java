@@ -1,12 +1,13 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.workspace.InvalidDestinationConfigException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.eventpipe.gateway.Destination;
+import io.eventpipe.workspace.Destination;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;

@@ -1,5 +1,6 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.workspace.InvalidDestinationConfigException;
 import static io.eventpipe.node.router.NodeFixture.eventually;
 import static io.eventpipe.node.router.Workspaces.webhook;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,8 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.EgressPolicy;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.EgressPolicy;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.testing.PgDatabase;

@@ -1,6 +1,6 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.gateway.WorkspaceConfigStore;
+import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NewJob;

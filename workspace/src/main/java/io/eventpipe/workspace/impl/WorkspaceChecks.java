@@ -1,7 +1,7 @@
-package io.eventpipe.gateway.impl;
+package io.eventpipe.workspace.impl;
 
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.Source;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.Source;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-package io.eventpipe.gateway.impl;
+package io.eventpipe.workspace.impl;
 
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
@@ -7,11 +7,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
-import io.eventpipe.gateway.Destination;
-import io.eventpipe.gateway.EgressPolicy;
-import io.eventpipe.gateway.InvalidWorkspaceConfigException;
-import io.eventpipe.gateway.RateLimit;
-import io.eventpipe.gateway.Source;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.EgressPolicy;
+import io.eventpipe.workspace.InvalidWorkspaceConfigException;
+import io.eventpipe.workspace.RateLimit;
+import io.eventpipe.workspace.Source;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -21,7 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** Reads {@link io.eventpipe.gateway.WorkspaceConfig} YAML, collecting every problem with its path. */
+/** Reads {@link io.eventpipe.workspace.WorkspaceConfig} YAML, collecting every problem with its path. */
 public final class WorkspaceConfigReader {
 
   private static final YAMLMapper YAML = new YAMLMapper(
