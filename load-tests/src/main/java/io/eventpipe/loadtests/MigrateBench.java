@@ -35,6 +35,10 @@ public final class MigrateBench {
   private static final int PARTITIONS = 1024;
 
   public static void main(String[] args) throws Exception {
+    if ("latency".equals(System.getProperty("mode"))) {
+      latency();
+      return;
+    }
     int jobs = Integer.getInteger("jobs", 1_000_000);
     int runs = Integer.getInteger("runs", 3);
     int batch = Integer.getInteger("batch", 2000);
@@ -68,6 +72,69 @@ public final class MigrateBench {
     System.out.printf(Locale.ROOT, "%nmedian copy rate %,.0f jobs/s, %.0f%% of the single-thread raw insert ceiling%n",
         rates[runs / 2], 100 * ratios[runs / 2]);
     vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    System.exit(0);
+  }
+
+  /**
+   * Ingest latency while a resize runs: a node with a backlog of deliveries (its destination refuses, so every user
+   * waits for a retry), a proxy, and single-event requests at half the maximum rate measured first; p50/p99 in steady
+   * state, then in a window of the same length while the cluster grows from one node to two (half the backlog moves).
+   */
+  private static void latency() throws Exception {
+    int seconds = Integer.getInteger("seconds", 10);
+    int backlogSeconds = Integer.getInteger("backlog", 10);
+    int maxRate = Integer.getInteger("maxJobsPerSecond", 0);
+    PgServer server = PgServer.get();
+    Vertx vertx = Vertx.vertx();
+    java.nio.file.Path workspace = java.nio.file.Files.createTempDirectory("migrate-bench").resolve("workspace.yaml");
+    java.nio.file.Files.writeString(workspace, "egress: {allow: [127.0.0.0/8]}\nsources:\n  - id: bench\n    writeKey: "
+        + "benchWriteKey2x9Lk7Qp\ndestinations:\n  - id: down\n    type: webhook\n    sources: [bench]\n    config:\n"
+        + "      url: http://127.0.0.1:9/refused\n      retry: {initialBackoffMs: 600000, maxBackoffMs: 600000}\n");
+    PgConfig control = config(server.createDatabase("bench_lat_control"));
+    List<PgConfig> nodeDbs = List.of(config(server.createDatabase("bench_lat_node0")), config(server.createDatabase("bench_lat_node1")));
+    ControlStore store = await(ControlStore.open(vertx, control));
+    await(store.initialize(PARTITIONS, 1));
+    String token = "bench-internal-token";
+    List<io.eventpipe.node.Node> nodes = new ArrayList<>();
+    for (int k = 0; k < 2; k++) {
+      nodes.add(await(new io.eventpipe.node.Node(vertx, new io.eventpipe.node.NodeOptions(k, nodeDbs.get(k), PARTITIONS,
+          io.eventpipe.gateway.http.GatewayOptions.defaults(0), "127.0.0.1", 0, token, workspace, control, null)).start()));
+    }
+    io.eventpipe.proxy.Proxy proxy = await(new io.eventpipe.proxy.Proxy(vertx, new io.eventpipe.proxy.Proxy.Options(
+        io.eventpipe.gateway.http.GatewayOptions.defaults(0).withHost("127.0.0.1"), control, token, "127.0.0.1", 0, workspace)).start());
+    Vertx clientVertx = Vertx.vertx(new io.vertx.core.VertxOptions().setEventLoopPoolSize(1));
+    io.vertx.core.http.HttpClient client = clientVertx.createHttpClient(new io.vertx.core.http.HttpClientOptions().setKeepAlive(true)
+        .setDefaultHost("127.0.0.1").setDefaultPort(proxy.port()), new io.vertx.core.http.PoolOptions().setHttp1MaxSize(64));
+    GatewayBench.Load load = new GatewayBench.Load(clientVertx, client, null);
+    GatewayBench.Result max = load.closedLoop(1, backlogSeconds); // also the backlog the resize moves
+    double rate = max.requestsPerSecond() / 2;
+    System.out.printf(Locale.ROOT, "# ingest latency during a resize (1 -> 2 nodes), single-event requests through the proxy%n%n"
+        + "maximum %,.0f requests/s (closed loop, 64 connections); measuring at half: %,.0f/s for %d s each%n%n",
+        max.requestsPerSecond(), rate, seconds);
+    GatewayBench.Result steady = load.openLoop(1, rate, seconds);
+    long[] copy = {0, 0};
+    MigratorOptions options = MigratorOptions.defaults().withMaxJobsPerSecond(maxRate).withHook(step -> {
+      if (step.equals("copied") && copy[0] == 0) {
+        copy[0] = System.nanoTime();
+      } else if (step.equals("released")) {
+        copy[1] = System.nanoTime();
+      }
+    });
+    NodeDatabases dbs = new NodeDatabases(vertx, nodeDbs::get);
+    long started = System.nanoTime();
+    Future<Migrator.Result> resize = new Migrator(vertx, store, dbs, options, p -> {}).run(2, Migrator.Only.ALL);
+    GatewayBench.Result during = load.openLoop(1, rate, seconds);
+    Migrator.Result r = await(resize);
+    double resizeSeconds = (System.nanoTime() - started) / 1e9;
+    System.out.println("| phase | requests/s | errors | p50 ms | p99 ms | p99.9 ms |");
+    System.out.println("|---|---:|---:|---:|---:|---:|");
+    System.out.printf(Locale.ROOT, "| steady, 1 node | %,.0f | %d | %.1f | %.1f | %.1f |%n", steady.requestsPerSecond(), steady.errors(),
+        steady.p(0.5), steady.p(0.99), steady.p(0.999));
+    System.out.printf(Locale.ROOT, "| during the resize | %,.0f | %d | %.1f | %.1f | %.1f |%n", during.requestsPerSecond(),
+        during.errors(), during.p(0.5), during.p(0.99), during.p(0.999));
+    System.out.printf(Locale.ROOT, "%np99 during / steady: %.2fx; the resize took %.1f s and moved %,d jobs (copy %.1f s, %,.0f jobs/s%s)%n",
+        during.p(0.99) / steady.p(0.99), resizeSeconds, r.jobsMoved(), (copy[1] - copy[0]) / 1e9,
+        r.jobsMoved() / ((copy[1] - copy[0]) / 1e9), maxRate > 0 ? ", throttled to " + maxRate : "");
     System.exit(0);
   }
 

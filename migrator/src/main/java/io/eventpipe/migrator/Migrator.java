@@ -228,8 +228,11 @@ public final class Migrator {
     } catch (RuntimeException e) {
       work = Future.failedFuture(e);
     }
+    long stepStarted = System.nanoTime();
     return work
         .compose(v -> control.recordStep(m.id(), next, null))
+        .onSuccess(v -> LOG.info("{}: step {} done in {} ms", m.id(), next.name().toLowerCase(Locale.ROOT),
+            (System.nanoTime() - stepStarted) / 1_000_000))
         .recover(e -> control.recordError(m.id(), next.name().toLowerCase(Locale.ROOT) + ": " + e.getMessage())
             .transform(x -> Future.failedFuture(e instanceof MigrationException ? e
                 : new MigrationException(m.id() + " failed at step " + next.name().toLowerCase(Locale.ROOT) + ": " + e.getMessage()

@@ -248,6 +248,7 @@ public final class Router {
     Set<String> present = new HashSet<>();
     for (Destination d : next.destinations()) {
       present.add(d.id());
+      removed.remove(d.id());
       DestinationType type = types.get(d.type()).orElse(null);
       if (type == null) {
         invalid(d, "unknown destination type '" + d.type() + "' (known: " + String.join(", ", types.names()) + ")");

@@ -291,6 +291,27 @@ class DeliveryTest {
   }
 
   @Test
+  void jobsOfADestinationTheWorkspaceDoesNotDefineYetWaitInsteadOfBeingAborted() throws Exception {
+    // as a migration copies them in from a node whose workspace reloaded first
+    try (NodeFixture node = new NodeFixture(db, "ghost", Clock.systemUTC(), Workspaces.of(webhook("known", "{\"url\": \"" + sink.url("/known") + "\"}")))) {
+      node.start();
+      List<io.eventpipe.jobsdb.NewJob> copied = new java.util.ArrayList<>();
+      for (int i = 1; i <= 5; i++) {
+        io.eventpipe.jobsdb.NewJob e = node.event("web", "g", i);
+        copied.add(new io.eventpipe.jobsdb.NewJob(e.partitionId(), e.routingKey(), e.sourceId(), "later", e.messageId(),
+            e.receivedAt(), e.payload()));
+      }
+      await(node.rt.store(copied));
+      Thread.sleep(1000); // several gauge refreshes (every 200 ms here), which abort the jobs of removed destinations
+      assertEquals(5, node.pending("later"), "the jobs wait for the destination");
+      assertTrue(await(node.rt.listAborted("later", Long.MIN_VALUE, 10)).isEmpty());
+      node.config(Workspaces.of(webhook("known", "{\"url\": \"" + sink.url("/known") + "\"}"),
+          webhook("later", "{\"url\": \"" + sink.url("/later") + "\"}")));
+      eventually("the destination, once defined, gets them in order", () -> sink.endpoint("/later").accepted.delivered("g") == 5);
+    }
+  }
+
+  @Test
   void aFailingUserWith5000PendingEventsAheadOf300OthersBlocksOnlyItself() {
     ManualClock clock = new ManualClock(); // stands still: the failing user's retry never comes due
     String yaml = Workspaces.of(webhook("hol", "{\"url\": \"" + sink.url("/hol") + "\"}"));
