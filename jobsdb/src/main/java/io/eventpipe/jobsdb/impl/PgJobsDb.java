@@ -340,6 +340,7 @@ public final class PgJobsDb implements JobsDb {
     }
     maintaining = true;
     return datasets.dropFinished()
+        .compose(dropped -> datasets.compactOne().map(dropped))
         .compose(dropped -> dedup.dropExpired().map(dropped))
         .compose(dropped -> pendingCounts().map(dropped))
         .onFailure(e -> LOG.warn("queue {}: maintenance failed: {}", options.queue(), e.toString()))
