@@ -1,5 +1,7 @@
 package io.eventpipe.control;
 
+import static io.eventpipe.testing.Waiting.eventually;
+import static io.eventpipe.testing.Waiting.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -61,7 +63,7 @@ class ControlStoreTest {
 
       int[] owners = Assignment.compute(64, 3).owners();
       await(admin.publish(owners, 3, "m1"));
-      waitFor(() -> watcher.current().epoch() == 2, "the watcher sees epoch 2 by NOTIFY");
+      eventually("the watcher sees epoch 2 by NOTIFY", () -> watcher.current().epoch() == 2);
       assertEquals(owners[5], watcher.current().ownerOf(5));
 
       cut.refuse(true);
@@ -84,17 +86,4 @@ class ControlStoreTest {
     return new PgConfig(db.host(), db.port(), db.database(), db.user(), db.password());
   }
 
-  static <T> T await(Future<T> f) throws Exception {
-    return f.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-  }
-
-  static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting until " + what);
-      }
-      Thread.sleep(20);
-    }
-  }
 }

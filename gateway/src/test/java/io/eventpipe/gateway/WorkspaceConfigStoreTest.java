@@ -1,5 +1,12 @@
 package io.eventpipe.gateway;
 
+import static io.eventpipe.testing.Waiting.eventually;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.eventpipe.workspace.AuthResult;
 import io.eventpipe.workspace.Destination;
 import io.eventpipe.workspace.InvalidWorkspaceConfigException;
@@ -8,12 +15,6 @@ import io.eventpipe.workspace.Source;
 import io.eventpipe.workspace.WorkspaceConfig;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.workspace.WriteKeys;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -113,7 +114,7 @@ class WorkspaceConfigStoreTest {
     Files.writeString(file, V1);
     try (WorkspaceConfigStore store = WorkspaceConfigStore.watch(file, POLL, 100)) {
       Files.writeString(file, V2); // truncate and write: same inode, other size
-      await(() -> store.version() == 2);
+      eventually("store.version() == 2", () -> store.version() == 2);
       assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId());
     }
   }
@@ -126,26 +127,26 @@ class WorkspaceConfigStoreTest {
       WorkspaceConfig good = store.current();
 
       replace(file, "sources:\n  - {id: web}\n");
-      await(() -> store.lastError().isPresent());
+      eventually("store.lastError().isPresent()", () -> store.lastError().isPresent());
       assertTrue(store.lastError().get().contains("sources[0].writeKey: missing"), store.lastError().get());
       assertEquals(good, store.current());
       assertEquals(1, store.version());
       assertEquals("web", Authenticator.authenticate(store, "webKey1111111").sourceId());
 
       replace(file, "sources: [\n");
-      await(() -> store.lastError().orElse("").contains("not valid YAML"));
+      eventually("store.lastError().orElse(\"\").contains(\"not valid YAML\")", () -> store.lastError().orElse("").contains("not valid YAML"));
       assertEquals(good, store.current());
 
       replace(file, "");
-      await(() -> store.lastError().orElse("").contains("empty"));
+      eventually("store.lastError().orElse(\"\").contains(\"empty\")", () -> store.lastError().orElse("").contains("empty"));
       assertEquals(good, store.current());
 
       Files.delete(file);
-      await(() -> store.lastError().orElse("").contains("file not found"));
+      eventually("store.lastError().orElse(\"\").contains(\"file not found\")", () -> store.lastError().orElse("").contains("file not found"));
       assertEquals("web", Authenticator.authenticate(store, "webKey1111111").sourceId());
 
       replace(file, V2);
-      await(() -> store.version() == 2);
+      eventually("store.version() == 2", () -> store.version() == 2);
       assertTrue(store.lastError().isEmpty());
       assertEquals("mobile", Authenticator.authenticate(store, "mobileKey22222").sourceId());
     }
@@ -175,10 +176,10 @@ class WorkspaceConfigStoreTest {
         throw new IllegalStateException("boom");
       });
       replace(file, V2);
-      await(() -> store.version() == 2);
+      eventually("store.version() == 2", () -> store.version() == 2);
       handle.close();
       replace(file, V1);
-      await(() -> store.version() == 3);
+      eventually("store.version() == 3", () -> store.version() == 3);
     }
   }
 
@@ -209,13 +210,4 @@ class WorkspaceConfigStoreTest {
     Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }
 
-  static void await(BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("condition not met within 10 s");
-      }
-      Thread.sleep(5);
-    }
-  }
 }

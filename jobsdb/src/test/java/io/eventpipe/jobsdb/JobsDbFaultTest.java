@@ -1,6 +1,6 @@
 package io.eventpipe.jobsdb;
 
-import static io.eventpipe.jobsdb.JobsDbFixture.await;
+import static io.eventpipe.testing.Waiting.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -59,7 +59,7 @@ class JobsDbFaultTest {
       assertTrue(failures[0] > 0, "the cuts failed some transactions (otherwise this test proves nothing)");
 
       SequenceChecker checker = new SequenceChecker();
-      JobsDbFixture.await(db.shutdown());
+      await(db.shutdown());
       Pool directPool = direct.createPool(vertx, 2);
       JobsDb reader = await(JobsDb.open(vertx, direct, directPool, options, new SimpleMeterRegistry()));
       while (true) {

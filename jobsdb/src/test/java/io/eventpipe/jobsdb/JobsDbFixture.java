@@ -1,5 +1,7 @@
 package io.eventpipe.jobsdb;
 
+import io.eventpipe.testing.ManualClock;
+import io.eventpipe.testing.Waiting;
 import io.eventpipe.testing.PgDatabase;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
@@ -15,32 +17,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
-/** Vert.x, a pool and queues on a test database, plus helpers to wait for futures and make jobs. */
+/** Vert.x, a pool and queues on a test database, a manual clock, and helpers to make jobs. */
 final class JobsDbFixture implements AutoCloseable {
-
-  /** A clock tests move by hand. */
-  static final class ManualClock extends Clock {
-    private final AtomicReference<Instant> now = new AtomicReference<>(Instant.parse("2026-01-01T00:00:00Z"));
-
-    @Override
-    public ZoneOffset getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(java.time.ZoneId zone) {
-      return this;
-    }
-
-    @Override
-    public Instant instant() {
-      return now.get();
-    }
-
-    void advance(Duration d) {
-      now.updateAndGet(t -> t.plus(d));
-    }
-  }
 
   final Vertx vertx = Vertx.vertx();
   final PgConfig pg;
@@ -64,18 +42,11 @@ final class JobsDbFixture implements AutoCloseable {
     return db;
   }
 
+  /** {@link Waiting#await}; kept for the tests that import it from here. */
   static <T> T await(Future<T> f) {
-    try {
-      return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-    } catch (java.util.concurrent.ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException re) {
-        throw re;
-      }
-      throw new RuntimeException(e.getCause());
-    } catch (Exception e) {
-      throw new RuntimeException(e);
-    }
+    return Waiting.await(f);
   }
+
 
   NewJob job(int partition, String key, String dest, String messageId, String body) {
     return new NewJob(partition, key, "src", dest, messageId, clock.instant(), body.getBytes(StandardCharsets.UTF_8));

@@ -1,6 +1,6 @@
 package io.eventpipe.jobsdb;
 
-import static io.eventpipe.jobsdb.JobsDbFixture.await;
+import static io.eventpipe.testing.Waiting.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,5 +1,7 @@
 package io.eventpipe.launcher;
 
+import static io.eventpipe.testing.Waiting.eventually;
+import static io.eventpipe.testing.Waiting.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,7 +46,6 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
@@ -54,9 +55,13 @@ import org.junit.jupiter.api.io.TempDir;
  * A real cluster in one JVM: a control store, three nodes each with its own database, and two proxies, on a real
  * PostgreSQL; real SDKs send through the proxies. Proxy B reaches the control store through a TCP proxy that the
  * tests cut, to play a control store that goes away (for it).
+ *
+ * <p>The tests share the cluster but not their data, so they pass in any order: each uses its own users and
+ * messageIds, reads the topology when it starts (one test moves a partition), and leaves every node running. They run
+ * by name, which puts the SDK test after the ones that stop a node and move a partition.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@TestMethodOrder(MethodOrderer.MethodName.class)
 class ClusterTest {
 
   private static final String WRITE_KEY = "cluster-test-write-key";
@@ -115,7 +120,7 @@ class ClusterTest {
   private void startNode(int k, int port) throws Exception {
     nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), PARTITIONS, GatewayOptions.defaults(0),
         "127.0.0.1", port, ADMIN_TOKEN, INGEST_TOKEN, workspace, controlDirect, null)).start());
-    nodePorts[k] = nodes[k].adminPort();
+    nodePorts[k] = nodes[k].internalPort();
   }
 
   @AfterAll
@@ -138,7 +143,6 @@ class ClusterTest {
   }
 
   @Test
-  @Order(1)
   void sdkEventsThroughTwoProxiesLandOnTheirOwnerNodeOncePerUserInOrder() throws Exception {
     int users = 1000;
     int perUser = 3;
@@ -156,9 +160,9 @@ class ClusterTest {
     rudder.flush();
     long expected = 2L * users * perUser;
     try {
-      waitFor(() -> totalStored() >= expected, "all " + expected + " SDK events are stored");
+      eventually("all " + expected + " SDK events are stored", () -> sdkEventsStored() >= expected);
     } catch (AssertionError e) {
-      throw new AssertionError(e.getMessage() + "; stored " + totalStored() + "; proxy A: " + requests(proxyA) + "; proxy B: " + requests(proxyB), e);
+      throw new AssertionError(e.getMessage() + "; stored " + sdkEventsStored() + "; proxy A: " + requests(proxyA) + "; proxy B: " + requests(proxyB), e);
     }
     segment.shutdown();
     rudder.shutdown();
@@ -169,7 +173,7 @@ class ClusterTest {
     Set<String> messageIds = new HashSet<>();
     Map<String, Integer> nodeOfUser = new HashMap<>();
     for (int k = 0; k < 3; k++) {
-      for (String[] row : storedRows(k)) {
+      for (String[] row : sdkRows(k)) {
         String key = row[0];
         assertEquals(k, topology.ownerOf(partitioner.partition(key)), "user " + key + " stored on its owner");
         assertEquals(k, (int) nodeOfUser.computeIfAbsent(key, x -> Integer.valueOf(row[3])), "user " + key + " on one node only");
@@ -187,13 +191,12 @@ class ClusterTest {
     checker.assertComplete(want);
     assertEquals(0, checker.duplicates());
     // and each node delivers its users' events to the webhook in order
-    waitFor(() -> delivered.delivered() >= expected, "all " + expected + " events are delivered");
+    eventually("all " + expected + " events are delivered", () -> delivered.delivered() >= expected);
     delivered.assertComplete(want);
     assertTrue(new HashSet<>(nodeOfUser.values()).size() == 3, "every node got users");
   }
 
   @Test
-  @Order(2)
   void aNodeThatIsDownFailsItsUsersRetryablyWithoutReroutingAndTheRetryAfterRestartStoresOnce() throws Exception {
     Topology topology = proxyA.topology().current();
     String onNode1 = userOwnedBy(topology, 1, "down");
@@ -213,7 +216,6 @@ class ClusterTest {
   }
 
   @Test
-  @Order(3)
   void aProxyWithAStaleTopologyIsToldMisdirectedAndReroutesOnceItCanRefresh() throws Exception {
     Topology before = proxyB.topology().current();
     String user = userOwnedBy(before, 0, "moving");
@@ -228,7 +230,7 @@ class ClusterTest {
     long epoch = await(admin.publish(owners, 3, "test-move")).epoch();
     await(admin.closeAsync());
     assertEquals(before.epoch(), proxyB.topology().current().epoch(), "proxy B cannot know yet");
-    waitFor(() -> nodes[0].topologyEpoch() == epoch, "node 0 follows the new epoch");
+    eventually("node 0 follows the new epoch", () -> nodes[0].topologyEpoch() == epoch);
 
     // with the store down, proxy B keeps working on its last topology for partitions that did not move
     String stays = userOwnedBy(before, 1, "stays");
@@ -272,10 +274,15 @@ class ClusterTest {
     }
   }
 
-  private long totalStored() {
+  /** The rows of this class's SDK users ({@code s-*}, {@code r-*}), leaving out what other tests stored. */
+  private List<String[]> sdkRows(int node) {
+    return storedRows(node).stream().filter(r -> r[0].startsWith("s-") || r[0].startsWith("r-")).toList();
+  }
+
+  private long sdkEventsStored() {
     long n = 0;
     for (int k = 0; k < 3; k++) {
-      n += storedRows(k).size();
+      n += sdkRows(k).size();
     }
     return n;
   }
@@ -301,18 +308,13 @@ class ClusterTest {
     return new PgConfig(db.host(), db.port(), db.database(), db.user(), db.password());
   }
 
-  private static <T> T await(Future<T> f) throws Exception {
-    return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-  }
-
   /**
    * Issue 9: proxies (the internet-facing tier) held the one token that also opened the admin API, so they could list
    * aborted payloads and replay them. The ingest token they hold now stores events and nothing else.
    */
   @Test
-  @Order(10)
   void theIngestTokenThatProxiesHoldOpensInternalIngestOnlyAndTheAdminTokenTheRest() throws Exception {
-    String base = "http://127.0.0.1:" + nodes[0].adminPort();
+    String base = "http://127.0.0.1:" + nodes[0].internalPort();
     for (String path : List.of("/admin/v1/destinations", "/admin/v1/destinations/sink/aborted", "/internal/v1/status",
         "/admin/v1/cluster")) {
       assertEquals(401, get(base + path, INGEST_TOKEN).statusCode(), path + " with the ingest token");
@@ -323,23 +325,22 @@ class ClusterTest {
         HttpResponse.BodyHandlers.ofString());
     assertEquals(401, replay.statusCode(), "replay with the ingest token");
 
-    io.vertx.core.http.HttpClientResponse asAdmin = internalIngest(nodes[0].adminPort(), ADMIN_TOKEN, false,
+    io.vertx.core.http.HttpClientResponse asAdmin = internalIngest(nodes[0].internalPort(), ADMIN_TOKEN, false,
         io.vertx.core.buffer.Buffer.buffer("EPB1"));
     assertEquals(401, asAdmin.statusCode(), "internal ingest takes the ingest token, not the admin token");
-    // and the proxies, holding only the ingest token, still store events (test 1 went through them)
+    // and the proxies, holding only the ingest token, still store events (the SDK test goes through them)
   }
 
   /** Issue 9: the internal ingest endpoint read bodies without a cap; a batch over the limit is now a 413. */
   @Test
-  @Order(11)
   void anInternalBatchOverTheLimitIsRefusedWith413WhetherItsLengthIsDeclaredOrStreamed() throws Exception {
     io.vertx.core.buffer.Buffer tooLarge = io.vertx.core.buffer.Buffer.buffer(new byte[io.eventpipe.wire.IngestBatch.MAX_BYTES + 1024]);
     for (boolean chunked : new boolean[] {false, true}) {
-      io.vertx.core.http.HttpClientResponse r = internalIngest(nodes[0].adminPort(), INGEST_TOKEN, chunked, tooLarge);
+      io.vertx.core.http.HttpClientResponse r = internalIngest(nodes[0].internalPort(), INGEST_TOKEN, chunked, tooLarge);
       assertEquals(413, r.statusCode(), chunked ? "streamed (chunked)" : "declared length");
     }
     // the node still takes batches afterwards
-    io.vertx.core.http.HttpClientResponse ok = internalIngest(nodes[0].adminPort(), INGEST_TOKEN, false,
+    io.vertx.core.http.HttpClientResponse ok = internalIngest(nodes[0].internalPort(), INGEST_TOKEN, false,
         io.eventpipe.wire.IngestBatch.encode(List.of()));
     assertEquals(200, ok.statusCode());
   }
@@ -376,13 +377,4 @@ class ClusterTest {
     }
   }
 
-  private static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting until " + what);
-      }
-      Thread.sleep(100);
-    }
-  }
 }

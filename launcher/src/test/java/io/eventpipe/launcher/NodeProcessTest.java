@@ -1,5 +1,6 @@
 package io.eventpipe.launcher;
 
+import static io.eventpipe.testing.Waiting.eventually;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -69,7 +70,7 @@ class NodeProcessTest {
     int adminPort = freePort();
 
     process = startNode(db, workspace, port, adminPort, dir.resolve("node-1.log"));
-    waitFor(() -> healthy(port), "the node is up");
+    eventually("the node is up", () -> healthy(port));
 
     int users = 200;
     int perUser = 25;
@@ -90,7 +91,7 @@ class NodeProcessTest {
         }
       }, threads));
       if (u == users / 2) {
-        waitFor(() -> sinkRequests.get() > 200, "deliveries are flowing");
+        eventually("deliveries are flowing", () -> sinkRequests.get() > 200);
         process.destroyForcibly().waitFor(30, TimeUnit.SECONDS); // SIGKILL
       }
     }
@@ -100,7 +101,7 @@ class NodeProcessTest {
     assertTrue(ackedTotal > 0 && ackedTotal < (long) users * perUser, "the kill cut ingestion short: " + ackedTotal);
 
     process = startNode(db, workspace, port, adminPort, dir.resolve("node-2.log"));
-    waitFor(() -> healthy(port), "the node is up again");
+    eventually("the node is up again", () -> healthy(port));
     // what the first run did not acknowledge, the SDK would send again: do it, with the same messageIds
     for (int u = 0; u < users; u++) {
       String user = "user-" + u;
@@ -110,7 +111,7 @@ class NodeProcessTest {
       acked.put(user, (long) perUser);
     }
     try {
-      waitFor(() -> checker.delivered() >= (long) users * perUser, "every event is delivered");
+      eventually("every event is delivered", () -> checker.delivered() >= (long) users * perUser);
     } catch (AssertionError e) {
       throw new AssertionError(e.getMessage() + ": delivered " + checker.delivered() + " of " + (long) users * perUser
           + ", duplicates " + checker.duplicates() + ", violations " + checker.violations() + ", sink errors " + sinkErrors.subList(0, Math.min(3, sinkErrors.size())) + "\nlog:\n"
@@ -221,13 +222,4 @@ class NodeProcessTest {
     }
   }
 
-  private static void waitFor(BooleanSupplier condition, String what) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting until " + what);
-      }
-      Thread.sleep(50);
-    }
-  }
 }

@@ -5,6 +5,7 @@ import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.node.admin.InternalHttp;
 import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.routing.Topology;
@@ -15,6 +16,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -44,10 +46,12 @@ final class InternalIngest {
   private final Vertx vertx;
   private final BodyReader.Budget budget;
   private final long bodyTimeoutMs;
+  private final Clock clock;
 
   InternalIngest(Vertx vertx, int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry, Runnable stored,
-      BodyReader.Budget budget, long bodyTimeoutMs) {
+      BodyReader.Budget budget, long bodyTimeoutMs, Clock clock) {
     this.vertx = vertx;
+    this.clock = clock;
     this.budget = budget;
     this.bodyTimeoutMs = bodyTimeoutMs;
     this.stored = stored;
@@ -64,11 +68,11 @@ final class InternalIngest {
     try {
       senderEpoch = Long.parseLong(req.getHeader(IngestBatch.EPOCH_HEADER));
     } catch (NumberFormatException e) {
-      Admin.error(req, 400, "missing or invalid " + IngestBatch.EPOCH_HEADER + " header");
+      InternalHttp.error(req.response(), 400, "missing or invalid " + IngestBatch.EPOCH_HEADER + " header");
       return;
     }
     if (source == null || source.isEmpty()) {
-      Admin.error(req, 400, "missing " + IngestBatch.SOURCE_HEADER + " header");
+      InternalHttp.error(req.response(), 400, "missing " + IngestBatch.SOURCE_HEADER + " header");
       return;
     }
     String declared = req.getHeader("Content-Length");
@@ -118,17 +122,17 @@ final class InternalIngest {
       if (g.status() == 503) {
         req.response().putHeader("Retry-After", "1");
       }
-      Admin.error(req, g.status(), g.getMessage());
+      InternalHttp.error(req.response(), g.status(), g.getMessage());
     } else {
       req.response().putHeader("Retry-After", "1");
-      Admin.error(req, 503, "not stored: " + err.getMessage());
+      InternalHttp.error(req.response(), 503, "not stored: " + err.getMessage());
     }
   }
 
   private Future<Void> store(HttpServerRequest req, Topology current, String source, List<IngestBatch.Item> items) {
     Set<Integer> notMine = new TreeSet<>();
     List<NewJob> jobs = new ArrayList<>(items.size());
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     for (IngestBatch.Item i : items) {
       int partition = current.partitioner().partition(i.routingKey());
       if (!current.owns(nodeId, partition)) {

@@ -8,6 +8,7 @@ import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.routing.Partitioner;
 import io.vertx.core.Future;
 import io.vertx.sqlclient.Pool;
+import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,9 +23,11 @@ public final class JobsDbSink implements EventSink {
   private final Pool pool;
   private final Partitioner partitioner;
   private final Runnable stored;
+  private final Clock clock;
 
-  /** {@code stored} runs after each commit (the node wakes its processor with it). */
-  public JobsDbSink(JobsDb ingest, Pool pool, Partitioner partitioner, Runnable stored) {
+  /** {@code stored} runs after each commit (the node wakes its processor with it); {@code clock} stamps receipt. */
+  public JobsDbSink(JobsDb ingest, Pool pool, Partitioner partitioner, Runnable stored, Clock clock) {
+    this.clock = clock;
     this.ingest = ingest;
     this.pool = pool;
     this.partitioner = partitioner;
@@ -34,7 +37,7 @@ public final class JobsDbSink implements EventSink {
   @Override
   public Future<Void> accept(Source source, List<Event> events) {
     List<NewJob> jobs = new ArrayList<>(events.size());
-    Instant now = Instant.now();
+    Instant now = clock.instant();
     for (Event e : events) {
       jobs.add(toJob(partitioner, source.id(), e, now));
     }

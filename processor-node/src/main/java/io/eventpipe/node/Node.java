@@ -8,6 +8,7 @@ import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.node.admin.InternalHttp;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.routing.Partitioner;
@@ -30,7 +31,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A processor node: the gateway API storing into this node's jobsdb, the processor fanning events out to
- * destinations, the router delivering them, and an admin port with the admin API, metrics and probes.
+ * destinations, the router delivering them, and an internal port with internal ingest (from proxies), the admin API,
+ * status, metrics and probes.
  */
 public final class Node {
 
@@ -47,7 +49,7 @@ public final class Node {
   private JobsDb deliveries;
   private WorkspaceConfigStore config;
   private GatewayServer gateway;
-  private HttpServer admin;
+  private HttpServer internalServer;
   private volatile boolean ready;
   private NodeComponents components;
   private NodePartitions partitions;
@@ -102,15 +104,15 @@ public final class Node {
           }
           gateway = new GatewayServer(vertx, options.gateway(), config,
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
-              new JobsDbSink(ingest, pool, Partitioner.of(options.partitions()), components.processor::wake), clock, registry);
+              new JobsDbSink(ingest, pool, Partitioner.of(options.partitions()), components.processor::wake, clock), clock, registry);
           return gateway.start();
         })
-        .compose(port -> startAdmin())
+        .compose(port -> startInternalPort())
         .compose(v -> {
           if (!options.clustered()) {
             return Future.succeededFuture();
           }
-          String address = options.advertise() != null ? options.advertise() : options.adminHost() + ":" + admin.actualPort();
+          String address = options.advertise() != null ? options.advertise() : options.internalHost() + ":" + internalServer.actualPort();
           return control.registerNode(options.nodeId(), address);
         })
         .map(v -> {
@@ -122,7 +124,7 @@ public final class Node {
           }
           LOG.info("node {} ready: {}, internal port {}, PostgreSQL {}", options.nodeId(),
               gateway == null ? "cluster member at epoch " + topology.current().epoch() : "SDK API on port " + gateway.port(),
-              admin.actualPort(), options.pg().redacted());
+              internalServer.actualPort(), options.pg().redacted());
           return this;
         });
   }
@@ -141,13 +143,14 @@ public final class Node {
         .compose(v -> components.start());
   }
 
-  private Future<Void> startAdmin() {
+  private Future<Void> startInternalPort() {
     var adminApi = components.adminApi(deliveries, config, options.adminToken());
     InternalIngest internal = options.clustered() ? new InternalIngest(vertx, options.nodeId(), topology, ingest, registry,
-        components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs())
+        components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs(),
+        clock)
         : null;
-    admin = vertx.createHttpServer(new HttpServerOptions().setHost(options.adminHost()).setPort(options.adminPort()));
-    return admin.requestHandler(req -> {
+    internalServer = vertx.createHttpServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()));
+    return internalServer.requestHandler(req -> {
       switch (req.path()) {
         case "/metrics" -> req.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());
         case "/health/live" -> req.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("status", "ok").encode());
@@ -155,30 +158,30 @@ public final class Node {
             .end(new JsonObject().put("status", ready ? "ready" : "starting").encode());
         case IngestBatch.PATH -> {
           if (internal == null) {
-            Admin.error(req, 404, "this node is standalone (no control store): send events to its public API");
-          } else if (!Admin.authorized(req, options.ingestToken())) {
-            Admin.error(req, 401, "internal ingest needs Authorization: Bearer <ingest token>");
+            InternalHttp.error(req.response(), 404, "this node is standalone (no control store): send events to its public API");
+          } else if (!InternalHttp.bearer(req, options.ingestToken())) {
+            InternalHttp.error(req.response(), 401, "internal ingest needs Authorization: Bearer <ingest token>");
           } else if (!ready) {
             req.response().putHeader("Retry-After", "1");
-            Admin.error(req, 503, "node " + options.nodeId() + " is starting or stopping");
+            InternalHttp.error(req.response(), 503, "node " + options.nodeId() + " is starting or stopping");
           } else {
             internal.handle(req);
           }
         }
         case "/admin/v1/cluster" -> {
-          if (!Admin.authorized(req, options.adminToken())) {
-            Admin.error(req, 401, "the cluster status needs Authorization: Bearer <admin token>");
+          if (!InternalHttp.bearer(req, options.adminToken())) {
+            InternalHttp.error(req.response(), 401, "the cluster status needs Authorization: Bearer <admin token>");
           } else if (control == null) {
-            Admin.error(req, 404, "this node is standalone (no control store)");
+            InternalHttp.error(req.response(), 404, "this node is standalone (no control store)");
           } else {
             io.eventpipe.control.ClusterStatus.read(control)
                 .onSuccess(st -> req.response().putHeader("Content-Type", "application/json").end(st.toJson().encode()))
-                .onFailure(err -> Admin.error(req, 503, "cannot read the control store: " + err.getMessage()));
+                .onFailure(err -> InternalHttp.error(req.response(), 503, "cannot read the control store: " + err.getMessage()));
           }
         }
         case "/internal/v1/status" -> {
-          if (!Admin.authorized(req, options.adminToken())) {
-            Admin.error(req, 401, "status needs Authorization: Bearer <admin token>");
+          if (!InternalHttp.bearer(req, options.adminToken())) {
+            InternalHttp.error(req.response(), 401, "status needs Authorization: Bearer <admin token>");
           } else {
             status(req);
           }
@@ -199,7 +202,7 @@ public final class Node {
             .put("pendingIngest", gw.values().stream().mapToLong(Long::longValue).sum())
             .put("pendingDeliveries", new JsonObject(new java.util.LinkedHashMap<String, Object>(rt)))))
         .onSuccess(json -> req.response().putHeader("Content-Type", "application/json").end(json.encode()))
-        .onFailure(err -> Admin.error(req, 503, err.getMessage()));
+        .onFailure(err -> InternalHttp.error(req.response(), 503, err.getMessage()));
   }
 
   private void heartbeat() {
@@ -210,8 +213,9 @@ public final class Node {
     return gateway == null ? -1 : gateway.port();
   }
 
-  public int adminPort() {
-    return admin.actualPort();
+  /** The internal port: internal ingest, admin API, status, metrics and probes. */
+  public int internalPort() {
+    return internalServer.actualPort();
   }
 
   /** The topology epoch this node follows, or -1 for a standalone node. */
@@ -250,7 +254,7 @@ public final class Node {
         .transform(ar -> ingest == null ? Future.succeededFuture() : ingest.shutdown())
         .transform(ar -> follower == null ? Future.succeededFuture() : follower.close())
         .transform(ar -> deliveries == null ? Future.succeededFuture() : deliveries.shutdown())
-        .transform(ar -> admin == null ? Future.succeededFuture() : admin.close())
+        .transform(ar -> internalServer == null ? Future.succeededFuture() : internalServer.close())
         .transform(ar -> pool == null ? Future.succeededFuture() : pool.close())
         .transform(ar -> {
           if (topology != null) {

@@ -12,8 +12,8 @@ import java.util.Objects;
  * @param pg            the node's own PostgreSQL (its jobsdb)
  * @param partitions    the cluster's partition count (a power of two, fixed at creation)
  * @param gateway       the SDK-facing API of this node
- * @param adminHost     interface of the internal port
- * @param adminPort     the internal port: ingest from proxies, admin API, metrics and probes (0 picks a free port)
+ * @param internalHost     interface of the internal port
+ * @param internalPort     the internal port: ingest from proxies, admin API, metrics and probes (0 picks a free port)
  * @param adminToken    the bearer token of the admin API, the node's status and the cluster status (operators)
  * @param ingestToken   the bearer token of internal ingest (what proxies hold); null for a standalone node, which
  *                      has no internal ingest. Deployments give it a value other than the admin token (the
@@ -21,15 +21,15 @@ import java.util.Objects;
  * @param workspace     the workspace YAML file (hot-reloaded)
  * @param control       the control store; null for a standalone node, which owns every partition and serves the
  *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
- * @param advertise     the host:port other processes reach the internal port at (null: adminHost:actual port)
+ * @param advertise     the host:port other processes reach the internal port at (null: internalHost:actual port)
  */
 public record NodeOptions(
     int nodeId,
     PgConfig pg,
     int partitions,
     GatewayOptions gateway,
-    String adminHost,
-    int adminPort,
+    String internalHost,
+    int internalPort,
     String adminToken,
     String ingestToken,
     Path workspace,
@@ -56,15 +56,15 @@ public record NodeOptions(
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
-  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String adminHost, int adminPort,
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
       String token, Path workspace, PgConfig control, String advertise) {
-    this(nodeId, pg, partitions, gateway, adminHost, adminPort, token, token, workspace, control, advertise);
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, token, token, workspace, control, advertise);
   }
 
   /** A standalone node: no control store, the public API served by the node itself. */
-  public static NodeOptions standalone(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String adminHost,
-      int adminPort, String adminToken, Path workspace) {
-    return new NodeOptions(nodeId, pg, partitions, gateway, adminHost, adminPort, adminToken, null, workspace, null, null);
+  public static NodeOptions standalone(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost,
+      int internalPort, String adminToken, Path workspace) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, null, workspace, null, null);
   }
 
   public boolean clustered() {

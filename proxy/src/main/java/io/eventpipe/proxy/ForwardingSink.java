@@ -45,8 +45,8 @@ import java.util.concurrent.TimeUnit;
 public final class ForwardingSink implements EventSink {
 
   private static final int MAX_REROUTES = 5;
-  /** Internal requests in flight per (node, source) lane. */
-  private static final int LANE_IN_FLIGHT = 4;
+  /** Internal requests in flight per (node, source) outbox. */
+  private static final int OUTBOX_IN_FLIGHT = 4;
   /** Most events in one internal batch. */
   private static final int MAX_BATCH_EVENTS = 4000;
 
@@ -65,7 +65,7 @@ public final class ForwardingSink implements EventSink {
   private final Counter rerouted;
   private final MeterRegistry registry;
   private final Map<Integer, Timer> nodeLatency = new java.util.concurrent.ConcurrentHashMap<>();
-  private final Map<String, Lane> lanes = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<String, NodeOutbox> outboxes = new java.util.concurrent.ConcurrentHashMap<>();
   private final DistributionSummary coalesced;
 
   public ForwardingSink(Vertx vertx, TopologyWatcher topology, String ingestToken, MeterRegistry registry) {
@@ -100,7 +100,7 @@ public final class ForwardingSink implements EventSink {
   }
 
   /**
-   * Queues a node's share of a request on the lane to that node; the lane coalesces what concurrent requests queue
+   * Queues a node's share of a request on the outbox to that node; the outbox coalesces what concurrent requests queue
    * while its internal requests are in flight into one internal batch (group commit at the edge), so single-event
    * SDK requests do not each cost an internal round trip. Each caller's events stay together and in order.
    */
@@ -115,23 +115,23 @@ public final class ForwardingSink implements EventSink {
           + " over the limit of " + IngestBatch.MAX_BYTES + " for one node; send smaller batches"));
     }
     String address = t.addressOf(node);
-    Lane lane = lanes.computeIfAbsent(node + "|" + address + "|" + sourceId, k -> new Lane(node, address, sourceId));
+    NodeOutbox outbox = outboxes.computeIfAbsent(node + "|" + address + "|" + sourceId, k -> new NodeOutbox(node, address, sourceId));
     Promise<Void> promise = Promise.promise();
-    lane.enqueue(new Pending(events, bytes, promise, attempt));
+    outbox.enqueue(new Pending(events, bytes, promise, attempt));
     return promise.future();
   }
 
   private record Pending(List<Event> events, long bytes, Promise<Void> promise, int attempt) {}
 
-  /** The internal requests to one node for one source: at most {@link #LANE_IN_FLIGHT} at once. */
-  private final class Lane {
+  /** The internal requests to one node for one source: at most {@link #OUTBOX_IN_FLIGHT} at once. */
+  private final class NodeOutbox {
     private final int node;
     private final String address;
     private final String sourceId;
     private final ArrayDeque<Pending> queue = new ArrayDeque<>();
     private int inFlight;
 
-    Lane(int node, String address, String sourceId) {
+    NodeOutbox(int node, String address, String sourceId) {
       this.node = node;
       this.address = address;
       this.sourceId = sourceId;
@@ -140,7 +140,7 @@ public final class ForwardingSink implements EventSink {
     void enqueue(Pending p) {
       synchronized (this) {
         queue.add(p);
-        if (inFlight >= LANE_IN_FLIGHT) {
+        if (inFlight >= OUTBOX_IN_FLIGHT) {
           return; // a request in flight takes it when it completes
         }
         inFlight++;

@@ -1,7 +1,7 @@
 package io.eventpipe.gateway.http;
 
 import static io.eventpipe.gateway.http.GatewayFixture.WEB_KEY;
-import static io.eventpipe.gateway.http.GatewayFixture.await;
+import static io.eventpipe.testing.Waiting.await;
 import static io.eventpipe.gateway.http.GatewayFixture.waitUntil;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

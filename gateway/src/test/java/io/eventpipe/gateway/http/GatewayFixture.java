@@ -1,5 +1,6 @@
 package io.eventpipe.gateway.http;
 
+import static io.eventpipe.testing.Waiting.await;
 import io.eventpipe.gateway.EventParser;
 import io.eventpipe.workspace.RateLimit;
 import io.eventpipe.workspace.Source;
@@ -221,19 +222,6 @@ final class GatewayFixture implements AutoCloseable {
   }
 
   // ------------------------------------------------------------------------------------------------ waiting
-
-  static <T> T await(Future<T> f) {
-    try {
-      return f.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException re) {
-        throw re;
-      }
-      throw new IllegalStateException(e.getCause());
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
-  }
 
   /** Polls {@code condition} every 20 ms for at most {@code seconds}; fails with {@code what} otherwise. */
   static void waitUntil(String what, int seconds, BooleanSupplier condition) throws InterruptedException {

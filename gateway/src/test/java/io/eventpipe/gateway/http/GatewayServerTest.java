@@ -5,7 +5,7 @@ import static io.eventpipe.gateway.http.GatewayFixture.OFF_KEY;
 import static io.eventpipe.gateway.http.GatewayFixture.PARTITIONER;
 import static io.eventpipe.gateway.http.GatewayFixture.RECEIVED_TEXT;
 import static io.eventpipe.gateway.http.GatewayFixture.WEB_KEY;
-import static io.eventpipe.gateway.http.GatewayFixture.await;
+import static io.eventpipe.testing.Waiting.await;
 import static io.eventpipe.gateway.http.GatewayFixture.waitUntil;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

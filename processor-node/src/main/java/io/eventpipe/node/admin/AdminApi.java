@@ -19,7 +19,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -83,7 +82,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
       route(req);
     } catch (RuntimeException e) {
       LOG.error("Admin request {} {} failed", req.method(), req.path(), e);
-      error(req.response(), 500, "internal error: " + e);
+      InternalHttp.error(req.response(), 500, "internal error: " + e);
     }
   }
 
@@ -91,12 +90,12 @@ public final class AdminApi implements Handler<HttpServerRequest> {
     HttpServerResponse resp = req.response();
     String path = req.path();
     if (path == null || !(path.equals(PREFIX) || path.startsWith(PREFIX + "/"))) {
-      error(resp, 404, "no such endpoint: " + path + " (see GET " + PREFIX + ")");
+      InternalHttp.error(resp, 404, "no such endpoint: " + path + " (see GET " + PREFIX + ")");
       return;
     }
-    if (!authorized(req.getHeader(HttpHeaders.AUTHORIZATION))) {
+    if (!InternalHttp.bearer(req.getHeader(HttpHeaders.AUTHORIZATION), expectedToken)) {
       resp.putHeader("WWW-Authenticate", "Bearer realm=\"eventpipe-admin\"");
-      error(resp, 401, "missing or wrong admin token: send Authorization: Bearer <admin token>");
+      InternalHttp.error(resp, 401, "missing or wrong admin token: send Authorization: Bearer <admin token>");
       return;
     }
     String[] parts = path.substring(PREFIX.length()).split("/", -1);
@@ -108,7 +107,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
       return;
     }
     if (parts.length != 3 || parts[1].isEmpty()) {
-      error(resp, 404, "no such endpoint: " + path);
+      InternalHttp.error(resp, 404, "no such endpoint: " + path);
       return;
     }
     String id = decode(parts[1]);
@@ -123,7 +122,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
           replay(req, id);
         }
       }
-      default -> error(resp, 404, "no such endpoint: " + path + " (destinations have /aborted and /replay)");
+      default -> InternalHttp.error(resp, 404, "no such endpoint: " + path + " (destinations have /aborted and /replay)");
     }
   }
 
@@ -161,7 +160,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
           unconfigured.add(new JsonObject().put("id", id).put("pending", n));
         }
       });
-      json(resp, 200, new JsonObject().put("destinations", list).put("notInWorkspace", unconfigured));
+      InternalHttp.json(resp, 200, new JsonObject().put("destinations", list).put("notInWorkspace", unconfigured));
     });
   }
 
@@ -177,7 +176,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
       }
       limit = (int) l;
     } catch (IllegalArgumentException e) {
-      error(resp, 400, e.getMessage());
+      InternalHttp.error(resp, 400, e.getMessage());
       return;
     }
     rt.listAborted(id, after, limit).onComplete(ar -> {
@@ -201,7 +200,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
             .put("payload", payload(j.payload())));
       }
       Long next = jobs.size() == limit ? jobs.get(jobs.size() - 1).jobId() : null;
-      json(resp, 200, new JsonObject().put("destination", id).put("jobs", out).put("next", next));
+      InternalHttp.json(resp, 200, new JsonObject().put("destination", id).put("jobs", out).put("next", next));
     });
   }
 
@@ -209,7 +208,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
     HttpServerResponse resp = req.response();
     String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
     if (length != null && length.length() > 9) {
-      error(resp, 413, "body too large: at most " + MAX_BODY + " bytes");
+      InternalHttp.error(resp, 413, "body too large: at most " + MAX_BODY + " bytes");
       return;
     }
     Buffer body = Buffer.buffer();
@@ -224,18 +223,18 @@ public final class AdminApi implements Handler<HttpServerRequest> {
     req.exceptionHandler(e -> LOG.debug("Admin replay request failed: {}", e.toString()));
     req.endHandler(v -> {
       if (tooLarge[0]) {
-        error(resp, 413, "body too large: at most " + MAX_BODY + " bytes");
+        InternalHttp.error(resp, 413, "body too large: at most " + MAX_BODY + " bytes");
         return;
       }
       ReplayFilter filter;
       try {
         filter = replayFilter(body);
       } catch (IllegalArgumentException e) {
-        error(resp, 400, e.getMessage());
+        InternalHttp.error(resp, 400, e.getMessage());
         return;
       }
       if (config.current().destinations().stream().noneMatch(d -> d.id().equals(id))) {
-        error(resp, 409, "destination '" + id + "' is not in the workspace configuration; add it back before replaying"
+        InternalHttp.error(resp, 409, "destination '" + id + "' is not in the workspace configuration; add it back before replaying"
             + " (its replayed jobs would be aborted again)");
         return;
       }
@@ -248,7 +247,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
         if (router != null && ar.result() > 0) {
           router.replayed(id);
         }
-        json(resp, 200, new JsonObject().put("replayed", ar.result()));
+        InternalHttp.json(resp, 200, new JsonObject().put("replayed", ar.result()));
       });
     });
   }
@@ -308,20 +307,12 @@ public final class AdminApi implements Handler<HttpServerRequest> {
 
   // ------------------------------------------------------------------ helpers
 
-  /** {@code Bearer <token>}, the scheme case-insensitive (RFC 6750), the token compared in constant time. */
-  private boolean authorized(String header) {
-    if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-      return false;
-    }
-    return MessageDigest.isEqual(header.substring(7).trim().getBytes(StandardCharsets.UTF_8), expectedToken);
-  }
-
   private static boolean allow(HttpServerRequest req, HttpMethod method) {
     if (req.method().equals(method)) {
       return true;
     }
     req.response().putHeader(HttpHeaders.ALLOW, method.name());
-    error(req.response(), 405, req.method() + " is not allowed here; use " + method.name());
+    InternalHttp.error(req.response(), 405, req.method() + " is not allowed here; use " + method.name());
     return false;
   }
 
@@ -374,17 +365,6 @@ public final class AdminApi implements Handler<HttpServerRequest> {
 
   private static void storeError(HttpServerResponse resp, Throwable e) {
     LOG.warn("Admin request failed in jobsdb: {}", e.toString());
-    error(resp, 503, "the job store failed, try again: " + e.getMessage());
-  }
-
-  private static void json(HttpServerResponse resp, int status, JsonObject body) {
-    if (resp.ended() || resp.closed()) {
-      return;
-    }
-    resp.setStatusCode(status).putHeader(HttpHeaders.CONTENT_TYPE, "application/json").end(body.toBuffer());
-  }
-
-  static void error(HttpServerResponse resp, int status, String message) {
-    json(resp, status, new JsonObject().put("error", message));
+    InternalHttp.error(resp, 503, "the job store failed, try again: " + e.getMessage());
   }
 }

@@ -1,7 +1,7 @@
 package io.eventpipe.node.admin;
 
-import static io.eventpipe.node.router.NodeFixture.await;
-import static io.eventpipe.node.router.NodeFixture.eventually;
+import static io.eventpipe.testing.Waiting.await;
+import static io.eventpipe.testing.Waiting.eventually;
 import static io.eventpipe.node.router.Workspaces.webhook;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.eventpipe.jobsdb.JobState;
-import io.eventpipe.node.router.ManualClock;
+import io.eventpipe.testing.ManualClock;
 import io.eventpipe.node.router.NodeFixture;
 import io.eventpipe.node.router.Sink;
 import io.eventpipe.node.router.Workspaces;

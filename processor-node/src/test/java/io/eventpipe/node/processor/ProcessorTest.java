@@ -1,7 +1,7 @@
 package io.eventpipe.node.processor;
 
-import static io.eventpipe.node.router.NodeFixture.await;
-import static io.eventpipe.node.router.NodeFixture.eventually;
+import static io.eventpipe.testing.Waiting.await;
+import static io.eventpipe.testing.Waiting.eventually;
 import static io.eventpipe.node.router.Workspaces.webhook;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,7 +11,7 @@ import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.jobsdb.ReadRequest;
-import io.eventpipe.node.router.ManualClock;
+import io.eventpipe.testing.ManualClock;
 import io.eventpipe.node.router.NodeFixture;
 import io.eventpipe.node.router.Workspaces;
 import io.eventpipe.testing.PgDatabase;

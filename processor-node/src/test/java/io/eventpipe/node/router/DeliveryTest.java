@@ -1,23 +1,24 @@
 package io.eventpipe.node.router;
 
-import static io.eventpipe.node.router.NodeFixture.await;
-import static io.eventpipe.node.router.NodeFixture.eventually;
 import static io.eventpipe.node.router.Workspaces.webhook;
+import static io.eventpipe.testing.Waiting.await;
+import static io.eventpipe.testing.Waiting.eventually;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
+import io.eventpipe.testing.ManualClock;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.PostgresExtension;
-import io.eventpipe.jobsdb.Job;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.List;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.AfterAll;

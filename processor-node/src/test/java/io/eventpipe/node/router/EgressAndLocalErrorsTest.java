@@ -1,20 +1,20 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.workspace.InvalidDestinationConfigException;
-import static io.eventpipe.node.router.NodeFixture.eventually;
 import static io.eventpipe.node.router.Workspaces.webhook;
+import static io.eventpipe.testing.Waiting.eventually;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.eventpipe.workspace.Destination;
-import io.eventpipe.workspace.EgressPolicy;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.NewJob;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.PostgresExtension;
+import io.eventpipe.workspace.Destination;
+import io.eventpipe.workspace.EgressPolicy;
+import io.eventpipe.workspace.InvalidDestinationConfigException;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.util.List;

@@ -1,5 +1,7 @@
 package io.eventpipe.node.router;
 
+import static io.eventpipe.testing.Waiting.eventually;
+import static io.eventpipe.testing.Waiting.await;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.JobsDbOptions;
@@ -182,40 +184,6 @@ public final class NodeFixture implements AutoCloseable {
   private static Instant instant(java.sql.Timestamp t) {
     return t == null ? null : t.toInstant();
   }
-
-  public static <T> T await(Future<T> f) {
-    try {
-      return f.toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-    } catch (java.util.concurrent.ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException re) {
-        throw re;
-      }
-      throw new RuntimeException(e.getCause());
-    } catch (Exception e) {
-      throw new RuntimeException(e);
-    }
-  }
-
-  /** Waits (bounded) until {@code condition} holds; never a fixed sleep. */
-  public static void eventually(String what, BooleanSupplier condition) {
-    eventually(what, condition, () -> "");
-  }
-
-  public static void eventually(String what, BooleanSupplier condition, Supplier<String> detail) {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("timed out waiting for: " + what + " " + detail.get());
-      }
-      try {
-        Thread.sleep(10);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new AssertionError("interrupted waiting for " + what);
-      }
-    }
-  }
-
   /** Stops processor and router (as a node's shutdown does). */
   public void stop() {
     if (processor != null) {
