@@ -15,7 +15,6 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import java.time.Clock;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -33,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * own connections: a slow or failing destination only ever occupies its own worker.
  *
  * <h2>Lanes</h2>
- * Jobs read from jobsdb are queued in memory per routing key (a lane). A lane has at most one request in flight;
+ * Jobs read from jobsdb are queued in memory per routing key (a lane, kept by the {@link LaneScheduler}, which decides
+ * what goes in each request and has no Vert.x in it). A lane has at most one request in flight;
  * lanes take turns (round robin) for up to {@code maxInFlight} requests at once, subject to the rate limit. When a
  * request fails and will be retried, the lane's queued jobs are dropped from memory: jobsdb then skips the key
  * until its failed job is due, so event k+1 is never sent before event k succeeded or was aborted.
@@ -84,44 +84,24 @@ final class DestinationWorker extends VerticleBase {
 
   enum State { STARTING, RUNNING, STOPPING, STOPPED }
 
-  /** The queued jobs of one routing key. */
-  private static final class Lane {
-    final String key;
-    final ArrayDeque<Job> jobs = new ArrayDeque<>();
-    boolean busy;
-    boolean queued;
-    /** a read returned as many of this key's jobs as a read gives one key: more may be pending */
-    boolean more;
-    /** the next request takes this lane alone (its jobs were in a batch of several users that failed) */
-    boolean alone;
-    /** the next {@code singles} jobs go one per request (a batch of this lane's jobs was rejected) */
-    int singles;
-
-    Lane(String key) {
-      this.key = key;
-    }
-  }
-
-  /** One request in flight: jobs of one or more lanes, each lane's taken jobs all in it, in order. Identity equality. */
+  /** One request in flight: a batch of the lane scheduler, when it started. Identity equality. */
   private static final class Delivery {
-    private final List<Job> jobs;
-    private final List<Lane> lanes;
+    private final LaneScheduler.Batch batch;
     private final Instant startedAt;
     private final long startedNanos;
 
-    Delivery(List<Job> jobs, List<Lane> lanes, Instant startedAt, long startedNanos) {
-      this.jobs = jobs;
-      this.lanes = lanes;
+    Delivery(LaneScheduler.Batch batch, Instant startedAt, long startedNanos) {
+      this.batch = batch;
       this.startedAt = startedAt;
       this.startedNanos = startedNanos;
     }
 
     List<Job> jobs() {
-      return jobs;
+      return batch.jobs();
     }
 
-    List<Lane> lanes() {
-      return lanes;
+    int users() {
+      return batch.lanes().size();
     }
 
     Instant startedAt() {
@@ -148,8 +128,7 @@ final class DestinationWorker extends VerticleBase {
   private AdaptiveRateLimiter limiter;
   private volatile State state = State.STARTING;
 
-  private final Map<String, Lane> lanes = new HashMap<>();
-  private final ArrayDeque<Lane> ready = new ArrayDeque<>();
+  private final LaneScheduler lanes = new LaneScheduler();
   private final Set<Long> known = new HashSet<>();
   private final Set<Delivery> running = new HashSet<>();
   private List<StateUpdate> outcomes = new ArrayList<>();
@@ -242,22 +221,13 @@ final class DestinationWorker extends VerticleBase {
 
   /** Forgets the queued jobs of every lane (they stay pending in jobsdb); lanes with a request in flight stay. */
   private void dropQueued() {
-    for (java.util.Iterator<Lane> it = lanes.values().iterator(); it.hasNext();) {
-      Lane lane = it.next();
-      for (Job j : lane.jobs) {
-        known.remove(j.jobId());
-      }
-      lane.jobs.clear();
-      lane.alone = false;
-      lane.singles = 0;
-      if (!lane.busy) {
-        it.remove();
-      }
+    forget(lanes.dropQueued());
+  }
+
+  private void forget(List<Job> jobs) {
+    for (Job j : jobs) {
+      known.remove(j.jobId());
     }
-    for (Lane lane : ready) {
-      lane.queued = false;
-    }
-    ready.clear();
   }
 
   /**
@@ -272,26 +242,7 @@ final class DestinationWorker extends VerticleBase {
     }
     Promise<Void> done = Promise.promise();
     c.runOnContext(v -> {
-      for (java.util.Iterator<Lane> it = lanes.values().iterator(); it.hasNext();) {
-        Lane lane = it.next();
-        lane.jobs.removeIf(j -> {
-          if (partitions.contains(j.partitionId())) {
-            known.remove(j.jobId());
-            return true;
-          }
-          return false;
-        });
-        if (lane.jobs.isEmpty() && !lane.busy) {
-          it.remove();
-        }
-      }
-      ready.removeIf(lane -> {
-        if (lane.jobs.isEmpty()) {
-          lane.queued = false;
-          return true;
-        }
-        return false;
-      });
+      forget(lanes.dropPartitions(partitions));
       fenceWaiters.add(Map.entry(partitions, done));
       checkFenceWaiters();
       pump();
@@ -409,7 +360,7 @@ final class DestinationWorker extends VerticleBase {
     int perKey = perKey();
     String from = afterKey;
     long readGeneration = generation;
-    Set<String> busyKeys = new HashSet<>(lanes.keySet());
+    Set<String> busyKeys = new HashSet<>(lanes.keys());
     busyKeys.addAll(failedKeys);
     KeyReadRequest request = new KeyReadRequest(destination.id(), from, batch * options.scanFactor(), perKey, batch,
         options.readBytes(), busyKeys, clock.instant());
@@ -437,13 +388,7 @@ final class DestinationWorker extends VerticleBase {
             continue;
           }
           known.add(job.jobId());
-          Lane lane = lanes.computeIfAbsent(job.routingKey(), Lane::new);
-          lane.jobs.add(job);
-          lane.more |= n >= perKey;
-          if (!lane.busy && !lane.queued) {
-            lane.queued = true;
-            ready.add(lane);
-          }
+          lanes.add(job, n >= perKey);
         }
         boolean cut = jobs.size() >= batch || bytes >= options.readBytes();
         if (cut) {
@@ -468,45 +413,13 @@ final class DestinationWorker extends VerticleBase {
 
   private void dispatch() {
     int maxEvents = client.maxEventsPerRequest();
-    List<Lane> picked = new ArrayList<>(1);
-    while (running.size() < settings.maxInFlight() && !ready.isEmpty()) {
-      // a lane set apart after a failed batch goes alone; others share a request up to maxEvents, in ready order
-      picked.clear();
-      int count = 0;
-      Lane head = ready.peek();
-      if (head.alone || head.singles > 0) {
-        picked.add(head);
-        count = head.singles > 0 ? 1 : Math.min(head.jobs.size(), maxEvents);
-      } else {
-        for (Lane lane : ready) {
-          if (lane.alone || lane.singles > 0 || count >= maxEvents) {
-            break;
-          }
-          picked.add(lane);
-          count += Math.min(lane.jobs.size(), maxEvents - count);
-        }
-      }
-      long wait = limiter.tryAcquire(count);
+    while (running.size() < settings.maxInFlight() && lanes.hasReady()) {
+      long wait = limiter.tryAcquire(lanes.nextCount(maxEvents));
       if (wait > 0) {
         armTimer(ticker.getAsLong() + wait);
         return;
       }
-      List<Job> jobs = new ArrayList<>(count);
-      List<Lane> taken = new ArrayList<>(picked.size());
-      for (Lane lane : picked) {
-        ready.poll();
-        lane.queued = false;
-        lane.busy = true;
-        taken.add(lane);
-        while (jobs.size() < count && !lane.jobs.isEmpty()) {
-          jobs.add(lane.jobs.poll());
-        }
-        if (lane.singles > 0) {
-          lane.singles--;
-        }
-        lane.alone = false;
-      }
-      send(new Delivery(jobs, taken, clock.instant(), System.nanoTime()));
+      send(new Delivery(lanes.take(maxEvents), clock.instant(), System.nanoTime()));
     }
   }
 
@@ -530,7 +443,7 @@ final class DestinationWorker extends VerticleBase {
     metrics.requests.record(System.nanoTime() - d.startedNanos(), TimeUnit.NANOSECONDS);
     boolean shared = result instanceof DeliveryResult.Rejected
         || result instanceof DeliveryResult.Retryable r && !r.throttled();
-    if (shared && (d.lanes().size() > 1 || d.jobs().size() > 1 && result instanceof DeliveryResult.Rejected)) {
+    if (shared && (d.users() > 1 || d.jobs().size() > 1 && result instanceof DeliveryResult.Rejected)) {
       // one failure, one victim: retry the members apart before anyone gets this outcome
       requeueApart(d);
       pump();
@@ -576,24 +489,13 @@ final class DestinationWorker extends VerticleBase {
       unwritten.put(job.jobId(), job.partitionId());
     }
     metrics.rate = Double.isInfinite(limiter.rate()) ? Double.NaN : limiter.rate();
-    for (Lane lane : d.lanes()) {
-      lane.busy = false;
-      if (retrying.contains(lane.key)) {
-        // the key waits for its retry: drop what is queued behind the failed job (it stays pending in jobsdb)
-        for (Job j : lane.jobs) {
-          known.remove(j.jobId());
-        }
-        lane.jobs.clear();
-        failedKeys.add(lane.key);
-        lanes.remove(lane.key);
-      } else if (lane.jobs.isEmpty()) {
-        lanes.remove(lane.key);
-        readWanted |= lane.more; // its key may have more pending: read it again now
-      } else if (state == State.RUNNING && !lane.queued) {
-        lane.queued = true;
-        ready.add(lane);
-      }
+    LaneScheduler.Finished finished = lanes.finish(d.batch, retrying, state == State.RUNNING);
+    // a retrying key waits for its retry: what was queued behind the failed job stays pending in jobsdb
+    forget(finished.dropped());
+    for (String key : retrying) {
+      failedKeys.add(key);
     }
+    readWanted |= finished.readAgain(); // an emptied lane's key may have more pending: read it again now
     pump();
   }
 
@@ -602,25 +504,9 @@ final class DestinationWorker extends VerticleBase {
    * request had several users, else (a rejected batch of one user's events) one event per request.
    */
   private void requeueApart(Delivery d) {
-    boolean severalUsers = d.lanes().size() > 1;
     LOG.debug("Destination {}: a request of {} events of {} users failed; retrying them apart", destination.id(),
-        d.jobs().size(), d.lanes().size());
-    for (Lane lane : d.lanes()) {
-      lane.busy = false;
-      List<Job> mine = d.jobs().stream().filter(j -> j.routingKey().equals(lane.key)).toList();
-      for (int i = mine.size() - 1; i >= 0; i--) {
-        lane.jobs.addFirst(mine.get(i));
-      }
-      if (severalUsers) {
-        lane.alone = true;
-      } else {
-        lane.singles = mine.size();
-      }
-      if (state == State.RUNNING && !lane.queued) {
-        lane.queued = true;
-        ready.addFirst(lane);
-      }
-    }
+        d.jobs().size(), d.users());
+    lanes.requeueApart(d.batch, state == State.RUNNING);
   }
 
   private static Instant first(Job job, Delivery d) {
