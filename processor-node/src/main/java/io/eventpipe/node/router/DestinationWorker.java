@@ -84,6 +84,23 @@ final class DestinationWorker extends VerticleBase {
 
   enum State { STARTING, RUNNING, STOPPING, STOPPED }
 
+  /**
+   * The database loop: one operation at a time, a read or a state write (rule 1 above); when both are wanted they
+   * alternate, so neither starves the other.
+   */
+  enum Db {
+    /** Nothing running; the last operation was a state write (or there was none): a wanted read goes next. */
+    IDLE_AFTER_WRITE,
+    /** Nothing running; the last operation was a read: waiting outcomes are written before the next read. */
+    IDLE_AFTER_READ,
+    READING,
+    WRITING;
+
+    boolean busy() {
+      return this == READING || this == WRITING;
+    }
+  }
+
   /** One request in flight: a batch of the lane scheduler, when it started. Identity equality. */
   private static final class Delivery {
     private final LaneScheduler.Batch batch;
@@ -139,8 +156,7 @@ final class DestinationWorker extends VerticleBase {
   /** counts {@link #reread()} calls: a read that started before one is discarded */
   private long generation;
 
-  private boolean dbBusy;
-  private boolean lastOpWasRead;
+  private Db db = Db.IDLE_AFTER_WRITE;
   private boolean readFull;
   private boolean readWanted = true;
   private long nextReadAt;
@@ -314,9 +330,9 @@ final class DestinationWorker extends VerticleBase {
       return;
     }
     long now = ticker.getAsLong();
-    if (!dbBusy && now >= dbRetryAt) {
+    if (!db.busy() && now >= dbRetryAt) {
       boolean read = state == State.RUNNING && wantsRead(now);
-      if (read && (!lastOpWasRead || outcomes.isEmpty())) {
+      if (read && (db == Db.IDLE_AFTER_WRITE || outcomes.isEmpty())) {
         read();
       } else if (!outcomes.isEmpty()) {
         flush();
@@ -328,7 +344,7 @@ final class DestinationWorker extends VerticleBase {
     if (state == State.RUNNING) {
       dispatch();
     }
-    if (!dbBusy) {
+    if (!db.busy()) {
       // something must wake us: a request completing, a database operation, or this timer
       if (now < dbRetryAt) {
         armTimer(dbRetryAt);
@@ -353,8 +369,7 @@ final class DestinationWorker extends VerticleBase {
   }
 
   private void read() {
-    dbBusy = true;
-    lastOpWasRead = true;
+    db = Db.READING;
     readWanted = false;
     int batch = options.readBatch();
     int perKey = perKey();
@@ -365,7 +380,7 @@ final class DestinationWorker extends VerticleBase {
     KeyReadRequest request = new KeyReadRequest(destination.id(), from, batch * options.scanFactor(), perKey, batch,
         options.readBytes(), busyKeys, clock.instant());
     onContext(rt.readKeys(request), ar -> {
-      dbBusy = false;
+      db = Db.IDLE_AFTER_READ;
       long now = ticker.getAsLong();
       if (ar.failed()) {
         readFull = false;
@@ -516,14 +531,13 @@ final class DestinationWorker extends VerticleBase {
   // ------------------------------------------------------------------ writing states
 
   private void flush() {
-    dbBusy = true;
-    lastOpWasRead = false;
+    db = Db.WRITING;
     List<StateUpdate> batch = outcomes;
     Set<String> keys = failedKeys;
     outcomes = new ArrayList<>();
     failedKeys = new HashSet<>();
     onContext(rt.updateStates(batch), ar -> {
-      dbBusy = false;
+      db = Db.IDLE_AFTER_WRITE;
       if (ar.succeeded()) {
         for (StateUpdate u : batch) {
           known.remove(u.jobId());
