@@ -196,7 +196,7 @@ public final class ControlStore implements AutoCloseable {
 
   private static Future<Optional<Migration>> migrationWhere(SqlConnection conn, String where, Tuple args) {
     return conn.preparedQuery("SELECT id, from_nodes, to_nodes, from_epoch, old_owners, new_owners, state, abort_requested,"
-            + " error, jobs_moved, started_at, updated_at, finished_at FROM control.migrations WHERE " + where
+            + " error, jobs_moved, started_at, updated_at, finished_at, dedup_cutoff FROM control.migrations WHERE " + where
             + " ORDER BY started_at DESC LIMIT 1")
         .execute(args)
         .compose(rows -> {
@@ -216,7 +216,7 @@ public final class ControlStore implements AutoCloseable {
                 return Optional.of(new Migration(id, r.getInteger(1), r.getInteger(2), r.getLong(3), ints(r.getArrayOfIntegers(4)),
                     ints(r.getArrayOfIntegers(5)), Migration.Step.parse(r.getString(6)), r.getBoolean(7), r.getString(8),
                     r.getLong(9), instant(r.getOffsetDateTime(10)), instant(r.getOffsetDateTime(11)),
-                    instant(r.getOffsetDateTime(12)), java.util.List.copyOf(list)));
+                    instant(r.getOffsetDateTime(12)), instant(r.getOffsetDateTime(13)), java.util.List.copyOf(list)));
               });
         });
   }
@@ -257,6 +257,12 @@ public final class ControlStore implements AutoCloseable {
             + " finished_at = CASE WHEN $2 IN ('finished', 'aborted') THEN now() ELSE finished_at END WHERE id = $1")
         .execute(Tuple.of(id, step.sql(), error))
         .compose(v -> notifyMigration(conn)));
+  }
+
+  /** Records the dedup cutoff of a migration, once (a rerun keeps the first, the earliest). */
+  public Future<Void> recordDedupCutoff(String id, java.time.Instant cutoff) {
+    return pool.preparedQuery("UPDATE control.migrations SET dedup_cutoff = $2 WHERE id = $1 AND dedup_cutoff IS NULL")
+        .execute(Tuple.of(id, java.time.OffsetDateTime.ofInstant(cutoff, java.time.ZoneOffset.UTC))).mapEmpty();
   }
 
   /** Records an error of the migration in progress (it stays at its step; a rerun resumes). */

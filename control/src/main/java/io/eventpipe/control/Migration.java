@@ -9,7 +9,7 @@ import java.util.List;
  */
 public record Migration(String id, int fromNodes, int toNodes, long fromEpoch, int[] oldOwners, int[] newOwners, Step step,
     boolean abortRequested, String error, long jobsMoved, Instant startedAt, Instant updatedAt, Instant finishedAt,
-    List<Move> moves) {
+    Instant dedupCutoff, List<Move> moves) {
 
   /** The protocol's steps; a migration's step is the last one completed. */
   public enum Step {

@@ -227,4 +227,21 @@ class PartitionMoverTest {
     await(parts.unfence("mig-4", Set.of(40)));
     assertEquals(1, await(db.store(List.of(src.job(40, "u", "", "after-abort", "x")))).stored());
   }
+
+  @Test
+  void aReplayIntoAFencedPartitionIsRefusedAndReplaysNothing() {
+    JobsDb db = src.open(src.options("q5"));
+    await(db.store(List.of(src.job(50, "u", "d", "r1", "x"), src.job(51, "v", "d", "r2", "y"))));
+    List<StateUpdate> aborts = new ArrayList<>();
+    for (Job j : await(db.readPending(new ReadRequest("d", 10, 1 << 20, 100, src.clock.instant())))) {
+      aborts.add(new StateUpdate(j.jobId(), JobState.ABORTED, 1, src.clock.instant(), null, "HTTP 400"));
+    }
+    await(db.updateStates(aborts));
+    await(partitions(src).fence("mig-5", Set.of(50)));
+    JobsDbException.Fenced refused = assertThrows(JobsDbException.Fenced.class, () -> await(db.replayAborted("d", ReplayFilter.all())));
+    assertEquals(Set.of(50), refused.partitions());
+    assertEquals(2, await(db.listAborted("d", Long.MIN_VALUE, 10)).size(), "nothing was replayed");
+    await(partitions(src).unfence("mig-5", Set.of(50)));
+    assertEquals(2, (int) await(db.replayAborted("d", ReplayFilter.all())));
+  }
 }

@@ -246,16 +246,31 @@ public final class Migrator {
         .orElseThrow(() -> new MigrationException("migration " + id + " vanished from the control store")));
   }
 
-  /** Step 2: targets hold their incoming partitions; the dedup window moves. */
+  /**
+   * Step 2: targets hold their incoming partitions; the dedup window moves. Before the copy, the sources' database
+   * clocks are read and the earliest recorded: after the fence only entries seen since then are copied again.
+   */
   private Future<Void> prepare(Migration m) {
     return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
+        .compose(v -> {
+          Future<Instant> earliest = Future.succeededFuture(Instant.MAX);
+          for (int source : new TreeSet<>(m.moves().stream().map(Migration.Move::source).toList())) {
+            earliest = earliest.compose(e -> nodes.node(source).compose(n -> n.gw().now()).map(t -> t.isBefore(e) ? t : e));
+          }
+          return earliest.compose(cutoff -> control.recordDedupCutoff(m.id(), cutoff));
+        })
         .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, Instant.EPOCH)));
   }
 
-  /** Step 3: sources refuse the outgoing partitions' writes; the dedup entries written meanwhile move. */
+  /**
+   * Step 3: sources refuse the outgoing partitions' writes; the dedup entries written since the first copy move. The
+   * margin covers a commit in flight at the first copy (its entries carry the node's clock from before its commit)
+   * and a difference between a node's clock and its database's.
+   */
   private Future<Void> fence(Migration m) {
+    Instant since = (m.dedupCutoff() != null ? m.dedupCutoff() : m.startedAt()).minus(options.dedupMargin());
     return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().fence(m.id(), parts)))
-        .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, m.startedAt().minus(options.dedupMargin()))));
+        .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, since)));
   }
 
   /** Step 4: the new epoch. */

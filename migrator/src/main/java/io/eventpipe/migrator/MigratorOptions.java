@@ -13,8 +13,8 @@ import java.util.Objects;
  * @param lease how long a node's database must be without its serving process before the migrator confirms a fence
  *     on the node's behalf (a node that loses its database stops delivering within this time)
  * @param confirmTimeout how long to wait for a running node to confirm a fence
- * @param dedupMargin how far before the migration's start the dedup entries are copied again after the fence (the
- *     nodes' clocks may differ from the control store's)
+ * @param dedupMargin how far before the first copy of the dedup window (by the sources' database clocks) the entries
+ *     are copied again after the fence: commits in flight then, and a node's clock ahead of its database's
  * @param hook called before each step; tests inject crashes with it
  */
 public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSecond, Duration readyTimeout, Duration lease,
@@ -39,7 +39,7 @@ public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSeco
 
   public static MigratorOptions defaults() {
     return new MigratorOptions(2000, 8L << 20, 0, Duration.ofMinutes(5), Duration.ofSeconds(15), Duration.ofMinutes(2),
-        Duration.ofMinutes(10), step -> {});
+        Duration.ofSeconds(5), step -> {});
   }
 
   public MigratorOptions withBatch(int jobs) {

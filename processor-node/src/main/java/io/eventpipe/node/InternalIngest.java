@@ -163,13 +163,16 @@ final class InternalIngest {
   }
 
   /**
-   * 409: some partitions are not this node's. With {@code fenced}, a migration is moving them and the owner at a
-   * later epoch than {@code current} takes them: the sender waits for that epoch.
+   * 409: some partitions are not this node's. {@code epoch} is the epoch the sender must wait for: this node's, or, for
+   * partitions its database fenced while its topology still gives them to it (the switch has not reached it yet), the
+   * next one, which gives them to their new owner.
    */
   private void misdirected(HttpServerRequest req, Topology current, Set<Integer> partitions, boolean fenced) {
     misdirected.increment();
+    boolean switchAhead = fenced && partitions.stream().anyMatch(p -> current.owns(nodeId, p));
+    long waitFor = switchAhead ? current.epoch() + 1 : current.epoch();
     req.response().setStatusCode(409).putHeader("Content-Type", "application/json")
-        .end(new JsonObject().put("error", "misdirected").put("epoch", current.epoch()).put("node", nodeId)
+        .end(new JsonObject().put("error", "misdirected").put("epoch", waitFor).put("node", nodeId)
             .put("fenced", fenced).put("partitions", new JsonArray(new ArrayList<>(new TreeSet<>(partitions)))).encode());
   }
 }

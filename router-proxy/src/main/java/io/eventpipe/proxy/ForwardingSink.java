@@ -200,10 +200,8 @@ public final class ForwardingSink implements EventSink {
                 p.promise().complete();
               }
             } else if (status == 409) {
-              // a fenced answer: a migration moves the partitions and the epoch after the node's gives their new owner
-              JsonObject answer = new JsonObject(body);
-              long nodeEpoch = answer.getLong("epoch", epoch);
-              long newer = Math.max(answer.getBoolean("fenced", false) ? nodeEpoch + 1 : nodeEpoch, epoch + 1);
+              // the node names the epoch to wait for (during a migration, the one that gives the partitions their new owner)
+              long newer = Math.max(new JsonObject(body).getLong("epoch", epoch + 1), epoch + 1);
               rerouted.increment();
               Future<Topology> caughtUp = topology.awaitEpoch(newer, Duration.ofSeconds(5)).recover(err -> topology.refresh());
               for (Pending p : batch) {

@@ -5,8 +5,10 @@ import static io.eventpipe.jobsdb.impl.Rows.instant;
 import static io.eventpipe.jobsdb.impl.Rows.ts;
 
 import io.eventpipe.jobsdb.Job;
+import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.ReplayFilter;
 import io.vertx.core.Future;
 import io.vertx.sqlclient.Pool;
@@ -64,7 +66,24 @@ final class DeadLetters {
         + " AND ($2::bigint[] IS NULL OR job_id = ANY($2::bigint[]))"
         + " AND ($3::timestamptz IS NULL OR received_at >= $3) AND ($4::timestamptz IS NULL OR received_at < $4)"
         + " RETURNING job_id, partition_id, routing_key, source_id, destination_id, message_id, received_at, payload";
-    return pool.withTransaction(conn -> conn.preparedQuery(live).execute(Tuple.of(destinationId, jobIds, from, to, ts(now)))
+    // jobs of partitions that are moving (fenced) or moved away are not replayed here: the whole replay is refused,
+    // checked under the fence lock like every write, so a migration cannot copy them away half replayed
+    String moving = "SELECT DISTINCT partition_id FROM ("
+        + " SELECT s.partition_id FROM " + s + ".job_state s WHERE s.state = 4 AND s.destination_id = $1"
+        + " AND ($2::bigint[] IS NULL OR s.job_id = ANY($2::bigint[]))"
+        + " UNION ALL SELECT d.partition_id FROM " + s + ".dead_letter d WHERE d.destination_id = $1"
+        + " AND ($2::bigint[] IS NULL OR d.job_id = ANY($2::bigint[]))) a";
+    return pool.withTransaction(conn -> conn.preparedQuery(moving).execute(Tuple.of(destinationId, (Object) jobIds))
+        .compose(rows -> {
+          List<Integer> parts = new ArrayList<>();
+          for (Row r : rows) {
+            parts.add(r.getInteger(0));
+          }
+          return NodePartitions.refused(conn, parts);
+        })
+        .compose(refused -> refused.isEmpty() ? Future.succeededFuture()
+            : Future.failedFuture(new JobsDbException.Fenced(refused)))
+        .compose(x -> conn.preparedQuery(live).execute(Tuple.of(destinationId, jobIds, from, to, ts(now))))
         .compose(liveRows -> conn.preparedQuery(dead).execute(Tuple.of(destinationId, jobIds, from, to)).compose(deadRows -> {
           if (deadRows.rowCount() == 0) {
             return Future.succeededFuture(liveRows.rowCount());

@@ -364,6 +364,12 @@ public final class AdminApi implements Handler<HttpServerRequest> {
   }
 
   private static void storeError(HttpServerResponse resp, Throwable e) {
+    if (e instanceof io.eventpipe.jobsdb.JobsDbException.Fenced fenced) {
+      InternalHttp.error(resp, 409, "nothing replayed: some of these jobs belong to partitions " + new java.util.TreeSet<>(
+          fenced.partitions()) + ", which a migration is moving to another node (or has moved); replay them on their new"
+          + " owner once the migration finished (see GET /admin/v1/cluster)");
+      return;
+    }
     LOG.warn("Admin request failed in jobsdb: {}", e.toString());
     InternalHttp.error(resp, 503, "the job store failed, try again: " + e.getMessage());
   }
