@@ -87,6 +87,7 @@ public final class Migrator {
   private volatile long jobsTotal;
   private volatile int partitionsDone;
   private volatile boolean throttled;
+  private long paceUntil;
 
   public Migrator(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options, Consumer<Progress> progress) {
     this.vertx = Objects.requireNonNull(vertx, "vertx");
@@ -425,7 +426,6 @@ public final class Migrator {
     } catch (RuntimeException e) {
       return Future.failedFuture(e);
     }
-    long started = System.nanoTime();
     return current.compose(batch -> {
       if (batch.isEmpty()) {
         return Future.succeededFuture();
@@ -436,17 +436,26 @@ public final class Migrator {
             jobsMoved.addAndGet(batch.jobs().size());
             return control.addJobsMoved(current().id(), batch.jobs().size());
           })
-          .compose(v -> throttle(batch.jobs().size(), started))
+          .compose(v -> throttle(batch.jobs().size()))
           .compose(v -> pipeline(range, stream, to, next, export));
     });
   }
 
-  private Future<Void> throttle(int jobs, long startedNanos) {
+  /**
+   * The copy's rate limit, shared by all streams: each batch takes the next {@code jobs / rate} seconds of a common
+   * schedule, and its stream waits until that slot has passed before it reads on.
+   */
+  private Future<Void> throttle(int jobs) {
     if (options.maxJobsPerSecond() <= 0) {
       return Future.succeededFuture();
     }
-    long wantNanos = (long) (jobs * 1e9 / options.maxJobsPerSecond());
-    long waitMs = (wantNanos - (System.nanoTime() - startedNanos)) / 1_000_000;
+    long now = System.nanoTime();
+    long slotEnd;
+    synchronized (this) {
+      paceUntil = Math.max(paceUntil, now) + (long) (jobs * 1e9 / options.maxJobsPerSecond());
+      slotEnd = paceUntil;
+    }
+    long waitMs = (slotEnd - now) / 1_000_000;
     if (waitMs <= 0) {
       return Future.succeededFuture();
     }
