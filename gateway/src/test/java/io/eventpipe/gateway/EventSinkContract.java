@@ -45,7 +45,7 @@ public abstract class EventSinkContract {
   }
 
   /** The messageIds of {@code routingKey}'s jobs in the {@code gw} queue of {@code db}, in job order. */
-  private static List<String> gwMessageIds(PgDatabase db, String routingKey) throws SQLException {
+  public static List<String> gwMessageIds(PgDatabase db, String routingKey) throws SQLException {
     List<String> ids = new ArrayList<>();
     try (Connection c = db.connect();
          PreparedStatement s = c.prepareStatement("SELECT message_id FROM jobs_gw.jobs WHERE routing_key = ? ORDER BY job_id")) {
@@ -59,7 +59,7 @@ public abstract class EventSinkContract {
     return ids;
   }
 
-  protected static Event event(String user, String messageId) {
+  public static Event event(String user, String messageId) {
     String json = "{\"type\":\"track\",\"event\":\"Contract\",\"userId\":\"" + user + "\",\"messageId\":\"" + messageId + "\"}";
     return new Event(messageId, EventType.TRACK, null, user, user, json.getBytes(StandardCharsets.UTF_8));
   }

@@ -4,6 +4,7 @@ import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.wire.IngestBatch;
+import io.eventpipe.wire.WireVersions;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.node.admin.InternalHttp;
 import io.eventpipe.jobsdb.JobsDbException;
@@ -35,6 +36,10 @@ import java.util.TreeSet;
  * answered from the declared length before reading when there is one), every chunk charged to the node's budget of
  * body bytes in flight (503 with Retry-After when it is used up), within the body deadline (408). After a refused body
  * the connection is closed after a bounded rest of it is swallowed.
+ *
+ * <p>A batch names its wire version in {@link WireVersions#HEADER} (none: version 1); one outside this node's
+ * {@link WireVersions} is refused with a 400 naming the version and the range, which the node sends with every answer
+ * ({@link WireVersions#RANGE_HEADER}), so the proxy resends at the newest version both speak.
  */
 final class InternalIngest {
 
@@ -47,10 +52,12 @@ final class InternalIngest {
   private final BodyReader.Budget budget;
   private final long bodyTimeoutMs;
   private final Clock clock;
+  private final java.util.function.Supplier<WireVersions> versions;
 
   InternalIngest(Vertx vertx, int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry, Runnable stored,
-      BodyReader.Budget budget, long bodyTimeoutMs, Clock clock) {
+      BodyReader.Budget budget, long bodyTimeoutMs, Clock clock, java.util.function.Supplier<WireVersions> versions) {
     this.vertx = vertx;
+    this.versions = versions;
     this.clock = clock;
     this.budget = budget;
     this.bodyTimeoutMs = bodyTimeoutMs;
@@ -63,6 +70,14 @@ final class InternalIngest {
   }
 
   void handle(HttpServerRequest req) {
+    String asked = req.getHeader(WireVersions.HEADER);
+    int version = WireVersions.ofRequest(asked);
+    WireVersions accepted = versions.get();
+    if (!accepted.accepts(version)) {
+      // the body is not read: a refused body closes the connection after swallowing a bounded rest of it
+      refuse(req, new GatewayException(400, accepted.refusal(asked == null ? "(none: 1)" : asked)));
+      return;
+    }
     String source = req.getHeader(IngestBatch.SOURCE_HEADER);
     long senderEpoch;
     try {

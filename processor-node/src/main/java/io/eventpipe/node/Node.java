@@ -5,6 +5,7 @@ import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.EventParser;
 import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.wire.IngestBatch;
+import io.eventpipe.wire.WireVersions;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.JobsDb;
@@ -56,6 +57,7 @@ public final class Node {
   private PartitionFollower follower;
   private long heartbeatTimer = -1;
   private long clusterGauges = -1;
+  private volatile WireVersions wireVersions = WireVersions.CURRENT;
 
   public Node(Vertx vertx, NodeOptions options) {
     this.vertx = vertx;
@@ -147,10 +149,11 @@ public final class Node {
     var adminApi = components.adminApi(deliveries, config, options.adminToken());
     InternalIngest internal = options.clustered() ? new InternalIngest(vertx, options.nodeId(), topology, ingest, registry,
         components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs(),
-        clock)
+        clock, () -> wireVersions)
         : null;
     internalServer = vertx.createHttpServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()));
     return internalServer.requestHandler(req -> {
+      req.response().putHeader(WireVersions.RANGE_HEADER, wireVersions.header());
       switch (req.path()) {
         case "/metrics" -> req.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());
         case "/health/live" -> req.response().putHeader("Content-Type", "application/json").end(new JsonObject().put("status", "ok").encode());
@@ -207,6 +210,15 @@ public final class Node {
 
   private void heartbeat() {
     control.heartbeat(options.nodeId(), ready).onFailure(e -> LOG.debug("heartbeat to the control store failed: {}", e.toString()));
+  }
+
+  /**
+   * The wire versions this node accepts on internal ingest ({@link WireVersions#CURRENT} unless set): a test hook that
+   * makes a node of this build behave like one of an adjacent release (it takes effect with the next request).
+   */
+  public Node wireVersions(WireVersions versions) {
+    this.wireVersions = versions;
+    return this;
   }
 
   public int gatewayPort() {

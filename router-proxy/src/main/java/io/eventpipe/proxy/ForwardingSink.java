@@ -6,6 +6,7 @@ import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.EventSink;
 import io.eventpipe.workspace.Source;
 import io.eventpipe.wire.IngestBatch;
+import io.eventpipe.wire.WireVersions;
 import io.eventpipe.routing.Topology;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -40,6 +41,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>A node that is down or refuses fails the request retryably (503 with Retry-After at the edge); its
  *       partitions are never sent elsewhere, which would break their order. Sub-batches that other nodes
  *       committed are deduplicated by messageId when the SDK retries.</li>
+ *   <li>Each batch names its wire version ({@link WireVersions#HEADER}): the newest that this proxy and the node both
+ *       speak, from the node's range ({@link WireVersions#RANGE_HEADER}, on every answer), cached per node. Before the
+ *       first answer the proxy sends its newest; a node that refuses the version names its range, and the proxy
+ *       resends the batch at once at the newest shared version (a rolling upgrade mixes adjacent releases).</li>
  * </ol>
  */
 public final class ForwardingSink implements EventSink {
@@ -67,6 +72,9 @@ public final class ForwardingSink implements EventSink {
   private final Map<Integer, Timer> nodeLatency = new java.util.concurrent.ConcurrentHashMap<>();
   private final Map<String, NodeOutbox> outboxes = new java.util.concurrent.ConcurrentHashMap<>();
   private final DistributionSummary coalesced;
+  /** The wire versions each node (by "id|address") accepts, from its last answer. */
+  private final Map<String, WireVersions> nodeVersions = new java.util.concurrent.ConcurrentHashMap<>();
+  private volatile WireVersions speaks = WireVersions.CURRENT;
 
   public ForwardingSink(Vertx vertx, TopologyWatcher topology, String ingestToken, MeterRegistry registry) {
     this.topology = topology;
@@ -78,6 +86,20 @@ public final class ForwardingSink implements EventSink {
         .register(registry);
     this.coalesced = DistributionSummary.builder("proxy.coalesced.requests").description("SDK requests per internal batch")
         .register(registry);
+  }
+
+  /**
+   * The wire versions this proxy speaks ({@link WireVersions#CURRENT} by default): a test hook that makes a proxy of
+   * this build behave like one of an adjacent release.
+   */
+  public ForwardingSink wireVersions(WireVersions versions) {
+    this.speaks = versions;
+    return this;
+  }
+
+  /** The wire version this proxy sends to a node whose range it knows ({@code null}: its newest), -1 if none is shared. */
+  private int versionFor(WireVersions node) {
+    return node == null ? speaks.newest() : speaks.newestShared(node);
   }
 
   @Override
@@ -165,10 +187,18 @@ public final class ForwardingSink implements EventSink {
           return;
         }
       }
-      post(batch).onComplete(ar -> flush());
+      post(batch, false).onComplete(ar -> flush());
     }
 
-    private Future<Void> post(List<Pending> batch) {
+    private Future<Void> post(List<Pending> batch, boolean versionRetried) {
+      String versionKey = node + "|" + address;
+      WireVersions known = nodeVersions.get(versionKey);
+      int version = versionFor(known);
+      if (version < 0) {
+        fail(batch, new NodeUnavailable("node " + node + " at " + address + " accepts wire versions " + known
+            + ", this proxy speaks " + speaks + ": upgrade the proxy or the node to an adjacent release"));
+        return Future.succeededFuture();
+      }
       List<IngestBatch.Item> items = new ArrayList<>();
       for (Pending p : batch) {
         for (Event e : p.events()) {
@@ -183,10 +213,16 @@ public final class ForwardingSink implements EventSink {
           .putHeader("Content-Type", IngestBatch.CONTENT_TYPE)
           .putHeader(IngestBatch.EPOCH_HEADER, String.valueOf(epoch))
           .putHeader(IngestBatch.SOURCE_HEADER, sourceId)
+          .putHeader(WireVersions.HEADER, String.valueOf(version))
           .setIdleTimeout(30_000);
       return client.request(req)
           .compose(r -> r.send(IngestBatch.encode(items)))
-          .compose(resp -> resp.body().map(body -> new Object[] {resp.statusCode(), body}))
+          .compose(resp -> {
+            // a node older than wire versions sends no range: it speaks version 1 only
+            WireVersions range = WireVersions.parseRange(resp.getHeader(WireVersions.RANGE_HEADER));
+            nodeVersions.put(versionKey, range == null ? new WireVersions(1, 1) : range);
+            return resp.body().map(body -> new Object[] {resp.statusCode(), body});
+          })
           .transform(ar -> {
             if (ar.failed()) {
               fail(batch, new NodeUnavailable("node " + node + " at " + address + " is unreachable: " + ar.cause().getMessage()));
@@ -199,6 +235,10 @@ public final class ForwardingSink implements EventSink {
               for (Pending p : batch) {
                 p.promise().complete();
               }
+            } else if (status == 400 && !versionRetried && !nodeVersions.get(versionKey).accepts(version)) {
+              // the node does not speak the version sent (this proxy guessed before its first answer, or the node was
+              // replaced by another release): resend at the newest version both speak, which its answer named
+              return post(batch, true);
             } else if (status == 409) {
               // the node names the epoch to wait for (during a migration, the one that gives the partitions their new owner)
               long newer = Math.max(new JsonObject(body).getLong("epoch", epoch + 1), epoch + 1);
