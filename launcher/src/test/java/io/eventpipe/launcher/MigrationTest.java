@@ -234,6 +234,34 @@ class MigrationTest {
     }
   }
 
+  @Test
+  void anAbortAfterTheSwitchCompletesAndMigratesBack(@TempDir Path dir) throws Exception {
+    try (MigrationCluster c = new MigrationCluster(dir, 16, 3, 2)) {
+      MigrationCluster.Load load = c.new Load(20, 2, 10);
+      c.startNode(2);
+      MigratorOptions stopInCopy = MigrationCluster.fastOptions().withHook(s -> {
+        if (s.equals("copied")) {
+          throw new IllegalStateException("injected crash before copied");
+        }
+      });
+      assertThrows(ExecutionException.class, () -> c.migrate(3, stopInCopy));
+      ControlStore store = await(ControlStore.open(c.vertx, c.control));
+      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)))) {
+        Migrator.Result r = await(new Migrator(c.vertx, store, dbs, MigrationCluster.fastOptions(), p -> {}).abort(), 120);
+        assertTrue(r.summary().contains("rolled back"), r.summary());
+        assertEquals(2, (int) await(store.nodeCount()));
+        assertEquals(0, topology(c).ownedBy(2).length, "node 2 owns nothing again");
+      } finally {
+        await(store.closeAsync());
+      }
+      c.stopNode(2);
+      Thread.sleep(1000);
+      load.close();
+      assertEquals(0, load.errors.get(), "SDK requests failed: " + load.errorSamples);
+      c.assertAllDelivered(load.acked, 60);
+    }
+  }
+
   private static Topology topology(MigrationCluster c) throws Exception {
     ControlStore store = await(ControlStore.open(c.vertx, c.control));
     try {

@@ -88,6 +88,8 @@ public final class Migrator {
   private volatile int partitionsDone;
   private volatile boolean throttled;
   private long paceUntil;
+  /** migrations whose nodes' databases were opened (concurrently) by this run */
+  private final java.util.Set<String> opened = new java.util.HashSet<>();
 
   public Migrator(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options, Consumer<Progress> progress) {
     this.vertx = Objects.requireNonNull(vertx, "vertx");
@@ -206,6 +208,14 @@ public final class Migrator {
   /** Runs the steps after the recorded one, in order, until the migration is finished. */
   private Future<Result> drive(Migration m) {
     current = m;
+    if (m.step() != Step.FINISHED && opened.add(m.id())) {
+      java.util.Set<Integer> involved = new TreeSet<>();
+      for (Migration.Move mv : m.moves()) {
+        involved.add(mv.source());
+        involved.add(mv.target());
+      }
+      return nodes.open(involved).compose(v -> drive(m));
+    }
     if (m.step() == Step.FINISHED) {
       return Future.succeededFuture(new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
           "migration " + m.id() + " finished: " + m.moves().size() + " partitions moved, " + m.jobsMoved() + " jobs copied; "

@@ -53,10 +53,11 @@ public final class NodeDatabases implements AutoCloseable {
     if (f == null || f.failed()) {
       PgConfig pg = locate.apply(k);
       Pool pool = pg.createPool(vertx, 4);
-      f = NodePartitions.open(vertx, pg, pool)
-          .compose(parts -> PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("gw"))
-              .compose(gw -> PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO))
-                  .map(rt -> new Node(k, pg, pool, parts, gw, rt))))
+      // the three schemas are independent: their Flyway runs (about a second each here) go concurrently
+      Future<NodePartitions> parts = NodePartitions.open(vertx, pg, pool);
+      Future<PartitionMover> gw = PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("gw"));
+      Future<PartitionMover> rt = PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO));
+      f = Future.all(parts, gw, rt).map(x -> new Node(k, pg, pool, parts.result(), gw.result(), rt.result()))
           .recover(e -> {
             pool.close();
             return Future.failedFuture(new MigrationException("cannot open node " + k + "'s database " + pg.redacted() + ": "
@@ -65,6 +66,15 @@ public final class NodeDatabases implements AutoCloseable {
       open.put(k, f);
     }
     return f;
+  }
+
+  /** Opens the databases of {@code nodes} concurrently (the first open of each migrates its schemas). */
+  public Future<Void> open(java.util.Collection<Integer> nodes) {
+    List<Future<Node>> all = new ArrayList<>();
+    for (int k : nodes) {
+      all.add(node(k));
+    }
+    return Future.all(all).mapEmpty();
   }
 
   @Override
