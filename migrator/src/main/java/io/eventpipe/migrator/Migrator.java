@@ -336,8 +336,9 @@ public final class Migrator {
   /** Step 6: the copy, pair by pair; a pair done is recorded, so a rerun skips it. */
   private Future<Void> copy(Migration m) {
     Map<String, List<Integer>> pairs = pairs(m, false);
-    return countJobs(m, pairs).compose(total -> {
-      jobsTotal = total + m.jobsMoved();
+    partitionsDone = (int) m.moves().stream().filter(Migration.Move::copied).count(); // pairs a previous run finished
+    return countJobs(m, pairs(m, true)).compose(total -> {
+      jobsTotal = total; // the sources keep every copied job until the finish step: this is the whole copy
       jobsMoved.set(m.jobsMoved());
       Future<Void> f = Future.succeededFuture();
       for (Map.Entry<String, List<Integer>> e : pairs.entrySet()) {
