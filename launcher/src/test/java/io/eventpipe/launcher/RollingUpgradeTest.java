@@ -21,10 +21,10 @@ import io.eventpipe.workspace.Source;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientResponse;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -53,7 +53,7 @@ class RollingUpgradeTest {
   private TopologyWatcher topology;
   private Node node;
   private PgDatabase db;
-  private HttpClient http;
+  private final HttpClient http = HttpClient.newHttpClient();
   private final List<ForwardingSink> sinks = new ArrayList<>();
 
   @BeforeAll
@@ -68,7 +68,6 @@ class RollingUpgradeTest {
     node = await(new Node(vertx, new NodeOptions(0, config(db), 8, GatewayOptions.defaults(0), "127.0.0.1", 0, TOKEN, TOKEN,
         workspace, controlPg, null)).start());
     topology = await(TopologyWatcher.start(vertx, control, Duration.ofSeconds(1)));
-    http = vertx.createHttpClient();
   }
 
   @AfterAll
@@ -76,7 +75,6 @@ class RollingUpgradeTest {
     for (ForwardingSink s : sinks) {
       await(s.close());
     }
-    await(http.close());
     topology.close();
     await(node.stop());
     await(control.closeAsync());
@@ -139,21 +137,21 @@ class RollingUpgradeTest {
 
   private record Answer(int status, String body, String range) {}
 
-  private Answer post(String version, String messageId) {
-    RequestOptions req = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(node.internalPort())
-        .setURI(IngestBatch.PATH)
-        .putHeader("Authorization", "Bearer " + TOKEN)
-        .putHeader("Content-Type", IngestBatch.CONTENT_TYPE)
-        .putHeader(IngestBatch.EPOCH_HEADER, String.valueOf(topology.current().epoch()))
-        .putHeader(IngestBatch.SOURCE_HEADER, "upgrade-source");
-    if (version != null) {
-      req.putHeader(WireVersions.HEADER, version);
-    }
+  /** A raw internal batch (the JDK's client: blocking, outside Vert.x). */
+  private Answer post(String version, String messageId) throws Exception {
     Event e = event("raw", messageId);
     Buffer batch = IngestBatch.encode(List.of(new IngestBatch.Item(e.routingKey(), e.messageId(), e.payload())));
-    return await(http.request(req).compose(r -> r.send(batch))
-        .compose((HttpClientResponse resp) -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString(),
-            resp.getHeader(WireVersions.RANGE_HEADER)))));
+    HttpRequest.Builder req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.internalPort() + IngestBatch.PATH))
+        .header("Authorization", "Bearer " + TOKEN)
+        .header("Content-Type", IngestBatch.CONTENT_TYPE)
+        .header(IngestBatch.EPOCH_HEADER, String.valueOf(topology.current().epoch()))
+        .header(IngestBatch.SOURCE_HEADER, "upgrade-source")
+        .POST(HttpRequest.BodyPublishers.ofByteArray(batch.getBytes()));
+    if (version != null) {
+      req.header(WireVersions.HEADER, version);
+    }
+    HttpResponse<String> resp = http.send(req.build(), HttpResponse.BodyHandlers.ofString());
+    return new Answer(resp.statusCode(), resp.body(), resp.headers().firstValue(WireVersions.RANGE_HEADER).orElse(null));
   }
 
   private static Source source() {

@@ -73,22 +73,23 @@ final class InternalIngest {
     String asked = req.getHeader(WireVersions.HEADER);
     int version = WireVersions.ofRequest(asked);
     WireVersions accepted = versions.get();
-    if (!accepted.accepts(version)) {
-      // the body is not read: a refused body closes the connection after swallowing a bounded rest of it
-      refuse(req, new GatewayException(400, accepted.refusal(asked == null ? "(none: 1)" : asked)));
-      return;
-    }
+    // a batch of another version is read (within the usual limits) before the 400, so the connection stays usable for
+    // the resend at the version the answer names
+    GatewayException unsupported = accepted.accepts(version) ? null
+        : new GatewayException(400, accepted.refusal(asked == null ? "(none: 1)" : asked));
     String source = req.getHeader(IngestBatch.SOURCE_HEADER);
-    long senderEpoch;
-    try {
-      senderEpoch = Long.parseLong(req.getHeader(IngestBatch.EPOCH_HEADER));
-    } catch (NumberFormatException e) {
-      InternalHttp.error(req.response(), 400, "missing or invalid " + IngestBatch.EPOCH_HEADER + " header");
-      return;
-    }
-    if (source == null || source.isEmpty()) {
-      InternalHttp.error(req.response(), 400, "missing " + IngestBatch.SOURCE_HEADER + " header");
-      return;
+    long senderEpoch = 0;
+    if (unsupported == null) { // another version may name these otherwise
+      try {
+        senderEpoch = Long.parseLong(req.getHeader(IngestBatch.EPOCH_HEADER));
+      } catch (NumberFormatException e) {
+        InternalHttp.error(req.response(), 400, "missing or invalid " + IngestBatch.EPOCH_HEADER + " header");
+        return;
+      }
+      if (source == null || source.isEmpty()) {
+        InternalHttp.error(req.response(), 400, "missing " + IngestBatch.SOURCE_HEADER + " header");
+        return;
+      }
     }
     String declared = req.getHeader("Content-Length");
     if (declared != null && declared.trim().matches("[0-9]{1,18}") && Long.parseLong(declared.trim()) > IngestBatch.MAX_BYTES) {
@@ -96,15 +97,19 @@ final class InternalIngest {
           + IngestBatch.MAX_BYTES + " bytes"));
       return;
     }
+    long epoch = senderEpoch;
     BodyReader reader = new BodyReader(vertx, req, IngestBatch.MAX_BYTES, bodyTimeoutMs, budget);
     Future<io.vertx.core.buffer.Buffer> read = reader.read();
     read.onFailure(err -> refuse(req, err));
     read
         .compose(body -> {
+          if (unsupported != null) {
+            return Future.failedFuture(unsupported);
+          }
           List<IngestBatch.Item> items = IngestBatch.decode(body);
           Topology known = topology.current();
-          Future<Topology> t = known.epoch() >= senderEpoch ? Future.succeededFuture(known)
-              : topology.awaitEpoch(senderEpoch, Duration.ofSeconds(2)).otherwise(topology.current());
+          Future<Topology> t = known.epoch() >= epoch ? Future.succeededFuture(known)
+              : topology.awaitEpoch(epoch, Duration.ofSeconds(2)).otherwise(topology.current());
           return t.compose(current -> store(req, current, source, items));
         })
         .onComplete(ar -> reader.release())
