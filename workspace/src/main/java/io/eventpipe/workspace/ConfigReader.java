@@ -1,5 +1,6 @@
 package io.eventpipe.workspace;
 
+import io.eventpipe.workspace.impl.SecretReferences;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -18,16 +19,31 @@ public final class ConfigReader {
   private final Map<String, Object> values;
   private final String path;
   private final List<String> problems;
+  private final Map<String, String> secrets;
 
-  private ConfigReader(Map<String, Object> values, String path, List<String> problems) {
+  private ConfigReader(Map<String, Object> values, String path, List<String> problems, Map<String, String> secrets) {
     this.values = values == null ? Map.of() : values;
     this.path = path;
     this.problems = problems;
+    this.secrets = secrets;
   }
 
-  /** A reader of a destination's config; its path names the destination, e.g. {@code destinations[hook].config}. */
+  /**
+   * A reader of a destination's config; its path names the destination, e.g. {@code destinations[hook].config}. A secret
+   * reference the loader could not resolve ({@code ${env:NAME}} not set, {@code ${file:/path}} unreadable) is a problem
+   * naming the key and the variable or file; the problems {@link #throwIfInvalid} reports name the reference in place
+   * of any secret value the loader substituted.
+   */
+  public static ConfigReader of(Destination destination) {
+    ConfigReader reader = new ConfigReader(destination.config(), "destinations[" + destination.id() + "].config",
+        new ArrayList<>(), destination.secrets());
+    SecretReferences.unresolved(destination.config(), reader.path, reader.problems);
+    return reader;
+  }
+
+  /** A reader of part of a destination's config that needs no secret checks (e.g. its fan-out filters). */
   public static ConfigReader of(String destinationId, Map<String, Object> config) {
-    return new ConfigReader(config, "destinations[" + destinationId + "].config", new ArrayList<>());
+    return new ConfigReader(config, "destinations[" + destinationId + "].config", new ArrayList<>(), Map.of());
   }
 
   public List<String> problems() {
@@ -45,7 +61,8 @@ public final class ConfigReader {
   /** Throws {@link InvalidDestinationConfigException} listing every problem found so far, if any. */
   public void throwIfInvalid(String destinationId) {
     if (!problems.isEmpty()) {
-      throw new InvalidDestinationConfigException(destinationId, problems);
+      throw new InvalidDestinationConfigException(destinationId,
+          problems.stream().map(p -> SecretReferences.redact(p, secrets)).toList());
     }
   }
 
@@ -64,13 +81,13 @@ public final class ConfigReader {
     Object v = values.get(key);
     String at = path + "." + key;
     if (v == null) {
-      return new ConfigReader(Map.of(), at, problems);
+      return new ConfigReader(Map.of(), at, problems, secrets);
     }
     if (!(v instanceof Map)) {
       problems.add(at + ": must be a mapping, got " + describe(v));
-      return new ConfigReader(Map.of(), at, problems);
+      return new ConfigReader(Map.of(), at, problems, secrets);
     }
-    return new ConfigReader((Map<String, Object>) v, at, problems);
+    return new ConfigReader((Map<String, Object>) v, at, problems, secrets);
   }
 
   public String string(String key, String defaultValue) {

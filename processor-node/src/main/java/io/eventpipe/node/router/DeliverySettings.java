@@ -43,7 +43,7 @@ public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double events
    * @throws InvalidDestinationConfigException listing every problem
    */
   public static DeliverySettings of(Destination destination, DestinationType type, EgressPolicy egress) {
-    ConfigReader config = ConfigReader.of(destination.id(), destination.config());
+    ConfigReader config = ConfigReader.of(destination);
     Set<String> known = new HashSet<>(KEYS);
     known.addAll(type.configKeys());
     config.rejectUnknownKeys(known);

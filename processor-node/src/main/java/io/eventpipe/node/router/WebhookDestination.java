@@ -137,7 +137,7 @@ final class WebhookDestination implements DestinationType {
 
   @Override
   public DestinationClient open(Vertx vertx, Destination destination, DeliverySettings delivery, Clock clock) {
-    ConfigReader config = ConfigReader.of(destination.id(), destination.config());
+    ConfigReader config = ConfigReader.of(destination);
     Settings settings = Settings.read(config, delivery.egress());
     config.throwIfInvalid(destination.id());
     return new Client(vertx, settings, delivery.maxInFlight(), clock, delivery.egress());

@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 
 /** Reads {@link io.eventpipe.workspace.WorkspaceConfig} YAML, collecting every problem with its path. */
 public final class WorkspaceConfigReader {
@@ -34,8 +35,11 @@ public final class WorkspaceConfigReader {
   private static final Set<String> RATE_LIMIT_KEYS = Set.of("eventsPerSecond", "burst", "perKeyEventsPerSecond");
 
   private final List<String> problems = new ArrayList<>();
+  private final Function<String, String> env;
 
-  private WorkspaceConfigReader() {}
+  private WorkspaceConfigReader(Function<String, String> env) {
+    this.env = env;
+  }
 
   /**
    * Parses and validates YAML.
@@ -43,6 +47,16 @@ public final class WorkspaceConfigReader {
    * @throws InvalidWorkspaceConfigException listing every problem
    */
   public static Parts read(byte[] yaml, String origin) {
+    return read(yaml, origin, System::getenv);
+  }
+
+  /**
+   * Parses and validates YAML, resolving the secret references of destination configs ({@link SecretReferences})
+   * with {@code env} as the environment.
+   *
+   * @throws InvalidWorkspaceConfigException listing every problem
+   */
+  public static Parts read(byte[] yaml, String origin, Function<String, String> env) {
     JsonNode root;
     try {
       root = YAML.readTree(yaml);
@@ -53,7 +67,7 @@ public final class WorkspaceConfigReader {
     } catch (IOException e) {
       throw new InvalidWorkspaceConfigException(origin, List.of("cannot read: " + e.getMessage()), e);
     }
-    WorkspaceConfigReader reader = new WorkspaceConfigReader();
+    WorkspaceConfigReader reader = new WorkspaceConfigReader(env);
     Parts parts = reader.root(root);
     if (!reader.problems.isEmpty()) {
       throw new InvalidWorkspaceConfigException(origin, reader.problems, null);
@@ -194,20 +208,21 @@ public final class WorkspaceConfigReader {
       }
     }
     Map<String, Object> config = Map.of();
+    SecretReferences secrets = new SecretReferences(env);
     JsonNode configNode = node.get("config");
     if (configNode != null && !configNode.isNull()) {
       if (!configNode.isObject()) {
         problems.add(path + ".config: must be a mapping, got " + kind(configNode));
       } else {
         @SuppressWarnings("unchecked")
-        Map<String, Object> converted = (Map<String, Object>) toJava(configNode);
+        Map<String, Object> converted = (Map<String, Object>) secrets.resolve(toJava(configNode));
         config = converted;
       }
     }
     if (id == null || type == null) {
       return null;
     }
-    return new Destination(id, type, enabled, sources, config);
+    return new Destination(id, type, enabled, sources, config, secrets.resolved());
   }
 
   private String identifier(JsonNode parent, String field, String path, int maxLength) {
