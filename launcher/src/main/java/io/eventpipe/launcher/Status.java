@@ -55,7 +55,7 @@ final class Status {
   private static String moving(JsonObject s) {
     int fenced = s.getInteger("fencedPartitions", 0);
     int held = s.getInteger("heldPartitions", 0);
-    return fenced == 0 && held == 0 ? "" : " (fenced " + fenced + ", held " + held + ")";
+    return fenced == 0 && held == 0 ? "" : " (moved or moving away " + fenced + ", held incoming " + held + ")";
   }
 
   private static Future<String> report(Vertx vertx, PgConfig control, String token) {
