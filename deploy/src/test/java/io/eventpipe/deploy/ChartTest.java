@@ -337,6 +337,20 @@ class ChartTest {
   }
 
   @Test
+  void workspaceSecretReferencesGetTheirSecretAsTheNodesEnvironment() {
+    RenderedChart plain = render(values());
+    RenderedChart c = render(values("workspace.secretEnvFrom", "hook-credentials"));
+    c.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k -> {
+      boolean node = k.getName().equals("node");
+      boolean mounted = k.getEnvFrom() != null && k.getEnvFrom().stream()
+          .anyMatch(e -> e.getSecretRef() != null && "hook-credentials".equals(e.getSecretRef().getName()));
+      assertEquals(node, mounted, owner + "/" + k.getName() + ": only the node containers get the workspace's secrets");
+    }));
+    plain.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k ->
+        assertTrue(k.getEnvFrom() == null || k.getEnvFrom().isEmpty(), owner + "/" + k.getName() + ": nothing by default")));
+  }
+
+  @Test
   void workspaceIsAConfigMapMountedAsADirectory() {
     String workspace = "sources:\n  - {id: web, writeKey: abc}\ndestinations: []\n";
     RenderedChart c = render(values("workspace.config", workspace));
