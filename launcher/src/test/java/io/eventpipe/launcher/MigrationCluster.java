@@ -56,7 +56,7 @@ final class MigrationCluster implements AutoCloseable {
   volatile double sinkFailureRate;
   private final Random sinkRandom = new Random(1);
   private io.vertx.core.http.HttpServer sink;
-  Proxy proxy;
+  volatile Proxy proxy;
 
   MigrationCluster(Path dir, int partitions, int maxNodes, int initialNodes) throws Exception {
     this.partitions = partitions;
@@ -95,8 +95,19 @@ final class MigrationCluster implements AutoCloseable {
     for (int k = 0; k < initialNodes; k++) {
       startNode(k);
     }
-    proxy = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), control, TOKEN,
+    proxy = startProxy();
+  }
+
+  private Proxy startProxy() throws Exception {
+    return await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), control, TOKEN,
         "127.0.0.1", 0, workspace)).start());
+  }
+
+  /** Stops the proxy and starts another (the load follows its new port). */
+  void restartProxy() throws Exception {
+    Proxy old = proxy;
+    proxy = startProxy();
+    await(old.stop());
   }
 
   void startNode(int k) throws Exception {
