@@ -4,8 +4,6 @@ import io.eventpipe.control.ControlStore;
 import io.eventpipe.control.Migration;
 import io.eventpipe.control.Migration.Step;
 import io.eventpipe.control.NodeInfo;
-import io.eventpipe.jobsdb.Job;
-import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.PartitionMover;
 import io.eventpipe.routing.Assignment;
@@ -23,7 +21,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.TreeSet;
 import java.util.UUID;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,9 +64,6 @@ public final class Migrator {
 
   private static final Logger LOG = LoggerFactory.getLogger(Migrator.class);
 
-  /** Concurrent copy streams per (pair, queue, destination), over disjoint partition slices. */
-  static final int STREAMS_PER_DESTINATION = 2;
-
   /** Which direction a run may go: hooks before an upgrade only shrink, hooks after it only grow. */
   public enum Only { ALL, GROW, SHRINK }
 
@@ -81,13 +75,11 @@ public final class Migrator {
   private final NodeDatabases nodes;
   private final MigratorOptions options;
   private final Consumer<Progress> progress;
-  private final AtomicLong jobsMoved = new AtomicLong();
+  private final Copier copier;
   private volatile String activity = "starting";
   private volatile Migration current;
   private volatile long jobsTotal;
   private volatile int partitionsDone;
-  private volatile boolean throttled;
-  private long paceUntil;
   /** migrations whose nodes' databases were opened (concurrently) by this run */
   private final java.util.Set<String> opened = new java.util.HashSet<>();
 
@@ -97,6 +89,7 @@ public final class Migrator {
     this.nodes = Objects.requireNonNull(nodes, "nodes");
     this.options = Objects.requireNonNull(options, "options");
     this.progress = Objects.requireNonNull(progress, "progress");
+    this.copier = new Copier(vertx, control, nodes, options);
   }
 
   /**
@@ -270,7 +263,7 @@ public final class Migrator {
           }
           return earliest.compose(cutoff -> control.recordDedupCutoff(m.id(), cutoff));
         })
-        .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, Instant.EPOCH)));
+        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, Instant.EPOCH)));
   }
 
   /**
@@ -281,7 +274,7 @@ public final class Migrator {
   private Future<Void> fence(Migration m) {
     Instant since = (m.dedupCutoff() != null ? m.dedupCutoff() : m.startedAt()).minus(options.dedupMargin());
     return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().fence(m.id(), parts)))
-        .compose(v -> forEachPair(m, (s, t, parts) -> copyDedup(s, t, parts, since)));
+        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, since)));
   }
 
   /** Step 4: the new epoch. */
@@ -335,17 +328,19 @@ public final class Migrator {
 
   /** Step 6: the copy, pair by pair; a pair done is recorded, so a rerun skips it. */
   private Future<Void> copy(Migration m) {
-    Map<String, List<Integer>> pairs = pairs(m, false);
+    Map<Pair, List<Integer>> pairs = pairs(m, false);
     partitionsDone = (int) m.moves().stream().filter(Migration.Move::copied).count(); // pairs a previous run finished
-    return countJobs(m, pairs(m, true)).compose(total -> {
+    return countJobs(pairs(m, true)).compose(total -> {
       jobsTotal = total; // the sources keep every copied job until the finish step: this is the whole copy
-      jobsMoved.set(m.jobsMoved());
+      copier.startCounting(m.jobsMoved());
       Future<Void> f = Future.succeededFuture();
-      for (Map.Entry<String, List<Integer>> e : pairs.entrySet()) {
-        int s = source(e.getKey());
-        int t = target(e.getKey());
-        f = f.compose(v -> copyPair(m, s, t, e.getValue()))
-            .compose(v -> control.markCopied(m.id(), s, t))
+      for (Map.Entry<Pair, List<Integer>> e : pairs.entrySet()) {
+        Pair pair = e.getKey();
+        f = f.compose(v -> {
+              activity = "copy: node " + pair.source() + " -> node " + pair.target() + " (" + e.getValue().size() + " partitions)";
+              return copier.copyPair(m.id(), pair.source(), pair.target(), e.getValue());
+            })
+            .compose(v -> control.markCopied(m.id(), pair.source(), pair.target()))
             .map(v -> {
               partitionsDone += e.getValue().size();
               return null;
@@ -355,140 +350,13 @@ public final class Migrator {
     });
   }
 
-  private Future<Long> countJobs(Migration m, Map<String, List<Integer>> pairs) {
+  private Future<Long> countJobs(Map<Pair, List<Integer>> pairs) {
     Future<Long> f = Future.succeededFuture(0L);
-    for (Map.Entry<String, List<Integer>> e : pairs.entrySet()) {
-      f = f.compose(sum -> nodes.node(source(e.getKey())).compose(n -> n.gw().count(e.getValue())
+    for (Map.Entry<Pair, List<Integer>> e : pairs.entrySet()) {
+      f = f.compose(sum -> nodes.node(e.getKey().source()).compose(n -> n.gw().count(e.getValue())
           .compose(gw -> n.rt().count(e.getValue()).map(rt -> sum + gw[0] + gw[1] + rt[0] + rt[1]))));
     }
     return f;
-  }
-
-  /**
-   * Copies one (source, target) pair: per queue and destination, the pending jobs, then the aborted ones. Order only
-   * matters per routing key, and a key lives in one partition, so the partitions are split into
-   * {@link #STREAMS_PER_DESTINATION} disjoint slices copied concurrently (each its own stream and progress mark), which
-   * keeps both databases busy. The split is by position in the sorted list, the same on every rerun.
-   */
-  private Future<Void> copyPair(Migration m, int s, int t, List<Integer> parts) {
-    activity = "copy: node " + s + " -> node " + t + " (" + parts.size() + " partitions)";
-    try {
-      options.hook().before("copy");
-    } catch (RuntimeException e) {
-      return Future.failedFuture(e);
-    }
-    List<Integer> sorted = new ArrayList<>(parts);
-    java.util.Collections.sort(sorted);
-    List<List<Integer>> slices = new ArrayList<>();
-    for (int i = 0; i < STREAMS_PER_DESTINATION; i++) {
-      List<Integer> slice = new ArrayList<>();
-      for (int k = i; k < sorted.size(); k += STREAMS_PER_DESTINATION) {
-        slice.add(sorted.get(k));
-      }
-      if (!slice.isEmpty()) {
-        slices.add(slice);
-      }
-    }
-    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> {
-      Future<Void> f = Future.succeededFuture();
-      for (int q = 0; q < 2; q++) {
-        PartitionMover from = src.queues().get(q);
-        PartitionMover to = dst.queues().get(q);
-        f = f.compose(v -> from.destinations(parts)).compose(dests -> {
-          Future<Void> g = Future.succeededFuture();
-          for (String d : dests) {
-            g = g.compose(v -> {
-              List<Future<Void>> concurrent = new ArrayList<>();
-              for (int i = 0; i < slices.size(); i++) {
-                List<Integer> slice = slices.get(i);
-                // each slice imports into its own reserved id range, so concurrent slices never wait for each other
-                String range = m.id() + "#" + i;
-                String stream = from.queue() + "/" + s + "/" + d;
-                concurrent.add(copyStream(range, stream + "/pending", to,
-                        after -> from.exportPending(d, slice, after, options.batchJobs(), options.batchBytes()))
-                    .compose(v2 -> copyStream(range, stream + "/aborted", to,
-                        after -> from.exportAborted(d, slice, after, options.batchJobs(), options.batchBytes()))));
-              }
-              return Future.all(concurrent).mapEmpty();
-            });
-          }
-          return g;
-        });
-      }
-      return f;
-    }));
-  }
-
-  /**
-   * One stream, batch by batch: export from the source, import on the target together with the stream's progress mark.
-   * The next batch is read from the source while the current one is imported (at most two batches in memory). The
-   * source's copies are not touched here: the partitions are fenced there, and {@link #finish} marks them migrated in
-   * one statement per destination. A rerun resumes each stream after its progress mark on the target.
-   */
-  private Future<Void> copyStream(String range, String stream, PartitionMover to,
-      java.util.function.LongFunction<Future<PartitionMover.Batch>> export) {
-    return to.progress(range, stream).compose(after -> pipeline(range, stream, to, export.apply(after), export));
-  }
-
-  private Future<Void> pipeline(String range, String stream, PartitionMover to, Future<PartitionMover.Batch> current,
-      java.util.function.LongFunction<Future<PartitionMover.Batch>> export) {
-    try {
-      options.hook().before("copy");
-    } catch (RuntimeException e) {
-      return Future.failedFuture(e);
-    }
-    return current.compose(batch -> {
-      if (batch.isEmpty()) {
-        return Future.succeededFuture();
-      }
-      Future<PartitionMover.Batch> next = export.apply(batch.lastJobId());
-      return to.importBatch(range, stream, batch)
-          .compose(n -> {
-            jobsMoved.addAndGet(batch.jobs().size());
-            return control.addJobsMoved(current().id(), batch.jobs().size());
-          })
-          .compose(v -> throttle(batch.jobs().size()))
-          .compose(v -> pipeline(range, stream, to, next, export));
-    });
-  }
-
-  /**
-   * The copy's rate limit, shared by all streams: each batch takes the next {@code jobs / rate} seconds of a common
-   * schedule, and its stream waits until that slot has passed before it reads on.
-   */
-  private Future<Void> throttle(int jobs) {
-    if (options.maxJobsPerSecond() <= 0) {
-      return Future.succeededFuture();
-    }
-    long now = System.nanoTime();
-    long slotEnd;
-    synchronized (this) {
-      paceUntil = Math.max(paceUntil, now) + (long) (jobs * 1e9 / options.maxJobsPerSecond());
-      slotEnd = paceUntil;
-    }
-    long waitMs = (slotEnd - now) / 1_000_000;
-    if (waitMs <= 0) {
-      return Future.succeededFuture();
-    }
-    throttled = true;
-    return vertx.timer(waitMs).map(x -> {
-      throttled = false;
-      return null;
-    });
-  }
-
-  private Future<Void> copyDedup(int s, int t, List<Integer> parts, Instant since) {
-    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, since, null)));
-  }
-
-  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, Instant since, JobsDb.DedupEntry after) {
-    return from.exportDedup(parts, since, after, 5000).compose(page -> {
-      if (page.isEmpty()) {
-        return Future.succeededFuture();
-      }
-      return to.importDedup(page).compose(v -> page.size() < 5000 ? Future.succeededFuture()
-          : dedupPage(from, to, parts, since, page.get(page.size() - 1)));
-    });
   }
 
   /** Step 7: targets serve the moved partitions; time held is given back to the copied jobs' retry windows. */
@@ -608,29 +476,24 @@ public final class Migrator {
 
   private static Future<Void> forEachPair(Migration m, PairWork work) {
     Future<Void> f = Future.succeededFuture();
-    for (Map.Entry<String, List<Integer>> e : pairs(m, true).entrySet()) {
-      f = f.compose(v -> work.apply(source(e.getKey()), target(e.getKey()), e.getValue()));
+    for (Map.Entry<Pair, List<Integer>> e : pairs(m, true).entrySet()) {
+      f = f.compose(v -> work.apply(e.getKey().source(), e.getKey().target(), e.getValue()));
     }
     return f;
   }
 
-  /** "source>target" &rarr; partitions; with {@code all} false, only pairs whose copy is not done. */
-  private static Map<String, List<Integer>> pairs(Migration m, boolean all) {
-    Map<String, List<Integer>> out = new LinkedHashMap<>();
+  /** A source and a target of a migration's moves. */
+  private record Pair(int source, int target) {}
+
+  /** The moves by (source, target), in plan order; with {@code all} false, only pairs whose copy is not done. */
+  private static Map<Pair, List<Integer>> pairs(Migration m, boolean all) {
+    Map<Pair, List<Integer>> out = new LinkedHashMap<>();
     for (Migration.Move mv : m.moves()) {
       if (all || !mv.copied()) {
-        out.computeIfAbsent(mv.source() + ">" + mv.target(), k -> new ArrayList<>()).add(mv.partition());
+        out.computeIfAbsent(new Pair(mv.source(), mv.target()), k -> new ArrayList<>()).add(mv.partition());
       }
     }
     return out;
-  }
-
-  private static int source(String pair) {
-    return Integer.parseInt(pair.substring(0, pair.indexOf('>')));
-  }
-
-  private static int target(String pair) {
-    return Integer.parseInt(pair.substring(pair.indexOf('>') + 1));
   }
 
   private static Collection<Integer> allPartitions(Migration m) {
@@ -653,10 +516,6 @@ public final class Migrator {
         : vertx.timer(every.toMillis()).compose(t -> poll(check, every)));
   }
 
-  private Migration current() {
-    return current;
-  }
-
   private long lastMoved;
   private long lastNanos = System.nanoTime();
   private double rate;
@@ -664,7 +523,7 @@ public final class Migrator {
   private void report() {
     Migration m = current;
     long now = System.nanoTime();
-    long moved = jobsMoved.get();
+    long moved = copier.jobsMoved();
     double seconds = (now - lastNanos) / 1e9;
     if (seconds > 0.5) {
       double instant = (moved - lastMoved) / seconds;
@@ -673,6 +532,6 @@ public final class Migrator {
       lastNanos = now;
     }
     progress.accept(new Progress(m == null ? null : m.id(), activity, partitionsDone, m == null ? 0 : m.moves().size(), moved,
-        jobsTotal, rate, throttled));
+        jobsTotal, rate, copier.throttled()));
   }
 }
