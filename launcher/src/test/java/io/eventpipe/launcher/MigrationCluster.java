@@ -189,6 +189,29 @@ final class MigrationCluster implements AutoCloseable {
     }
   }
 
+  /** {@link #fastOptions()} with the migrator crashing before {@code step} (a crash of the migrator's process). */
+  static MigratorOptions crashingBefore(String step) {
+    return fastOptions().withHook(s -> {
+      if (s.equals(step)) {
+        throw new IllegalStateException("injected crash before " + step);
+      }
+    });
+  }
+
+  /** {@link #fastOptions()} with node process {@code node} killed (kill -9) and the migrator crashing before {@code step}. */
+  MigratorOptions killingNodeAndCrashingBefore(String step, int node) {
+    return fastOptions().withHook(s -> {
+      if (s.equals(step)) {
+        try {
+          killNodeProcess(node);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        throw new IllegalStateException("injected crash before " + step + ", with node " + node + " killed");
+      }
+    });
+  }
+
   static MigratorOptions fastOptions() {
     return MigratorOptions.defaults().withBatch(500).withLease(Duration.ofSeconds(2)).withReadyTimeout(Duration.ofSeconds(60));
   }

@@ -57,11 +57,7 @@ class MigrationTest {
           c.startNode(k);
         }
         Thread.sleep(300);
-        MigratorOptions crashing = MigrationCluster.fastOptions().withHook(s -> {
-          if (s.equals(step)) {
-            throw new IllegalStateException("injected crash before " + step);
-          }
-        });
+        MigratorOptions crashing = MigrationCluster.crashingBefore(step);
         ExecutionException crash = assertThrows(ExecutionException.class, () -> c.migrate(to, crashing), "crash at " + step);
         assertTrue(crash.getCause().getMessage().contains("injected crash"), crash.getCause().toString());
         Migrator.Result r = c.migrate(to, MigrationCluster.fastOptions());
@@ -93,11 +89,7 @@ class MigrationTest {
   void aSecondMigrationIsRefusedNamingTheOneInProgress(@TempDir Path dir) throws Exception {
     try (MigrationCluster c = new MigrationCluster(dir, 16, 3, 2)) {
       c.startNode(2);
-      MigratorOptions stopAtSwitch = MigrationCluster.fastOptions().withHook(s -> {
-        if (s.equals("switched")) {
-          throw new IllegalStateException("injected crash before switched");
-        }
-      });
+      MigratorOptions stopAtSwitch = MigrationCluster.crashingBefore("switched");
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopAtSwitch));
       ExecutionException other = assertThrows(ExecutionException.class, () -> c.migrate(1, MigrationCluster.fastOptions()));
       assertTrue(other.getCause() instanceof ControlStore.MigrationInProgress, other.getCause().toString());
@@ -111,11 +103,7 @@ class MigrationTest {
       MigrationCluster.Load load = c.new Load(20, 2, 10);
       c.startNode(2);
       long epoch = topology(c).epoch();
-      MigratorOptions stopAtSwitch = MigrationCluster.fastOptions().withHook(s -> {
-        if (s.equals("switched")) {
-          throw new IllegalStateException("injected crash before switched");
-        }
-      });
+      MigratorOptions stopAtSwitch = MigrationCluster.crashingBefore("switched");
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopAtSwitch));
       Thread.sleep(500);
       ControlStore store = await(ControlStore.open(c.vertx, c.control));
@@ -143,16 +131,7 @@ class MigrationTest {
       MigrationCluster.Load load = c.new Load(60, 4, 5);
       Thread.sleep(1500);
       // shrink to 2: node 2 (the process) is a source; kill -9 it, and the migrator, when the copy starts
-      MigratorOptions killing = MigrationCluster.fastOptions().withHook(step -> {
-        if (step.equals("copy")) {
-          try {
-            c.killNodeProcess(2);
-          } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-          }
-          throw new IllegalStateException("injected crash: the migrator dies with the node");
-        }
-      });
+      MigratorOptions killing = c.killingNodeAndCrashingBefore("copy", 2);
       assertThrows(ExecutionException.class, () -> c.migrate(2, killing));
       Migrator.Result r = c.migrate(2, MigrationCluster.fastOptions()); // node 2 is down: drained from its database
       assertTrue(r.summary().contains("finished"), r.summary());
@@ -171,16 +150,7 @@ class MigrationTest {
       MigrationCluster.Load load = c.new Load(60, 4, 5);
       Thread.sleep(1000);
       c.startNodeProcess(2, dir); // the new node, a real process: the target of the growth
-      MigratorOptions killing = MigrationCluster.fastOptions().withHook(step -> {
-        if (step.equals("copy")) {
-          try {
-            c.killNodeProcess(2);
-          } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-          }
-          throw new IllegalStateException("injected crash: the migrator dies with the target");
-        }
-      });
+      MigratorOptions killing = c.killingNodeAndCrashingBefore("copy", 2);
       assertThrows(ExecutionException.class, () -> c.migrate(3, killing));
       c.restartProxy(); // and the proxy, while the cluster is half moved
       c.startNodeProcess(2, dir); // the target restarts on its database: its incoming partitions are still held
@@ -235,11 +205,7 @@ class MigrationTest {
         }
         if (rnd.nextBoolean()) {
           String crashAt = steps.get(rnd.nextInt(steps.size()));
-          MigratorOptions crashing = MigrationCluster.fastOptions().withHook(s -> {
-            if (s.equals(crashAt)) {
-              throw new IllegalStateException("injected crash before " + crashAt);
-            }
-          });
+          MigratorOptions crashing = MigrationCluster.crashingBefore(crashAt);
           int target = to;
           try {
             c.migrate(target, crashing);
@@ -269,11 +235,7 @@ class MigrationTest {
     try (MigrationCluster c = new MigrationCluster(dir, 16, 3, 2)) {
       MigrationCluster.Load load = c.new Load(20, 2, 10);
       c.startNode(2);
-      MigratorOptions stopInCopy = MigrationCluster.fastOptions().withHook(s -> {
-        if (s.equals("copied")) {
-          throw new IllegalStateException("injected crash before copied");
-        }
-      });
+      MigratorOptions stopInCopy = MigrationCluster.crashingBefore("copied");
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopInCopy));
       ControlStore store = await(ControlStore.open(c.vertx, c.control));
       try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)))) {
