@@ -177,6 +177,11 @@ public final class ControlStore implements AutoCloseable {
     return pool.withConnection(conn -> migrationWhere(conn, "state NOT IN ('finished', 'aborted')", Tuple.tuple()));
   }
 
+  /** One migration by id, whatever its step. */
+  public Future<Optional<Migration>> migration(String id) {
+    return pool.withConnection(conn -> migrationWhere(conn, "id = $1", Tuple.of(id)));
+  }
+
   /** The newest migrations, newest first (at most {@code limit}). */
   public Future<java.util.List<Migration>> recentMigrations(int limit) {
     return pool.withConnection(conn -> conn.preparedQuery("SELECT id FROM control.migrations ORDER BY started_at DESC LIMIT $1")

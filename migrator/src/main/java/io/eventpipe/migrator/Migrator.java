@@ -246,7 +246,7 @@ public final class Migrator {
   }
 
   private Future<Migration> reload(String id) {
-    return control.recentMigrations(5).map(list -> list.stream().filter(x -> x.id().equals(id)).findFirst()
+    return control.migration(id).map(found -> found
         .orElseThrow(() -> new MigrationException("migration " + id + " vanished from the control store")));
   }
 
