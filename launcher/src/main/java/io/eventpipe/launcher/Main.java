@@ -30,12 +30,12 @@ public final class Main {
   private static final Logger LOG = LoggerFactory.getLogger(Main.class);
 
   private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "nodes", "data-dir", "admin-port", "admin-token",
-      "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
+      "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "cluster-nodes", "advertise", "config", "port",
       "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "max-request-bytes",
-      "trust-forwarded-for");
+      "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
-      "ingest-token", "max-request-bytes", "trust-forwarded-for");
+      "ingest-token", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
       "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress");
@@ -139,6 +139,7 @@ public final class Main {
     GatewayOptions gateway = gatewayOptions(flags, port).withHost("0.0.0.0");
     Path config = flags.existingFile("config");
     Files.createDirectories(dataDir);
+    secretPolicy(flags, dataDir);
     String token = flags.string("admin-token", null);
     SecretFiles.checkToken("admin-token", token);
     if (token == null) {
@@ -230,6 +231,7 @@ public final class Main {
   private static void node(Flags flags) throws Exception {
     int nodeId = nodeId(flags);
     PgConfig pg = PgConfig.parse(flags.required("pg-url"));
+    secretPolicy(flags, null);
     Path config = flags.existingFile("config");
     if (config == null) {
       throw new Flags.BadFlag("--config (or PIPELINE_CONFIG) is required: the workspace YAML file");
@@ -276,6 +278,7 @@ public final class Main {
   // ------------------------------------------------------------------ proxy
 
   private static void proxy(Flags flags) throws Exception {
+    secretPolicy(flags, null);
     Path config = flags.existingFile("config");
     if (config == null) {
       throw new Flags.BadFlag("--config (or PIPELINE_CONFIG) is required: the workspace YAML file");
@@ -325,6 +328,19 @@ public final class Main {
     if (ingestToken != null && ingestToken.equals(adminToken)) {
       throw new Flags.BadFlag("--ingest-token must differ from --admin-token: proxies hold the ingest token, and the admin"
           + " token opens the admin API (aborted payloads, replay)");
+    }
+  }
+
+  /**
+   * What the workspace's secret references may read ({@link io.eventpipe.workspace.SecretPolicy}): nothing unless
+   * allowed, never the process's own secrets nor {@code deniedDir} (the data directory, with the tokens).
+   */
+  private static void secretPolicy(Flags flags, Path deniedDir) {
+    try {
+      io.eventpipe.workspace.SecretPolicy.install(io.eventpipe.workspace.SecretPolicy.parse(flags.string("secret-env-allow", null),
+          flags.string("secret-file-allow", null), deniedDir == null ? java.util.List.of() : java.util.List.of(deniedDir)));
+    } catch (IllegalArgumentException e) {
+      throw new Flags.BadFlag(e.getMessage());
     }
   }
 
