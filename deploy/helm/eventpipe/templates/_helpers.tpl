@@ -20,6 +20,11 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{- define "eventpipe.secretName" -}}{{ default (printf "%s-secrets" (include "eventpipe.name" .)) .Values.secrets.existingSecret }}{{- end -}}
 
+{{/* The keys of the chart's Secret (generated, or secrets.existingSecret). */}}
+{{- define "eventpipe.secretKeys" -}}
+admin-token, ingest-token, node-db-password{{ if .Values.controlStore.enabled }}, control-db-password, control-proxy-password, control-node-password, control-migrator-password{{ end }}
+{{- end -}}
+
 {{- define "eventpipe.nodesService" -}}{{ include "eventpipe.name" . }}-nodes{{- end -}}
 
 {{/* The ports each role listens on (fixed: the contract tests check them against the launcher's defaults). */}}
@@ -27,16 +32,34 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- define "eventpipe.proxyPort" -}}8080{{- end -}}
 {{- define "eventpipe.proxyAdminPort" -}}8081{{- end -}}
 
-{{/* Environment giving PIPELINE_CONTROL_URL without a password in the manifest. */}}
+{{/*
+Environment giving PIPELINE_CONTROL_URL without a password in the manifest: (list $ "proxy"|"node"|"migrator"|"owner").
+Each kind of process has its own role on the control store (see ControlRoles): proxies read, nodes write their
+rows, the migrator changes the topology; only control-init (the nodes' init container) is its owner.
+*/}}
 {{- define "eventpipe.controlUrlEnv" -}}
-{{- if .Values.controlStore.enabled }}
+{{- $ := index . 0 }}
+{{- $role := index . 1 }}
+{{- if $.Values.controlStore.enabled }}
+{{- $user := dict "owner" "eventpipe" "proxy" "eventpipe_proxy" "node" "eventpipe_node_any" "migrator" "eventpipe_migrator" }}
+{{- $key := dict "owner" "control-db-password" "proxy" "control-proxy-password" "node" "control-node-password" "migrator" "control-migrator-password" }}
 - name: CONTROL_DB_PASSWORD
-  valueFrom: {secretKeyRef: {name: {{ include "eventpipe.secretName" . }}, key: control-db-password}}
+  valueFrom: {secretKeyRef: {name: {{ include "eventpipe.secretName" $ }}, key: {{ index $key $role }}}}
 - name: PIPELINE_CONTROL_URL
-  value: "postgresql://eventpipe:$(CONTROL_DB_PASSWORD)@{{ include "eventpipe.name" . }}-control.{{ .Release.Namespace }}.svc:5432/control"
+  value: "postgresql://{{ index $user $role }}:$(CONTROL_DB_PASSWORD)@{{ include "eventpipe.name" $ }}-control.{{ $.Release.Namespace }}.svc:5432/control"
 {{- else }}
 - name: PIPELINE_CONTROL_URL
-  valueFrom: {secretKeyRef: {name: {{ .Values.controlStore.external.existingSecret }}, key: {{ .Values.controlStore.external.urlKey }}}}
+  valueFrom: {secretKeyRef: {name: {{ $.Values.controlStore.external.existingSecret }}, key: {{ index $.Values.controlStore.external.urlKeys $role }}}}
+{{- end }}
+{{- end -}}
+
+{{/* The role passwords control-init sets (the bundled control store only: an external one's DBA sets them). */}}
+{{- define "eventpipe.rolePasswordsEnv" -}}
+{{- if .Values.controlStore.enabled }}
+{{- range $flag, $key := dict "PROXY" "control-proxy-password" "NODE" "control-node-password" "MIGRATOR" "control-migrator-password" }}
+- name: PIPELINE_{{ $flag }}_ROLE_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ include "eventpipe.secretName" $ }}, key: {{ $key }}}}
+{{- end }}
 {{- end }}
 {{- end -}}
 

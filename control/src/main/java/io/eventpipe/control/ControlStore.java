@@ -34,13 +34,35 @@ public final class ControlStore implements AutoCloseable {
     this.pool = pool;
   }
 
-  /** Connects and migrates the schema (Flyway, on a worker thread). */
+  /**
+   * Connects, and migrates the schema (Flyway, on a worker thread) when the role may: the schema's owner (or a
+   * superuser, or a role that may create it when it is missing) migrates it and reapplies the grants of
+   * {@link ControlRoles}; a restricted role (proxy, node, migrator, status) uses the schema as it is, and a
+   * {@link TopologyWatcher} on it waits until the owner has created it.
+   */
   public static Future<ControlStore> open(Vertx vertx, PgConfig pg) {
     return vertx.executeBlocking(() -> {
-      Flyway.configure().dataSource(pg.jdbcUrl(), pg.user(), pg.password())
-          .schemas("control").defaultSchema("control").locations("classpath:db/control").load().migrate();
+      if (mayMigrate(pg)) {
+        Flyway.configure().dataSource(pg.jdbcUrl(), pg.user(), pg.password())
+            .schemas("control").defaultSchema("control").locations("classpath:db/control").load().migrate();
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(pg.jdbcUrl(), pg.user(), pg.password());
+             java.sql.Statement s = c.createStatement()) {
+          s.execute("SELECT control.apply_grants()");
+        }
+      }
       return new ControlStore(pg, pg.createPool(vertx, 4));
     }, false);
+  }
+
+  private static boolean mayMigrate(PgConfig pg) throws java.sql.SQLException {
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection(pg.jdbcUrl(), pg.user(), pg.password());
+         java.sql.Statement s = c.createStatement();
+         java.sql.ResultSet rs = s.executeQuery("SELECT CASE WHEN n.oid IS NULL THEN has_database_privilege(current_database(), 'CREATE')"
+             + " ELSE pg_has_role(current_user, n.nspowner, 'USAGE') END"
+             + " FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = 'control'")) {
+      rs.next();
+      return rs.getBoolean(1);
+    }
   }
 
   public PgConfig config() {

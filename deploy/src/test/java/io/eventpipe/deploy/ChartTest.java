@@ -83,7 +83,7 @@ class ChartTest {
           owner + ": a pod template that depends on nodes.replicaCount would restart every node on a resize");
     }
     // and the node count reaches the nodes only through the ConfigMap they name
-    EnvVar clusterNodes = env(node(five.nodes().getSpec().getTemplate()), "PIPELINE_CLUSTER_NODES");
+    EnvVar clusterNodes = env(controlInit(five.nodes().getSpec().getTemplate()), "PIPELINE_CLUSTER_NODES");
     assertNull(clusterNodes.getValue());
     assertEquals(RELEASE + "-cluster", clusterNodes.getValueFrom().getConfigMapKeyRef().getName());
     assertFalse(five.podTemplates().entrySet().stream().filter(e -> !e.getKey().startsWith("Job/"))
@@ -162,7 +162,8 @@ class ChartTest {
     // every long-running container has liveness and readiness
     c.podTemplates().forEach((owner, t) -> {
       if (!owner.startsWith("Job/")) {
-        RenderedChart.containers(t).forEach(k -> {
+        // control-init runs to completion before the node starts: no probes for it
+        RenderedChart.containers(t).filter(k -> !k.getName().equals("control-init")).forEach(k -> {
           assertTrue(k.getLivenessProbe() != null && k.getReadinessProbe() != null, owner + " " + k.getName());
         });
       }
@@ -249,7 +250,8 @@ class ChartTest {
   void noSecretValueOutsideSecrets() {
     RenderedChart c = render();
     Secret secret = c.one(Secret.class, RELEASE + "-secrets");
-    assertEquals(Set.of("admin-token", "ingest-token", "node-db-password", "control-db-password"), secret.getData().keySet());
+    assertEquals(Set.of("admin-token", "ingest-token", "node-db-password", "control-db-password", "control-proxy-password",
+        "control-node-password", "control-migrator-password"), secret.getData().keySet(), "the control store's roles included");
     assertEquals("keep", secret.getMetadata().getAnnotations().get("helm.sh/resource-policy"));
     List<String> plain = new ArrayList<>();
     secret.getData().values().forEach(v -> plain.add(new String(Base64.getDecoder().decode(v), StandardCharsets.UTF_8)));
@@ -309,6 +311,9 @@ class ChartTest {
       Secret upgraded = render(values("nodes.replicaCount", 7)).one(Secret.class, RELEASE + "-secrets");
       Map<String, String> kept = new java.util.HashMap<>(upgraded.getData());
       assertTrue(kept.remove("ingest-token").length() >= 40, "a release from before the token split gets an ingest token");
+      for (String role : List.of("control-proxy-password", "control-node-password", "control-migrator-password")) {
+        assertTrue(kept.remove(role).length() >= 40, "a release from before the control store's roles gets " + role);
+      }
       assertEquals(Map.of("admin-token", "b2xkLXRva2Vu", "node-db-password", "b2xkLW5vZGU=", "control-db-password", "b2xkLWNvbnRyb2w="),
           kept, "the passwords the databases were created with");
     } finally {
@@ -348,6 +353,61 @@ class ChartTest {
     }));
     plain.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k ->
         assertTrue(k.getEnvFrom() == null || k.getEnvFrom().isEmpty(), owner + "/" + k.getName() + ": nothing by default")));
+    // the node may resolve them: every variable except its own secrets (the launcher refuses those whatever this says)
+    assertEquals("*", env(node(c.nodes().getSpec().getTemplate()), "PIPELINE_SECRET_ENV_ALLOW").getValue());
+    assertTrue(node(plain.nodes().getSpec().getTemplate()).getEnv().stream().noneMatch(e -> e.getName().startsWith("PIPELINE_SECRET_")));
+    RenderedChart listed = render(values("workspace.secretEnvFrom", "hook-credentials", "workspace.secretEnvAllow", List.of("HOOK_*"),
+        "workspace.secretFileAllow", List.of("/etc/hook")));
+    assertEquals("HOOK_*", env(node(listed.nodes().getSpec().getTemplate()), "PIPELINE_SECRET_ENV_ALLOW").getValue());
+    assertEquals("/etc/hook", env(node(listed.nodes().getSpec().getTemplate()), "PIPELINE_SECRET_FILE_ALLOW").getValue());
+  }
+
+  /**
+   * Issue 14: proxies connected to the control store as its owner (a superuser), so a compromised proxy could rewrite
+   * node addresses. Each kind of process has its role; only the nodes' control-init container holds the owner's password.
+   */
+  @Test
+  void eachProcessConnectsToTheControlStoreWithItsOwnRole() {
+    RenderedChart c = render();
+    Map<String, String> users = new java.util.TreeMap<>();
+    c.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k -> k.getEnv().forEach(e -> {
+      if (e.getName().equals("PIPELINE_CONTROL_URL")) {
+        String url = e.getValue();
+        users.put(owner.replaceAll("-(grow|shrink)$", "") + "/" + k.getName(), url.substring("postgresql://".length(), url.indexOf(':', 13))
+            + " " + env(k, "CONTROL_DB_PASSWORD").getValueFrom().getSecretKeyRef().getKey());
+      }
+    })));
+    assertEquals(Map.of(
+        "Deployment/" + RELEASE + "-proxy/proxy", "eventpipe_proxy control-proxy-password",
+        "StatefulSet/" + RELEASE + "-node/node", "eventpipe_node_any control-node-password",
+        "StatefulSet/" + RELEASE + "-node/control-init", "eventpipe control-db-password",
+        "Job/" + RELEASE + "-migrate/migrator", "eventpipe_migrator control-migrator-password"), users);
+    Container init = controlInit(c.nodes().getSpec().getTemplate());
+    assertEquals(List.of("control-init"), init.getArgs());
+    for (String[] role : new String[][] {{"PROXY", "control-proxy-password"}, {"NODE", "control-node-password"},
+        {"MIGRATOR", "control-migrator-password"}}) {
+      assertEquals(role[1], env(init, "PIPELINE_" + role[0] + "_ROLE_PASSWORD").getValueFrom().getSecretKeyRef().getKey());
+    }
+  }
+
+  /** Issue 14/16: under helm template or Argo CD every render made new passwords; now such a render fails and says why. */
+  @Test
+  void aRenderThatCannotSeeTheClusterNeedsAnExistingSecret() {
+    FakeKubeApi api = FakeKubeApi.get();
+    api.blind(true);
+    try {
+      IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> render());
+      assertTrue(e.getMessage().contains("set secrets.existingSecret"), e.getMessage());
+      assertTrue(e.getMessage().contains("admin-token, ingest-token, node-db-password, control-db-password, control-proxy-password,"
+          + " control-node-password, control-migrator-password"), e.getMessage());
+      // what a GitOps user sets: no generated Secret, every key from theirs
+      RenderedChart gitops = render(values("secrets.existingSecret", "mine"));
+      assertTrue(gitops.all(Secret.class).isEmpty());
+      // or, for a throwaway install, generate anyway
+      assertEquals(7, render(values("secrets.generateWithoutCluster", true)).one(Secret.class, RELEASE + "-secrets").getData().size());
+    } finally {
+      api.blind(false);
+    }
   }
 
   @Test
@@ -417,6 +477,10 @@ class ChartTest {
 
   static Container node(PodTemplateSpec t) {
     return t.getSpec().getContainers().stream().filter(k -> k.getName().equals("node")).findFirst().orElseThrow();
+  }
+
+  static Container controlInit(PodTemplateSpec t) {
+    return t.getSpec().getInitContainers().stream().filter(k -> k.getName().equals("control-init")).findFirst().orElseThrow();
   }
 
   static EnvVar env(Container k, String name) {

@@ -120,7 +120,7 @@ class ContractTest {
           p.assertAcceptedByTheLauncher();
         }
       });
-      assertEquals(Set.of("migrator", "node", "proxy"), roles);
+      assertEquals(Set.of("control-init", "migrator", "node", "proxy"), roles);
     }
   }
 

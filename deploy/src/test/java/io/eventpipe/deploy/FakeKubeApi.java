@@ -26,11 +26,14 @@ import java.util.regex.Pattern;
 final class FakeKubeApi {
 
   private static final Pattern OBJECT = Pattern.compile("/api/v1/namespaces/([^/]+)/(secrets|configmaps)/([^/?]+)");
+  private static final Pattern NAMESPACE = Pattern.compile("/api/v1/namespaces/([^/]+)");
   private static FakeKubeApi instance;
 
   /** Objects by "namespace/resource/name", as JSON. */
   private final Map<String, String> objects = new ConcurrentHashMap<>();
   final List<String> unexpected = new CopyOnWriteArrayList<>();
+  /** Whether the release's namespace is hidden, as under {@code helm template} or Argo CD (every lookup empty). */
+  private volatile boolean blind;
 
   private FakeKubeApi() {}
 
@@ -73,13 +76,24 @@ final class FakeKubeApi {
     objects.clear();
   }
 
+  /** Answers the namespace lookup with 404, as a render that cannot see the cluster gets nothing. */
+  void blind(boolean blind) {
+    this.blind = blind;
+  }
+
   private void handle(HttpExchange ex) throws IOException {
     String path = ex.getRequestURI().getPath();
     if (path.equals("/api/v1")) {
       answer(ex, 200, """
           {"kind":"APIResourceList","apiVersion":"v1","groupVersion":"v1","resources":[
+           {"name":"namespaces","singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list"]},
            {"name":"secrets","singularName":"secret","namespaced":true,"kind":"Secret","verbs":["get","list"]},
            {"name":"configmaps","singularName":"configmap","namespaced":true,"kind":"ConfigMap","verbs":["get","list"]}]}""");
+      return;
+    }
+    Matcher ns = NAMESPACE.matcher(path);
+    if (ns.matches() && !blind) {
+      answer(ex, 200, "{\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"" + ns.group(1) + "\"}}");
       return;
     }
     Matcher m = OBJECT.matcher(path);
@@ -88,7 +102,7 @@ final class FakeKubeApi {
       answer(ex, 200, found);
       return;
     }
-    if (!m.matches()) {
+    if (!m.matches() && !ns.matches()) {
       unexpected.add(ex.getRequestMethod() + " " + ex.getRequestURI());
     }
     answer(ex, 404, """

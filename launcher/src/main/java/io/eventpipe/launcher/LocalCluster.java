@@ -1,5 +1,6 @@
 package io.eventpipe.launcher;
 
+import io.eventpipe.control.ControlRoles;
 import io.eventpipe.control.ControlStore;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.PgConfig;
@@ -18,6 +19,9 @@ import org.slf4j.LoggerFactory;
  * A whole cluster in one process on one embedded PostgreSQL server: the control store (database {@code control}),
  * N nodes (databases {@code node0..}), and a proxy in front. Internal ports: the proxy's metrics on
  * {@code adminPort}, node k's internal port on {@code adminPort + 1 + k} (all free ports when adminPort is 0).
+ * Each connects to the control store with its own role ({@link ControlRoles}: the proxy reads, node k writes its own
+ * row, {@code pipeline scale}'s migrator and {@code pipeline status} have theirs), with a generated password kept in
+ * {@code rolesDir}; the control store's roles cannot connect to the node databases.
  */
 final class LocalCluster {
 
@@ -32,6 +36,7 @@ final class LocalCluster {
   private final String token;
   private final String ingestToken;
   private final Path workspace;
+  private final Path rolesDir;
   private final List<Node> nodes = new ArrayList<>();
   private PgConfig control;
   private Proxy proxy;
@@ -42,7 +47,7 @@ final class LocalCluster {
 
   /** @param requestedNodes {@code --nodes}, or null: a new data directory gets 1, an existing one its recorded count */
   LocalCluster(Vertx vertx, EmbeddedPg pg, Integer requestedNodes, int partitions, GatewayOptions gateway, int adminPort,
-      String token, String ingestToken, Path workspace) {
+      String token, String ingestToken, Path workspace, Path rolesDir) {
     this.vertx = vertx;
     this.pg = pg;
     this.requestedNodes = requestedNodes;
@@ -52,6 +57,7 @@ final class LocalCluster {
     this.token = token;
     this.ingestToken = ingestToken;
     this.workspace = workspace;
+    this.rolesDir = rolesDir;
   }
 
   /**
@@ -66,7 +72,11 @@ final class LocalCluster {
       return Future.failedFuture(e);
     }
     int fresh = requestedNodes == null ? 1 : requestedNodes;
-    return ControlStore.open(vertx, control)
+    return vertx.executeBlocking(() -> {
+          provision(ControlRoles.PROXY, ControlRoles.MIGRATOR, ControlRoles.STATUS);
+          return null;
+        }, false)
+        .compose(v -> ControlStore.open(vertx, control))
         .compose(store -> store.initialize(partitions, fresh)
             .compose(topology -> store.nodeCount().compose(count -> store.activeMigration().map(active -> {
               int run = active.map(m -> Math.max(count, Math.max(m.fromNodes(), m.toNodes()))).orElse(count);
@@ -83,7 +93,7 @@ final class LocalCluster {
             .eventually(() -> store.closeAsync()))
         .compose(run -> ensureNodes(run))
         .compose(v -> {
-          proxy = new Proxy(vertx, new Proxy.Options(gateway, control, ingestToken, "127.0.0.1", adminPort, workspace));
+          proxy = new Proxy(vertx, new Proxy.Options(gateway, as(ControlRoles.PROXY), ingestToken, "127.0.0.1", adminPort, workspace));
           return proxy.start();
         })
         .compose(v -> startControl())
@@ -154,18 +164,46 @@ final class LocalCluster {
   }
 
   private Future<Void> startNode(int id) {
-    PgConfig db;
-    try {
-      db = pg.database("node" + id);
-    } catch (java.sql.SQLException e) {
-      return Future.failedFuture(e);
+    return vertx.executeBlocking(() -> {
+      PgConfig db = pg.database("node" + id);
+      try (java.sql.Connection c = jdbc(control)) {
+        ControlRoles.denyConnect(c, db.database());
+      }
+      provision(ControlRoles.node(id));
+      return db;
+    }, false).compose(db -> {
+      int port = adminPort == 0 ? 0 : adminPort + 1 + id;
+      Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, ingestToken, workspace,
+          as(ControlRoles.node(id)), null));
+      nodes.add(node);
+      running.put(id, node);
+      return node.start().mapEmpty();
+    });
+  }
+
+  /** Creates {@code roles} (or sets their passwords) with the passwords kept in {@code rolesDir}, generated once. */
+  private void provision(String... roles) throws java.io.IOException, java.sql.SQLException {
+    java.util.Map<String, String> passwords = new java.util.LinkedHashMap<>();
+    java.nio.file.Files.createDirectories(rolesDir);
+    for (String role : roles) {
+      passwords.put(role, SecretFiles.readOrCreate(rolesDir.resolve(role)));
     }
-    int port = adminPort == 0 ? 0 : adminPort + 1 + id;
-    Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, ingestToken, workspace, control,
-        null));
-    nodes.add(node);
-    running.put(id, node);
-    return node.start().mapEmpty();
+    try (java.sql.Connection c = jdbc(control)) {
+      ControlRoles.provision(c, passwords);
+    }
+  }
+
+  /** The control store as {@code role}. */
+  private PgConfig as(String role) {
+    try {
+      return new PgConfig(control.host(), control.port(), control.database(), role, SecretFiles.readOrCreate(rolesDir.resolve(role)));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  private static java.sql.Connection jdbc(PgConfig pg) throws java.sql.SQLException {
+    return java.sql.DriverManager.getConnection(pg.jdbcUrl(), pg.user(), pg.password());
   }
 
   /** Where {@code pipeline scale} reaches this process. */
@@ -178,8 +216,18 @@ final class LocalCluster {
     return "postgresql://" + control.user() + "@" + control.host() + ":" + control.port() + "/node{node}";
   }
 
+  /** The control store as the migrator ({@code pipeline scale}), password included. */
   String controlUrl() {
-    return "postgresql://" + control.user() + "@" + control.host() + ":" + control.port() + "/" + control.database();
+    return url(as(ControlRoles.MIGRATOR));
+  }
+
+  /** The control store as {@code pipeline status}, password included. */
+  String statusControlUrl() {
+    return url(as(ControlRoles.STATUS));
+  }
+
+  private static String url(PgConfig pg) {
+    return "postgresql://" + pg.user() + ":" + pg.password() + "@" + pg.host() + ":" + pg.port() + "/" + pg.database();
   }
 
   int proxyPort() {

@@ -9,12 +9,9 @@ import io.eventpipe.proxy.Proxy;
 import io.eventpipe.routing.Partitioner;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
-import java.util.HexFormat;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -33,15 +30,17 @@ public final class Main {
   private static final Logger LOG = LoggerFactory.getLogger(Main.class);
 
   private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "nodes", "data-dir", "admin-port", "admin-token",
-      "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for");
+      "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "cluster-nodes", "advertise", "config", "port",
       "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "max-request-bytes",
-      "trust-forwarded-for");
+      "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
-      "ingest-token", "max-request-bytes", "trust-forwarded-for");
+      "ingest-token", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
       "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress");
+  private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
+      "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password");
   private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "progress");
 
   /**
@@ -58,6 +57,7 @@ public final class Main {
       case "status" -> STATUS_FLAGS;
       case "migrator" -> MIGRATOR_FLAGS;
       case "scale" -> SCALE_FLAGS;
+      case "control-init" -> CONTROL_INIT_FLAGS;
       default -> throw new IllegalArgumentException("unknown role '" + role + "'");
     };
   }
@@ -79,6 +79,10 @@ public final class Main {
         case "status" -> Status.run(new Flags(rest, STATUS_FLAGS, System.getenv()));
         case "migrator" -> System.exit(Migrate.migrator(new Flags(rest, MIGRATOR_FLAGS, System.getenv())));
         case "scale" -> System.exit(Migrate.scale(new Flags(rest, SCALE_FLAGS, System.getenv())));
+        case "control-init" -> {
+          Flags f = new Flags(rest, CONTROL_INIT_FLAGS, System.getenv());
+          ControlInit.run(f, partitions(f));
+        }
         default -> {
           System.err.println("unknown role '" + role + "'");
           usage();
@@ -115,6 +119,10 @@ public final class Main {
                   --to N  --control-url postgresql://...  --node-pg-url 'postgresql://user:pw@host-{node}:5432/db'
                   --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no throttle)
                   --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
+          control-init  provisions the control store as its owner: roles and their passwords, schema, grants, topology
+                  --control-url postgresql://owner:pw@host:5432/control  --cluster-nodes N (a new cluster's topology)
+                  --partitions 1024  --proxy-role-password  --node-role-password  --migrator-role-password
+                  --status-role-password (each creates that role; use the PIPELINE_ variables)  --wait-seconds 300
           scale   resizes a running `local`: starts or stops its nodes and migrates; a rerun finishes the job
                   --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --progress
         """);
@@ -131,13 +139,16 @@ public final class Main {
     GatewayOptions gateway = gatewayOptions(flags, port).withHost("0.0.0.0");
     Path config = flags.existingFile("config");
     Files.createDirectories(dataDir);
+    secretPolicy(flags, dataDir);
     String token = flags.string("admin-token", null);
+    SecretFiles.checkToken("admin-token", token);
     if (token == null) {
-      token = secret(dataDir.resolve("admin-token"));
+      token = SecretFiles.readOrCreate(dataDir.resolve("admin-token"));
     }
     String ingestToken = flags.string("ingest-token", null);
+    SecretFiles.checkToken("ingest-token", ingestToken);
     if (ingestToken == null) {
-      ingestToken = secret(dataDir.resolve("ingest-token"));
+      ingestToken = SecretFiles.readOrCreate(dataDir.resolve("ingest-token"));
     }
     distinctTokens(token, ingestToken);
 
@@ -147,7 +158,7 @@ public final class Main {
     if (config == null) {
       demo = new DemoSink();
       int sinkPort = demo.start(vertx, flags.port("demo-sink-port", 0)).toCompletionStage().toCompletableFuture().get();
-      demoWriteKey = secret(dataDir.resolve("demo-write-key"));
+      demoWriteKey = SecretFiles.readOrCreate(dataDir.resolve("demo-write-key"));
       config = dataDir.resolve("workspace.yaml");
       Files.writeString(config, demoWorkspace(demoWriteKey, sinkPort), StandardCharsets.UTF_8);
     } else {
@@ -155,20 +166,23 @@ public final class Main {
     }
 
     EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve("postgres"));
-    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, ingestToken, config);
+    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, ingestToken, config,
+        dataDir.resolve("control-roles"));
     try {
       cluster.start().toCompletionStage().toCompletableFuture().get(180, TimeUnit.SECONDS);
     } catch (java.util.concurrent.ExecutionException e) {
       pg.close();
       throw e.getCause() instanceof IllegalStateException ise ? new Flags.BadFlag(ise.getMessage()) : e;
     }
-    Files.writeString(dataDir.resolve("local.json"), new io.vertx.core.json.JsonObject()
+    // it holds the migrator's and status's control store passwords: owner-only, like the tokens
+    SecretFiles.write(dataDir.resolve("local.json"), new io.vertx.core.json.JsonObject()
         .put("controlUrl", cluster.controlUrl())
+        .put("statusControlUrl", cluster.statusControlUrl())
         .put("nodeUrlTemplate", cluster.nodeUrlTemplate())
         .put("localControl", cluster.localControlUrl())
         .put("proxy", "http://localhost:" + cluster.proxyPort())
         .put("proxyMetrics", "http://127.0.0.1:" + cluster.proxyMetricsPort())
-        .encodePrettily(), StandardCharsets.UTF_8);
+        .encodePrettily());
 
     System.out.println();
     System.out.println("eventpipe is running: " + cluster.nodes().size() + " node(s) behind a proxy; SDK API on http://localhost:" + cluster.proxyPort()
@@ -217,6 +231,7 @@ public final class Main {
   private static void node(Flags flags) throws Exception {
     int nodeId = nodeId(flags);
     PgConfig pg = PgConfig.parse(flags.required("pg-url"));
+    secretPolicy(flags, null);
     Path config = flags.existingFile("config");
     if (config == null) {
       throw new Flags.BadFlag("--config (or PIPELINE_CONFIG) is required: the workspace YAML file");
@@ -228,6 +243,8 @@ public final class Main {
     int clusterNodes = flags.integer("cluster-nodes", 0, 0, 4096);
     String adminToken = flags.required("admin-token");
     String ingestToken = controlUrl == null ? flags.string("ingest-token", null) : flags.required("ingest-token");
+    SecretFiles.checkToken("admin-token", adminToken);
+    SecretFiles.checkToken("ingest-token", ingestToken);
     distinctTokens(adminToken, ingestToken);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     if (controlUrl != null && clusterNodes > 0) {
@@ -261,15 +278,18 @@ public final class Main {
   // ------------------------------------------------------------------ proxy
 
   private static void proxy(Flags flags) throws Exception {
+    secretPolicy(flags, null);
     Path config = flags.existingFile("config");
     if (config == null) {
       throw new Flags.BadFlag("--config (or PIPELINE_CONFIG) is required: the workspace YAML file");
     }
     WorkspaceConfig.load(config);
     int port = flags.port("port", 8080);
+    String ingestToken = flags.required("ingest-token");
+    SecretFiles.checkToken("ingest-token", ingestToken);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     Proxy proxy = new Proxy(vertx, new Proxy.Options(gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0")),
-        PgConfig.parse(flags.required("control-url")), flags.required("ingest-token"), flags.string("admin-host", "0.0.0.0"),
+        PgConfig.parse(flags.required("control-url")), ingestToken, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), config));
     proxy.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
@@ -311,24 +331,25 @@ public final class Main {
     }
   }
 
+  /**
+   * What the workspace's secret references may read ({@link io.eventpipe.workspace.SecretPolicy}): nothing unless
+   * allowed, never the process's own secrets nor {@code deniedDir} (the data directory, with the tokens).
+   */
+  private static void secretPolicy(Flags flags, Path deniedDir) {
+    try {
+      io.eventpipe.workspace.SecretPolicy.install(io.eventpipe.workspace.SecretPolicy.parse(flags.string("secret-env-allow", null),
+          flags.string("secret-file-allow", null), deniedDir == null ? java.util.List.of() : java.util.List.of(deniedDir)));
+    } catch (IllegalArgumentException e) {
+      throw new Flags.BadFlag(e.getMessage());
+    }
+  }
+
   private static int partitions(Flags flags) {
     int p = flags.integer("partitions", Partitioner.DEFAULT_PARTITIONS, 1, Partitioner.MAX_PARTITIONS);
     if (Integer.bitCount(p) != 1) {
       throw new Flags.BadFlag("--partitions=" + p + " must be a power of two");
     }
     return p;
-  }
-
-  /** A random secret kept in {@code file}, so restarts keep it. */
-  private static String secret(Path file) throws IOException {
-    if (Files.exists(file)) {
-      return Files.readString(file, StandardCharsets.UTF_8).trim();
-    }
-    byte[] bytes = new byte[16];
-    new SecureRandom().nextBytes(bytes);
-    String s = HexFormat.of().formatHex(bytes);
-    Files.writeString(file, s + "\n", StandardCharsets.UTF_8);
-    return s;
   }
 
   /** Something to run at shutdown. */

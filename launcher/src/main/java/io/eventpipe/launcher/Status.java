@@ -32,7 +32,9 @@ final class Status {
         throw new Flags.BadFlag("no running `pipeline local` found in " + dataDir + " (no local.json); pass --data-dir,"
             + " or --control-url and --admin-token for a deployed cluster");
       }
-      controlUrl = new JsonObject(Files.readString(local, StandardCharsets.UTF_8)).getString("controlUrl");
+      JsonObject json = new JsonObject(Files.readString(local, StandardCharsets.UTF_8));
+      // status reads with its own read-only role (older data directories have only the one URL)
+      controlUrl = json.getString("statusControlUrl", json.getString("controlUrl"));
       if (token == null) {
         token = Files.readString(dataDir.resolve("admin-token"), StandardCharsets.UTF_8).trim();
       }
@@ -40,6 +42,7 @@ final class Status {
     if (token == null) {
       throw new Flags.BadFlag("--admin-token (or PIPELINE_ADMIN_TOKEN) is required with --control-url");
     }
+    SecretFiles.checkToken("admin-token", token);
     Vertx vertx = Vertx.vertx();
     try {
       String report = report(vertx, PgConfig.parse(controlUrl), token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -42,7 +42,7 @@ import java.util.function.BooleanSupplier;
 final class MigrationCluster implements AutoCloseable {
 
   static final String WRITE_KEY = "migration-test-write-key";
-  static final String TOKEN = "migration-test-token";
+  static final String TOKEN = "migration-test-token-0123456789abcdef";
 
   final Vertx vertx = Vertx.vertx();
   final int partitions;

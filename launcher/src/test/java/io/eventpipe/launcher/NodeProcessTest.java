@@ -41,7 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
 class NodeProcessTest {
 
   private static final String WRITE_KEY = "process-test-write-key";
-  private static final String TOKEN = "process-test-token";
+  private static final String TOKEN = "process-test-token-0123456789abcdef";
 
   private final Vertx vertx = Vertx.vertx();
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();

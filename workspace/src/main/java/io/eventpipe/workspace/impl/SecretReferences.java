@@ -1,5 +1,6 @@
 package io.eventpipe.workspace.impl;
 
+import io.eventpipe.workspace.SecretPolicy;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,7 +19,8 @@ import java.util.regex.Pattern;
  * {@code ${file:/path}} (a file's content, one trailing newline dropped, as a mounted Kubernetes Secret holds it),
  * anywhere in a string value, substituted when the workspace loads. A reference that cannot be resolved stays in the
  * value as written (no escape: a literal {@code ${env:...}} in a value is a reference), and {@link #unresolved} makes it a problem of the destination (invalid, its jobs wait); the
- * resolved values are remembered only so that problems can name the reference instead ({@link #redact}).
+ * resolved values are remembered only so that problems can name the reference instead ({@link #redact}). Only what the
+ * process's {@link SecretPolicy} allows is read; a reference it refuses stays as written too, and its problem says why.
  */
 public final class SecretReferences {
 
@@ -88,6 +90,9 @@ public final class SecretReferences {
   }
 
   private String lookup(String kind, String name) {
+    if (SecretPolicy.current().refusal(kind, name) != null) {
+      return null;
+    }
     if (kind.equals("env")) {
       return env.apply(name);
     }
@@ -110,7 +115,8 @@ public final class SecretReferences {
     if (value instanceof String s) {
       Matcher m = REFERENCE.matcher(s);
       while (m.find()) {
-        problems.add(path + ": " + m.group() + " cannot be resolved: " + (m.group(1).equals("env")
+        String refused = SecretPolicy.current().refusal(m.group(1), m.group(2));
+        problems.add(path + ": " + m.group() + " cannot be resolved: " + (refused != null ? refused : m.group(1).equals("env")
             ? "the environment variable " + m.group(2) + " is not set"
             : "the file " + m.group(2) + " is missing or unreadable") + " (a secret reference)");
       }
