@@ -2,6 +2,9 @@
 {{- define "eventpipe.name" -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
 
 {{- define "eventpipe.labels" -}}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 app.kubernetes.io/name: eventpipe
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -16,7 +19,94 @@ app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
-{{- define "eventpipe.image" -}}{{ printf "%s:%s" .Values.image.repository .Values.image.tag | quote }}{{- end -}}
+{{/* The eventpipe image: repository:tag, or repository@digest when image.digest is set (the tag is then informational). */}}
+{{- define "eventpipe.image" -}}
+{{- if .Values.image.digest }}{{ printf "%s@%s" .Values.image.repository .Values.image.digest | quote }}
+{{- else }}{{ printf "%s:%s" .Values.image.repository .Values.image.tag | quote }}{{ end }}
+{{- end -}}
+
+{{/* metadata.annotations of every object: commonAnnotations plus the object's own (a dict), or nothing. */}}
+{{- define "eventpipe.annotations" -}}
+{{- $ := index . 0 }}
+{{- $own := index . 1 | default dict }}
+{{- $all := merge (deepCopy $own) ($.Values.commonAnnotations | default dict) }}
+{{- with $all }}
+annotations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Argo CD ordering (issue 16 item 2). Argo CD runs Helm's pre-upgrade hooks as PreSync on every sync, the first one
+included, before anything else exists. So every object carries a sync wave: the Secret, ConfigMaps, Services,
+NetworkPolicies and the control store first (-3), then the control-init Job (-2, a Sync hook), the shrink hook (-1, a
+Sync hook), the nodes and proxies (0), and the grow hook last (PostSync). Helm ignores these annotations.
+*/}}
+{{- define "eventpipe.wave" -}}argocd.argoproj.io/sync-wave: {{ . | quote }}{{- end -}}
+
+{{/* Pod template metadata: the selector labels, podLabels, and the pod's annotations. (list $ component podLabels podAnnotations) */}}
+{{- define "eventpipe.podMetadata" -}}
+{{- $ := index . 0 }}
+labels:
+  {{- with index . 2 }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- include "eventpipe.selector" (list $ (index . 1)) | nindent 2 }}
+{{- with index . 3 }}
+annotations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Scheduling and pod-level settings shared by every pod: (list $ component componentValues).
+Topology spread: each node ordinal is the only copy of its partitions, so by default pods of one component spread
+over hosts and zones (topologySpread.whenUnsatisfiable, ScheduleAnyway: a small cluster still schedules); a
+non-empty topologySpreadConstraints replaces the default.
+*/}}
+{{- define "eventpipe.podScheduling" -}}
+{{- $ := index . 0 }}
+{{- $comp := index . 1 }}
+{{- $c := index . 2 }}
+{{- with $.Values.image.pullSecrets }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.priorityClassName }}
+priorityClassName: {{ . | quote }}
+{{- end }}
+{{- with $c.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.affinity }}
+affinity: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $c.topologySpreadConstraints }}
+topologySpreadConstraints: {{- toYaml $c.topologySpreadConstraints | nindent 2 }}
+{{- else if and $c.topologySpread $c.topologySpread.topologyKeys }}
+topologySpreadConstraints:
+  {{- range $c.topologySpread.topologyKeys }}
+  - maxSkew: 1
+    topologyKey: {{ . }}
+    whenUnsatisfiable: {{ $c.topologySpread.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels: {{- include "eventpipe.selector" (list $ $comp) | nindent 8 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The service account of every pod: the chart's (serviceAccount.create) or a named one; no API token unless asked. */}}
+{{- define "eventpipe.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}{{ default (printf "%s-eventpipe" (include "eventpipe.name" .)) .Values.serviceAccount.name }}
+{{- else }}{{ .Values.serviceAccount.name }}{{ end }}
+{{- end -}}
+
+{{- define "eventpipe.serviceAccount" -}}
+{{- with include "eventpipe.serviceAccountName" . }}
+serviceAccountName: {{ . }}
+{{- end }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
+{{- end -}}
 
 {{- define "eventpipe.secretName" -}}{{ default (printf "%s-secrets" (include "eventpipe.name" .)) .Values.secrets.existingSecret }}{{- end -}}
 
@@ -88,24 +178,91 @@ rows, the migrator changes the topology; only control-init (the nodes' init cont
 
 {{/* Security context of the eventpipe containers: the image's non-root user, nothing writable but /tmp. */}}
 {{- define "eventpipe.appSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 10001
-runAsGroup: 10001
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-capabilities: {drop: [ALL]}
+{{- include "eventpipe.containerSecurityContext" (list . 10001) }}
+{{- end -}}
+
+{{/*
+A container's security context: (list $ uid). securityContext.fixedIds false leaves runAsUser/runAsGroup out (OpenShift's
+restricted SCC assigns them); securityContext.container is merged over the result.
+*/}}
+{{- define "eventpipe.containerSecurityContext" -}}
+{{- $ := index . 0 }}
+{{- $sc := dict "runAsNonRoot" true "allowPrivilegeEscalation" false "readOnlyRootFilesystem" true "capabilities" (dict "drop" (list "ALL")) }}
+{{- if $.Values.securityContext.fixedIds }}
+{{- $_ := set $sc "runAsUser" (index . 1) }}
+{{- $_ := set $sc "runAsGroup" (index . 1) }}
+{{- end }}
+{{- toYaml (mergeOverwrite $sc (deepCopy ($.Values.securityContext.container | default dict))) }}
 {{- end -}}
 
 {{- define "eventpipe.postgresSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ . }}
-runAsGroup: {{ . }}
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-capabilities: {drop: [ALL]}
+{{- include "eventpipe.containerSecurityContext" . }}
 {{- end -}}
 
+{{/* A pod's security context: (list $ fsGroup-or-nil); securityContext.pod is merged over it. */}}
 {{- define "eventpipe.podSecurityContext" -}}
-runAsNonRoot: true
-seccompProfile: {type: RuntimeDefault}
+{{- $ := index . 0 }}
+{{- $sc := dict "runAsNonRoot" true "seccompProfile" (dict "type" "RuntimeDefault") }}
+{{- if and $.Values.securityContext.fixedIds (index . 1) }}
+{{- $_ := set $sc "fsGroup" (index . 1) }}
+{{- $_ := set $sc "fsGroupChangePolicy" "OnRootMismatch" }}
+{{- end }}
+{{- toYaml (mergeOverwrite $sc (deepCopy ($.Values.securityContext.pod | default dict))) }}
+{{- end -}}
+
+{{/* The node databases' credentials: the chart's Secret (sidecar), or the basic-auth Secret of the CloudNativePG Clusters. */}}
+{{- define "eventpipe.cnpgAppSecret" -}}{{ default (printf "%s-node-db" (include "eventpipe.name" .)) .Values.nodes.database.cloudnativepg.appSecret }}{{- end -}}
+
+{{- define "eventpipe.nodeDbPasswordEnv" -}}
+- name: NODE_DB_PASSWORD
+{{- if eq .Values.nodes.database.mode "sidecar" }}
+  valueFrom: {secretKeyRef: {name: {{ include "eventpipe.secretName" . }}, key: node-db-password}}
+{{- else }}
+  valueFrom: {secretKeyRef: {name: {{ include "eventpipe.cnpgAppSecret" . }}, key: password}}
+{{- end }}
+{{- end -}}
+
+{{/* PostgreSQL k's host as the migrator reaches it ({node} is the ordinal). */}}
+{{- define "eventpipe.nodePgHost" -}}
+{{- if eq .Values.nodes.database.mode "sidecar" }}{{ include "eventpipe.name" . }}-node-{node}.{{ include "eventpipe.nodesService" . }}.{{ .Release.Namespace }}.svc
+{{- else }}{{ include "eventpipe.name" . }}-node-{node}-pg-rw.{{ .Release.Namespace }}.svc{{ end }}
+{{- end -}}
+
+{{/* nodes.postgres.settings as PostgreSQL parameters (strings, as CloudNativePG wants them). */}}
+{{- define "eventpipe.pgParameters" -}}
+{{- range $k, $v := .Values.nodes.postgres.settings }}
+{{ $k }}: {{ printf "%v" $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "eventpipe.cnpgStorage" -}}
+size: {{ .Values.nodes.database.cloudnativepg.storage.size }}
+{{- with .Values.nodes.database.cloudnativepg.storage.storageClass }}
+storageClass: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The control-init container: (list $ clusterNodesEnvSource). The control store's owner credentials reach this
+container only: it creates the roles (and sets their passwords), migrates the schema, grants, and creates a new
+cluster's topology. In the node pods it reads the count from the cluster ConfigMap (the pod template never depends
+on it); the control-init hook Job gets it as a value.
+*/}}
+{{- define "eventpipe.controlInitContainer" -}}
+{{- $ := index . 0 }}
+- name: control-init
+  image: {{ include "eventpipe.image" $ }}
+  imagePullPolicy: {{ $.Values.image.pullPolicy }}
+  args: ["control-init"]
+  env:
+    {{- include "eventpipe.controlUrlEnv" (list $ "owner") | nindent 4 }}
+    {{- include "eventpipe.rolePasswordsEnv" $ | nindent 4 }}
+    - name: PIPELINE_CLUSTER_NODES
+      {{- toYaml (index . 1) | nindent 6 }}
+    - {name: PIPELINE_PARTITIONS, value: {{ $.Values.partitions | quote }}}
+    - {name: PIPELINE_JAVA_OPTS, value: {{ $.Values.javaOpts | quote }}}
+  securityContext: {{- include "eventpipe.appSecurityContext" $ | nindent 4 }}
+  resources: {{- toYaml $.Values.migrator.resources | nindent 4 }}
+  volumeMounts:
+    - {name: tmp, mountPath: /tmp}
 {{- end -}}

@@ -95,10 +95,14 @@ class ChartTest {
     RenderedChart c = render();
     Job shrink = c.one(Job.class, SHRINK);
     Job grow = c.one(Job.class, GROW);
+    // Argo CD's own hook annotations beside Helm's (Argo CD uses them instead of Helm's: ChartGitOpsTest)
     assertEquals(Map.of("helm.sh/hook", "pre-upgrade,pre-rollback", "helm.sh/hook-weight", "0",
-        "helm.sh/hook-delete-policy", "before-hook-creation,hook-succeeded"), shrink.getMetadata().getAnnotations());
+        "helm.sh/hook-delete-policy", "before-hook-creation,hook-succeeded", "argocd.argoproj.io/hook", "Sync",
+        "argocd.argoproj.io/sync-wave", "-1", "argocd.argoproj.io/hook-delete-policy", "BeforeHookCreation,HookSucceeded"),
+        shrink.getMetadata().getAnnotations());
     assertEquals(Map.of("helm.sh/hook", "post-upgrade,post-rollback", "helm.sh/hook-weight", "0",
-        "helm.sh/hook-delete-policy", "before-hook-creation,hook-succeeded"), grow.getMetadata().getAnnotations());
+        "helm.sh/hook-delete-policy", "before-hook-creation,hook-succeeded", "argocd.argoproj.io/hook", "PostSync",
+        "argocd.argoproj.io/hook-delete-policy", "BeforeHookCreation,HookSucceeded"), grow.getMetadata().getAnnotations());
     assertEquals("shrink", flag(shrink, "--only"));
     assertEquals("grow", flag(grow, "--only"));
     assertEquals("600", flag(grow, "--ready-timeout-seconds"));
@@ -112,8 +116,8 @@ class ChartTest {
       assertEquals(RELEASE + "-node-{node}." + RELEASE + "-nodes." + RenderedChart.NAMESPACE + ".svc", hostOf(nodePgUrl));
       assertTrue(nodePgUrl.contains(":$(NODE_DB_PASSWORD)@"), nodePgUrl);
     }
-    // no other hook: nothing else runs around an upgrade
-    assertEquals(Set.of(SHRINK, GROW), c.objects.stream().filter(o -> o.getMetadata().getAnnotations() != null
+    // no other hook but control-init (before the shrink: ChartGitOpsTest)
+    assertEquals(Set.of(SHRINK, GROW, RELEASE + "-control-init"), c.objects.stream().filter(o -> o.getMetadata().getAnnotations() != null
         && o.getMetadata().getAnnotations().containsKey("helm.sh/hook")).map(o -> o.getMetadata().getName())
         .collect(Collectors.toSet()));
   }
@@ -161,7 +165,7 @@ class ChartTest {
     assertEquals("admin", proxy.getReadinessProbe().getHttpGet().getPort().getStrVal());
     // every long-running container has liveness and readiness
     c.podTemplates().forEach((owner, t) -> {
-      if (!owner.startsWith("Job/")) {
+      if (!owner.startsWith("Job/") && !owner.startsWith("CronJob/")) {
         // control-init runs to completion before the node starts: no probes for it
         RenderedChart.containers(t).filter(k -> !k.getName().equals("control-init")).forEach(k -> {
           assertTrue(k.getLivenessProbe() != null && k.getReadinessProbe() != null, owner + " " + k.getName());
@@ -230,9 +234,10 @@ class ChartTest {
         reach.computeIfAbsent(port.getPort().getIntVal(), p -> new TreeSet<>()).addAll(components(rule.getFrom()));
       }
     }
-    assertEquals(Map.of(8081, Set.of("proxy", "migrator"), 5432, Set.of("migrator")), reach);
+    // nodes too: `pipeline status` runs in a node pod (NOTES.txt) and asks every node (issue 16 item 5)
+    assertEquals(Map.of(8081, Set.of("proxy", "migrator", "node"), 5432, Set.of("migrator")), reach);
     NetworkPolicy control = c.one(NetworkPolicy.class, RELEASE + "-control");
-    assertEquals(Set.of("node", "proxy", "migrator"), components(control.getSpec().getIngress().get(0).getFrom()));
+    assertEquals(Set.of("node", "proxy", "migrator", "control-init"), components(control.getSpec().getIngress().get(0).getFrom()));
     // the selectors name the pods' own labels
     assertEquals(Map.of("app.kubernetes.io/name", "eventpipe", "app.kubernetes.io/instance", RELEASE,
         "app.kubernetes.io/component", "migrator"), c.one(Job.class, GROW).getSpec().getTemplate().getMetadata().getLabels());
@@ -381,7 +386,9 @@ class ChartTest {
         "Deployment/" + RELEASE + "-proxy/proxy", "eventpipe_proxy control-proxy-password",
         "StatefulSet/" + RELEASE + "-node/node", "eventpipe_node_any control-node-password",
         "StatefulSet/" + RELEASE + "-node/control-init", "eventpipe control-db-password",
-        "Job/" + RELEASE + "-migrate/migrator", "eventpipe_migrator control-migrator-password"), users);
+        "Job/" + RELEASE + "-control-init/control-init", "eventpipe control-db-password",
+        "Job/" + RELEASE + "-migrate/migrator", "eventpipe_migrator control-migrator-password",
+        "CronJob/" + RELEASE + "-migrator-abort/migrator", "eventpipe_migrator control-migrator-password"), users);
     Container init = controlInit(c.nodes().getSpec().getTemplate());
     assertEquals(List.of("control-init"), init.getArgs());
     for (String[] role : new String[][] {{"PROXY", "control-proxy-password"}, {"NODE", "control-node-password"},
@@ -423,7 +430,7 @@ class ChartTest {
   void monitoringIsOptional() {
     assertTrue(render().all(ServiceMonitor.class).isEmpty());
     RenderedChart c = render(values("metrics.serviceMonitor.enabled", true, "metrics.prometheusRule.enabled", true,
-        "metrics.grafanaDashboard.enabled", true));
+        "metrics.grafanaDashboard.enabled", true, "networkPolicy.metricsFrom", List.of(Map.of("namespaceSelector", Map.of()))));
     ServiceMonitor sm = c.one(ServiceMonitor.class, RELEASE);
     Set<String> scraped = new TreeSet<>();
     sm.getSpec().getEndpoints().forEach(e -> scraped.add(e.getPort()));

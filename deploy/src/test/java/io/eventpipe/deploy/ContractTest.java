@@ -112,7 +112,7 @@ class ContractTest {
   void chartContainersUseOnlyFlagsTheirRoleAccepts() {
     for (RenderedChart c : List.of(RenderedChart.render(), RenderedChart.render(values("controlStore.enabled", false,
         "controlStore.external.existingSecret", "control-url", "migrator.batchJobs", 500, "migrator.maxJobsPerSecond", 2000,
-        "migrator.leaseSeconds", 30)))) {
+        "migrator.leaseSeconds", 30)), RenderedChart.render(values("nodes.database.mode", "cloudnativepg")))) {
       Set<String> roles = new TreeSet<>();
       chartProcesses(c).values().forEach(p -> {
         if (p.role() != null) {
@@ -126,7 +126,8 @@ class ContractTest {
 
   @Test
   void chartPortsAreThoseTheRolesListenOn() {
-    RenderedChart c = RenderedChart.render(values("metrics.serviceMonitor.enabled", true));
+    RenderedChart c = RenderedChart.render(values("metrics.serviceMonitor.enabled", true,
+        "networkPolicy.metricsFrom", List.of(Map.of("namespaceSelector", Map.of()))));
     Map<Container, Process> processes = chartProcesses(c);
     c.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k -> {
       Process p = processes.get(k);

@@ -18,14 +18,14 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Just enough of a Kubernetes API server for Helm's {@code lookup} of Secrets and ConfigMaps. helm-java renders
+ * Just enough of a Kubernetes API server for Helm's {@code lookup} of Secrets, ConfigMaps and StatefulSets. helm-java renders
  * templates with cluster access, the way {@code helm install --dry-run=server} does; the build points it (through
  * {@code KUBECONFIG}, set for the test JVM in the pom) at this server instead of whatever cluster the machine knows,
  * and tests put objects into it to render an upgrade of an existing release.
  */
 final class FakeKubeApi {
 
-  private static final Pattern OBJECT = Pattern.compile("/api/v1/namespaces/([^/]+)/(secrets|configmaps)/([^/?]+)");
+  private static final Pattern OBJECT = Pattern.compile("/apis?/(?:apps/)?v1/namespaces/([^/]+)/(secrets|configmaps|statefulsets)/([^/?]+)");
   private static final Pattern NAMESPACE = Pattern.compile("/api/v1/namespaces/([^/]+)");
   private static FakeKubeApi instance;
 
@@ -89,6 +89,12 @@ final class FakeKubeApi {
            {"name":"namespaces","singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list"]},
            {"name":"secrets","singularName":"secret","namespaced":true,"kind":"Secret","verbs":["get","list"]},
            {"name":"configmaps","singularName":"configmap","namespaced":true,"kind":"ConfigMap","verbs":["get","list"]}]}""");
+      return;
+    }
+    if (path.equals("/apis/apps/v1")) {
+      answer(ex, 200, """
+          {"kind":"APIResourceList","apiVersion":"v1","groupVersion":"apps/v1","resources":[
+           {"name":"statefulsets","singularName":"statefulset","namespaced":true,"kind":"StatefulSet","verbs":["get","list"]}]}""");
       return;
     }
     Matcher ns = NAMESPACE.matcher(path);

@@ -9,6 +9,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.marcnuri.helm.Helm;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.batch.v1.CronJob;
+import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
@@ -69,6 +73,11 @@ final class RenderedChart {
       Map.entry("apps/v1/StatefulSet", StatefulSet.class),
       Map.entry("apps/v1/Deployment", Deployment.class),
       Map.entry("batch/v1/Job", Job.class),
+      Map.entry("batch/v1/CronJob", CronJob.class),
+      Map.entry("v1/ServiceAccount", ServiceAccount.class),
+      Map.entry("networking.k8s.io/v1/Ingress", Ingress.class),
+      // CloudNativePG's Cluster: fabric8 has no model of it; CnpgSchema checks it against the operator's CRD
+      Map.entry("postgresql.cnpg.io/v1/Cluster", GenericKubernetesResource.class),
       Map.entry("policy/v1/PodDisruptionBudget", PodDisruptionBudget.class),
       Map.entry("networking.k8s.io/v1/NetworkPolicy", NetworkPolicy.class),
       Map.entry("autoscaling/v2/HorizontalPodAutoscaler", HorizontalPodAutoscaler.class),
@@ -78,7 +87,10 @@ final class RenderedChart {
   private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
   private static final YAMLMapper YAML = new YAMLMapper();
 
+  static final String NOTES = "test-notes";
   final String manifest;
+  /** NOTES.txt as Helm renders it. */
+  String notes;
   final List<Map<String, Object>> raw = new ArrayList<>();
   final List<HasMetadata> objects = new ArrayList<>();
 
@@ -91,6 +103,14 @@ final class RenderedChart {
       @SuppressWarnings("unchecked")
       Map<String, Object> map = (Map<String, Object>) doc;
       restoreHookAnnotations(map);
+      @SuppressWarnings("unchecked")
+      Map<String, Object> meta = (Map<String, Object>) map.get("metadata");
+      if ("ConfigMap".equals(map.get("kind")) && NOTES.equals(meta.get("name"))) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> data = (Map<String, Object>) map.get("data");
+        notes = String.valueOf(data.get("NOTES.txt"));
+        continue;
+      }
       raw.add(map);
       objects.add(typed(map));
     }
@@ -145,6 +165,12 @@ final class RenderedChart {
           }
         }
       }
+      // NOTES.txt is no manifest: the copy also renders it into a ConfigMap the parser takes out again (notes)
+      Path notes = CHART.resolve("templates").resolve("NOTES.txt");
+      Files.writeString(target.resolve("templates").resolve("_test_notes.tpl"), "{{- define \"test.notes\" -}}\n"
+          + Files.readString(notes, StandardCharsets.UTF_8) + "\n{{- end -}}\n", StandardCharsets.UTF_8);
+      Files.writeString(target.resolve("templates").resolve("test-notes.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "
+          + NOTES + "}\ndata:\n  NOTES.txt: {{ include \"test.notes\" . | toJson }}\n", StandardCharsets.UTF_8);
       renderable = target;
     }
     return renderable;
@@ -186,6 +212,13 @@ final class RenderedChart {
     }
     HasMetadata object = JSON.convertValue(map, type);
     String name = key + " " + object.getMetadata().getName();
+    if (type == GenericKubernetesResource.class) {
+      List<String> wrong = CnpgSchema.check(map);
+      if (!wrong.isEmpty()) {
+        fail(name + " does not fit the CloudNativePG CRD: " + wrong);
+      }
+      return object;
+    }
     List<String> unknown = new ArrayList<>();
     unknownFields(object, name, unknown, new IdentityHashMap<>());
     if (!unknown.isEmpty()) {
@@ -263,6 +296,7 @@ final class RenderedChart {
     all(StatefulSet.class).forEach(s -> t.put("StatefulSet/" + s.getMetadata().getName(), s.getSpec().getTemplate()));
     all(Deployment.class).forEach(d -> t.put("Deployment/" + d.getMetadata().getName(), d.getSpec().getTemplate()));
     all(Job.class).forEach(j -> t.put("Job/" + j.getMetadata().getName(), j.getSpec().getTemplate()));
+    all(CronJob.class).forEach(j -> t.put("CronJob/" + j.getMetadata().getName(), j.getSpec().getJobTemplate().getSpec().getTemplate()));
     return t;
   }
 
