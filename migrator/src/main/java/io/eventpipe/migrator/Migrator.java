@@ -59,6 +59,32 @@ import org.slf4j.LoggerFactory;
  * </ol>
  * An abort before the switch undoes the holds and fences; after the switch it completes the migration and then
  * migrates back to the old map (the targets already took writes for the moved partitions).
+ *
+ * <h2>The model</h2>
+ * {@code io.eventpipe.migration.model.ProtocolModel} (module {@code migration-model}) is this protocol as a state machine,
+ * walked exhaustively by {@code ProtocolModelTest}; its actions are named after the steps here:
+ * <table>
+ *   <caption>Migrator steps and model actions</caption>
+ *   <tr><th>code</th><th>model action</th></tr>
+ *   <tr><td>{@code plan} ({@code ControlStore.beginMigration})</td><td>{@code plan}</td></tr>
+ *   <tr><td>{@code prepare} ({@code NodePartitions.hold} on each target)</td><td>{@code prepare.hold}</td></tr>
+ *   <tr><td>{@code fence} ({@code NodePartitions.fence} on each source)</td><td>{@code fence.fence}</td></tr>
+ *   <tr><td>{@code switchEpoch}</td><td>{@code switchEpoch} (one transaction: epoch published and step recorded)</td></tr>
+ *   <tr><td>{@code confirm}: the node confirmed / {@code awaitConfirmed} for a node that is down</td>
+ *       <td>{@code confirm.confirmed} / {@code confirm.forDownNode}</td></tr>
+ *   <tr><td>{@code copy}: {@code Copier.copyPair} batches, {@code ControlStore.markCopied}</td>
+ *       <td>{@code copy.batch}, {@code copy.markCopied}</td></tr>
+ *   <tr><td>{@code release} ({@code NodePartitions.release} on each target)</td><td>{@code release.release}</td></tr>
+ *   <tr><td>{@code finish}: {@code markAllMigrated}, {@code NodePartitions.markGone}</td>
+ *       <td>{@code finish.markAllMigrated}, {@code finish.markGone}</td></tr>
+ *   <tr><td>{@code ControlStore.recordStep} after each step</td><td>{@code recordStep(STEP)}</td></tr>
+ *   <tr><td>{@code abort} ({@code ControlStore.requestAbort}), {@code rollback}</td><td>{@code runAbort}, {@code rollback}</td></tr>
+ *   <tr><td>{@code undoBeforeSwitch}: {@code unfence}, {@code unhold}, {@code recordStep(ABORTED)}</td>
+ *       <td>{@code undo.unfence}, {@code undo.unhold}, {@code recordStep(ABORTED)}</td></tr>
+ *   <tr><td>{@code completeThenMigrateBack}: the steps left, then {@code beginMigration} of the reverse</td>
+ *       <td>{@code completeThenMigrateBack.planReverse}</td></tr>
+ *   <tr><td>the process dies between any two transactions; {@code run} again</td><td>{@code migratorCrash}, {@code runMigrator}</td></tr>
+ * </table>
  */
 public final class Migrator {
 
@@ -420,14 +446,23 @@ public final class Migrator {
   private Future<Result> rollback(Migration m) {
     current = m;
     if (m.step().ordinal() < Step.SWITCHED.ordinal()) {
-      activity = "abort: undoing holds and fences";
-      return forEachSource(m, (s, parts) -> nodes.node(s).compose(n -> n.partitions().unfence(m.id(), parts)))
-          .compose(v -> forEachTarget(m, (t, parts) -> nodes.node(t).compose(n -> n.partitions().unhold(m.id(), parts))))
-          .compose(v -> control.recordStep(m.id(), Step.ABORTED, "aborted by the operator before the switch"))
-          .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id()
-              + " aborted before the switch: the cluster keeps its " + m.fromNodes() + " nodes, nothing moved"));
+      return undoBeforeSwitch(m);
     }
-    // after the switch the targets took writes for the moved partitions: finish, then move everything back
+    return completeThenMigrateBack(m);
+  }
+
+  /** Abort before the switch: sources serve their partitions again, targets drop their holds. */
+  private Future<Result> undoBeforeSwitch(Migration m) {
+    activity = "abort: undoing holds and fences";
+    return forEachSource(m, (s, parts) -> nodes.node(s).compose(n -> n.partitions().unfence(m.id(), parts)))
+        .compose(v -> forEachTarget(m, (t, parts) -> nodes.node(t).compose(n -> n.partitions().unhold(m.id(), parts))))
+        .compose(v -> control.recordStep(m.id(), Step.ABORTED, "aborted by the operator before the switch"))
+        .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id()
+            + " aborted before the switch: the cluster keeps its " + m.fromNodes() + " nodes, nothing moved"));
+  }
+
+  /** Abort after the switch: the targets took writes for the moved partitions, so finish, then move everything back. */
+  private Future<Result> completeThenMigrateBack(Migration m) {
     LOG.info("{}: abort after the switch: completing it, then migrating back to {} nodes", m.id(), m.fromNodes());
     return drive(m).compose(done -> control.current().compose(opt -> {
       String id = "m" + (opt.get().epoch() + 1) + "-rollback-" + m.id();
