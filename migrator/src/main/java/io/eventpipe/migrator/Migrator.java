@@ -157,7 +157,8 @@ public final class Migrator {
           if (active.isEmpty()) {
             return Future.succeededFuture(new Result(null, 0, 0, 0, "no migration in progress: nothing to abort"));
           }
-          return control.requestAbort(active.get().id()).compose(v -> rollback(active.get()));
+          // read again after the request: a switch committed before it is then seen, and none can commit after it
+          return control.requestAbort(active.get().id()).compose(v -> reload(active.get().id())).compose(this::rollback);
         })
         .eventually(() -> {
           vertx.cancelTimer(timer);
@@ -303,9 +304,9 @@ public final class Migrator {
         .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, since)));
   }
 
-  /** Step 4: the new epoch. */
+  /** Step 4: the new epoch, published and recorded in one transaction (an abort decides by it). */
   private Future<Void> switchEpoch(Migration m) {
-    return control.publishOnce(m.newOwners(), m.toNodes(), m.id())
+    return control.switchEpoch(m.id(), m.newOwners(), m.toNodes())
         .map(t -> {
           LOG.info("{}: epoch {} published: {} partitions over {} nodes", m.id(), t.epoch(), t.partitionCount(), m.toNodes());
           return null;
@@ -443,12 +444,23 @@ public final class Migrator {
 
   // ------------------------------------------------------------------ abort
 
+  /**
+   * Decides by the epoch in force, not by the recorded step: whether the migration published its epoch is the truth
+   * (a migration recorded by an older migrator, whose switch was two transactions, may have published unrecorded).
+   */
   private Future<Result> rollback(Migration m) {
     current = m;
-    if (m.step().ordinal() < Step.SWITCHED.ordinal()) {
-      return undoBeforeSwitch(m);
+    if (m.step().ordinal() >= Step.SWITCHED.ordinal()) {
+      return completeThenMigrateBack(m);
     }
-    return completeThenMigrateBack(m);
+    return control.switched(m.id()).compose(switched -> {
+      if (switched) {
+        LOG.warn("{}: recorded at step {} but its epoch is published: the switch happened, the abort completes it", m.id(),
+            m.step().name().toLowerCase(Locale.ROOT));
+        return completeThenMigrateBack(m);
+      }
+      return undoBeforeSwitch(m);
+    });
   }
 
   /** Abort before the switch: sources serve their partitions again, targets drop their holds. */
