@@ -139,7 +139,8 @@ public final class ProtocolModel {
     /** Computed once, when first asked: the visited set hashes every state it meets, and states are deep. */
     private int hash;
 
-    State(List<Node> nodes, List<Integer> epochOwner, List<Integer> epochMig, List<Mig> migs, Proc proc, List<Integer> proxyView, int nextSeq, int maxDelivered, List<Integer> deliveredBy, List<Integer> budgets) {
+    State(List<Node> nodes, List<Integer> epochOwner, List<Integer> epochMig, List<Mig> migs, Proc proc, List<Integer> proxyView,
+        int nextSeq, int maxDelivered, List<Integer> deliveredBy, List<Integer> budgets) {
       this.nodes = nodes;
       this.epochOwner = epochOwner;
       this.epochMig = epochMig;
@@ -152,56 +153,60 @@ public final class ProtocolModel {
       this.budgets = budgets;
     }
 
-    public List<Node> nodes() {
+    List<Node> nodes() {
       return nodes;
     }
 
-    public List<Integer> epochOwner() {
+    List<Integer> epochOwner() {
       return epochOwner;
     }
 
-    public List<Integer> epochMig() {
+    List<Integer> epochMig() {
       return epochMig;
     }
 
-    public List<Mig> migs() {
+    List<Mig> migs() {
       return migs;
     }
 
-    public Proc proc() {
+    Proc proc() {
       return proc;
     }
 
-    public List<Integer> proxyView() {
+    List<Integer> proxyView() {
       return proxyView;
     }
 
-    public int nextSeq() {
+    int nextSeq() {
       return nextSeq;
     }
 
-    public int maxDelivered() {
+    int maxDelivered() {
       return maxDelivered;
     }
 
-    public List<Integer> deliveredBy() {
+    List<Integer> deliveredBy() {
       return deliveredBy;
     }
 
-    public List<Integer> budgets() {
+    List<Integer> budgets() {
       return budgets;
     }
 
     @Override
     public boolean equals(Object other) {
-      return other instanceof State o && hashCode() == o.hashCode() && nodes.equals(o.nodes) && epochOwner.equals(o.epochOwner) && epochMig.equals(o.epochMig) && migs.equals(o.migs) && proc.equals(o.proc) && proxyView.equals(o.proxyView) && nextSeq == o.nextSeq && maxDelivered == o.maxDelivered && deliveredBy.equals(o.deliveredBy) && budgets.equals(o.budgets);
+      return other instanceof State o && hashCode() == o.hashCode() && nodes.equals(o.nodes)
+          && epochOwner.equals(o.epochOwner) && epochMig.equals(o.epochMig) && migs.equals(o.migs) && proc.equals(o.proc)
+          && proxyView.equals(o.proxyView) && nextSeq == o.nextSeq && maxDelivered == o.maxDelivered
+          && deliveredBy.equals(o.deliveredBy) && budgets.equals(o.budgets);
     }
 
     @Override
     public int hashCode() {
       int h = hash;
       if (h == 0) {
-        h = java.util.Objects.hash(nodes, epochOwner, epochMig, migs, proc, proxyView, nextSeq, maxDelivered, deliveredBy, budgets);
+        h = java.util.Objects.hash(nodes, epochOwner, epochMig, migs, proc, proxyView, nextSeq, maxDelivered, deliveredBy,
+            budgets);
         hash = h;
       }
       return h;
