@@ -49,6 +49,11 @@ public final class ProtocolModel {
      */
     LEASE_CONFIRMS_IN_FLIGHT,
     /**
+     * Hole 3: the node confirms its fence while a delivery of the partition is still in flight (a stopping worker is
+     * dropped before its requests end, so {@code Router.fence} does not wait for them).
+     */
+    CONFIRM_WITH_DELIVERY_IN_FLIGHT,
+    /**
      * Hole 7: a later hold overwrites the gone record and an unhold deletes it, so a node at an old epoch accepts the
      * partition again (the fixed protocol keeps an epoch floor below which a node that gave the partition away refuses).
      */
@@ -615,7 +620,8 @@ public final class ProtocolModel {
       }
       out.add(new Transition("deliverEnd(node " + n + ", event " + seq + ")", t, violation));
     }
-    if (node.lock() && node.inflight() == 0 && node.rec().kind() == Kind.FENCED && !node.rec().confirmed()) {
+    if (node.lock() && (node.inflight() == 0 || flawed(Flaw.CONFIRM_WITH_DELIVERY_IN_FLIGHT))
+        && node.rec().kind() == Kind.FENCED && !node.rec().confirmed()) {
       add(out, "followerConfirm(node " + n + ")", s.with(n, rec(node, new Rec(Kind.FENCED, node.rec().mig(), true))));
     }
   }

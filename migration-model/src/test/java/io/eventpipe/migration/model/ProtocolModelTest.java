@@ -83,6 +83,14 @@ class ProtocolModelTest {
     assertInOrder(r, "deliverStart(node 0", "lockLost(node 0", "confirm.forDownNode(node 0", "copy.batch", "node 1");
   }
 
+  /** Hole 3: the router confirms its fence with a delivery in flight; the target delivers the copy at the same time. */
+  @Test
+  void holeThreeAConfirmThatDoesNotWaitForTheDeliveriesInFlight() {
+    Explorer.Result r = walk(new Config(2, 2, 1, 1, 1, 0, 0, EnumSet.of(Flaw.CONFIRM_WITH_DELIVERY_IN_FLIGHT)));
+    assertTrue(r.found(), "hole 3 not found");
+    assertInOrder(r, "deliverStart(node 0", "fence.fence(node 0)", "followerConfirm(node 0)", "copy.batch", "deliverStart(node 1");
+  }
+
   /**
    * Hole 7: the migration back holds the partition on its old owner, overwriting the gone record; the old owner, cut off
    * at the old epoch, accepts its writes again while the current owner does too.
