@@ -42,8 +42,9 @@ import org.slf4j.LoggerFactory;
  *       refuses them. The fence comes before the switch: were the epoch switched first, a proxy still at the old epoch
  *       could land event k+1 on the source after event k went to the target, and the copy would put k+1 first. Dedup
  *       entries written since the migration began are copied again (the set is final now).</li>
- *   <li><b>Switch</b>: the new epoch is published; proxies send the moved partitions to their targets (a fenced
- *       source answers "misdirected" and the proxy waits for the new epoch, invisibly to the SDK).</li>
+ *   <li><b>Switch</b>: the new epoch is published and the step recorded, in one control-store transaction; proxies send
+ *       the moved partitions to their targets (a fenced source answers "misdirected" and the proxy waits for the new
+ *       epoch, invisibly to the SDK).</li>
  *   <li><b>Confirm</b>: each running source drops what it holds in memory for the fenced partitions, lets its deliveries
  *       in flight finish and records the confirmation. A source whose database nobody serves for the lease time is
  *       down; the migrator confirms for it.</li>
@@ -58,7 +59,8 @@ import org.slf4j.LoggerFactory;
  *       hold nothing (checked).</li>
  * </ol>
  * An abort before the switch undoes the holds and fences; after the switch it completes the migration and then
- * migrates back to the old map (the targets already took writes for the moved partitions).
+ * migrates back to the old map (the targets already took writes for the moved partitions). "After the switch" means the
+ * migration's epoch is published, whatever step is recorded; a switch is refused once an abort was requested.
  *
  * <h2>The model</h2>
  * {@code io.eventpipe.migration.model.ProtocolModel} (module {@code migration-model}) is this protocol as a state machine,
