@@ -134,21 +134,50 @@ public final class ControlStore implements AutoCloseable {
   }
 
   /**
-   * Publishes the epoch of a migration's switch, once: if the current epoch already belongs to {@code migration}, it
-   * is returned unchanged (the step is idempotent).
+   * A migration's switch, in one transaction: publishes its epoch (once: if the current epoch already belongs to
+   * {@code migration}, it stays) and records the step {@link Migration.Step#SWITCHED}. Published and recorded cannot
+   * part: were they two transactions, a crash between them would leave the new epoch in force under a migration
+   * recorded as not switched, which an abort would undo as if nothing had moved (issue 15, hole 1).
+   *
+   * <p>Refused with {@link AbortRequested} when an abort was requested before the epoch was published: the migration's
+   * row is locked first, so {@link #requestAbort} either waits for this transaction (and the abort then finds the epoch
+   * published) or comes before it (and nothing is published).
    */
-  public Future<Topology> publishOnce(int[] owners, int nodeCount, String migration) {
-    return pool.withTransaction(conn -> conn.query("LOCK TABLE control.topology IN EXCLUSIVE MODE").execute()
-        .compose(v -> conn.query("SELECT coalesce(max(epoch), 0), (SELECT migration FROM control.topology ORDER BY epoch DESC LIMIT 1)"
-            + " FROM control.topology").execute())
-        .compose(rows -> {
-          Row r = rows.iterator().next();
-          if (migration.equals(r.getString(1))) {
-            return Future.<Void>succeededFuture();
+  public Future<Topology> switchEpoch(String migration, int[] owners, int nodeCount) {
+    return pool.withTransaction(conn -> conn.preparedQuery("SELECT abort_requested FROM control.migrations WHERE id = $1 FOR UPDATE")
+        .execute(Tuple.of(migration))
+        .compose(m -> {
+          if (m.rowCount() == 0) {
+            throw new IllegalStateException("migration " + migration + " is not recorded in the control store");
           }
-          return insertEpoch(conn, r.getLong(0) + 1, owners, nodeCount, migration);
+          boolean abort = m.iterator().next().getBoolean(0);
+          return conn.query("LOCK TABLE control.topology IN EXCLUSIVE MODE").execute()
+              .compose(v -> conn.query("SELECT coalesce(max(epoch), 0),"
+                  + " (SELECT migration FROM control.topology ORDER BY epoch DESC LIMIT 1) FROM control.topology").execute())
+              .compose(rows -> {
+                Row r = rows.iterator().next();
+                if (migration.equals(r.getString(1))) {
+                  return Future.<Void>succeededFuture();
+                }
+                if (abort) {
+                  throw new AbortRequested(migration);
+                }
+                return insertEpoch(conn, r.getLong(0) + 1, owners, nodeCount, migration);
+              });
         })
+        .compose(v -> conn.preparedQuery("UPDATE control.migrations SET state = 'switched', updated_at = now()"
+            + " WHERE id = $1 AND state = 'fenced'").execute(Tuple.of(migration)))
+        .compose(v -> notifyMigration(conn))
         .compose(v -> currentIn(conn)).map(Optional::get));
+  }
+
+  /**
+   * Whether {@code migration} published an epoch: whether its switch happened. This, not the recorded step, is what an
+   * abort decides by (a migration recorded before the switch step was one transaction may have published unrecorded).
+   */
+  public Future<Boolean> switched(String migration) {
+    return pool.preparedQuery("SELECT 1 FROM control.topology WHERE migration = $1 LIMIT 1").execute(Tuple.of(migration))
+        .map(rows -> rows.rowCount() > 0);
   }
 
   /** The node count of the current epoch (nodes beyond it may be registered: new ones, or removed ones still running). */
@@ -318,6 +347,15 @@ public final class ControlStore implements AutoCloseable {
 
   private static Future<Void> notifyMigration(SqlConnection conn) {
     return conn.query("NOTIFY " + CHANNEL + ", 'migration'").execute().mapEmpty();
+  }
+
+  /** An abort of the migration was requested before its switch: the switch is not made. */
+  public static final class AbortRequested extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    public AbortRequested(String migration) {
+      super("an abort of migration " + migration + " was requested: not switching (`pipeline migrator --abort` rolls it back)");
+    }
   }
 
   /** Another migration is in progress: one at a time. */

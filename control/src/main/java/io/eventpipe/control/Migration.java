@@ -19,7 +19,7 @@ public record Migration(String id, int fromNodes, int toNodes, long fromEpoch, i
     PREPARED,
     /** Sources refuse writes for their outgoing partitions (recorded in their own databases). */
     FENCED,
-    /** The new epoch is published: proxies send the moved partitions to their targets. */
+    /** The new epoch is published (in the same transaction): proxies send the moved partitions to their targets. */
     SWITCHED,
     /** Every source confirmed that nothing of a moved partition is in memory or in flight. */
     CONFIRMED,

@@ -46,6 +46,38 @@ class ControlStoreTest {
     await(store.closeAsync());
   }
 
+  /** Issue 15, hole 1: the epoch and the step SWITCHED are one transaction; an abort requested first stops the switch. */
+  @Test
+  void theSwitchPublishesTheEpochAndRecordsTheStepTogetherAndAnAbortRequestedFirstStopsIt() throws Exception {
+    PgDatabase db = PgServer.get().createDatabase("control_switch");
+    ControlStore store = await(ControlStore.open(vertx, config(db)));
+    Topology first = await(store.initialize(16, 2));
+    int[] owners = Assignment.compute(16, 3).owners();
+    Migration m = await(store.beginMigration("m2-2to3-a", 2, 3, first, owners));
+    await(store.recordStep(m.id(), Migration.Step.FENCED, null));
+    assertFalse(await(store.switched(m.id())));
+    Topology switched = await(store.switchEpoch(m.id(), owners, 3));
+    assertEquals(2, switched.epoch());
+    assertEquals(Migration.Step.SWITCHED, await(store.migration(m.id())).orElseThrow().step(), "recorded with the epoch");
+    assertTrue(await(store.switched(m.id())));
+    assertEquals(2, await(store.switchEpoch(m.id(), owners, 3)).epoch(), "a rerun publishes nothing more");
+    // the switch step finished: the migration goes on; a new one, aborted before its switch, never switches
+    for (Migration.Step step : new Migration.Step[] {Migration.Step.CONFIRMED, Migration.Step.COPIED, Migration.Step.RELEASED,
+        Migration.Step.FINISHED}) {
+      await(store.recordStep(m.id(), step, null));
+    }
+    Migration back = await(store.beginMigration("m3-3to2-b", 3, 2, switched, first.owners()));
+    await(store.recordStep(back.id(), Migration.Step.FENCED, null));
+    await(store.requestAbort(back.id()));
+    ExecutionException refused = assertThrows(ExecutionException.class,
+        () -> store.switchEpoch(back.id(), first.owners(), 2).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS));
+    assertTrue(refused.getCause() instanceof ControlStore.AbortRequested, refused.getCause().toString());
+    assertEquals(2, await(store.current()).orElseThrow().epoch(), "nothing published");
+    assertEquals(Migration.Step.FENCED, await(store.migration(back.id())).orElseThrow().step());
+    assertFalse(await(store.switched(back.id())));
+    await(store.closeAsync());
+  }
+
   @Test
   void watchersFollowNewEpochsAndKeepTheLastTopologyWhileTheStoreIsDown() throws Exception {
     PgDatabase db = PgServer.get().createDatabase("control_watch");

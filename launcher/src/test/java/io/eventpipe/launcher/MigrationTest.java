@@ -257,6 +257,47 @@ class MigrationTest {
     }
   }
 
+  /**
+   * Issue 15, hole 1: a migrator that published the new epoch and died before recording the switch (the switch was two
+   * transactions before the fix, and a migration may be left so by an older migrator). The abort must see the epoch in
+   * force and complete then migrate back, as after a recorded switch; undoing holds and fences instead would leave the
+   * new epoch in force with sources and targets both serving, and the sources' backlog stranded.
+   */
+  @Test
+  void anAbortAfterAnUnrecordedSwitchCompletesAndMigratesBack(@TempDir Path dir) throws Exception {
+    try (MigrationCluster c = new MigrationCluster(dir, 16, 3, 2)) {
+      c.sinkFailureRate = 0.3; // the sources keep a backlog of retried jobs for the moving partitions
+      MigrationCluster.Load load = c.new Load(40, 2, 10);
+      c.startNode(2);
+      Thread.sleep(1000);
+      MigratorOptions stopAtSwitch = MigrationCluster.crashingBefore("switched");
+      assertThrows(ExecutionException.class, () -> c.migrate(3, stopAtSwitch));
+      ControlStore store = await(ControlStore.open(c.vertx, c.control));
+      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)))) {
+        Migration m = await(store.activeMigration()).orElseThrow();
+        assertEquals(Migration.Step.FENCED, m.step());
+        // the switch's first transaction, as the old migrator ran it: the epoch is in force, SWITCHED never recorded
+        long epoch = await(store.publish(m.newOwners(), m.toNodes(), m.id())).epoch();
+        Thread.sleep(1000); // writes for the moved partitions now land on node 2, held
+        assertEquals(Migration.Step.FENCED, await(store.migration(m.id())).orElseThrow().step());
+        Migrator.Result r = await(new Migrator(c.vertx, store, dbs, MigrationCluster.fastOptions(), p -> {}).abort(), 120);
+        assertTrue(r.summary().contains("rolled back"), "the abort sees the epoch in force: " + r.summary());
+        assertEquals(Migration.Step.FINISHED, await(store.migration(m.id())).orElseThrow().step(), "completed first");
+        assertTrue(await(store.current()).orElseThrow().epoch() > epoch, "then migrated back");
+        assertEquals(2, (int) await(store.nodeCount()));
+        assertEquals(0, topology(c).ownedBy(2).length, "node 2 owns nothing again");
+      } finally {
+        await(store.closeAsync());
+      }
+      c.stopNode(2);
+      c.sinkFailureRate = 0;
+      Thread.sleep(1000);
+      load.close();
+      assertEquals(0, load.errors.get(), "SDK requests failed: " + load.errorSamples);
+      c.assertAllDelivered(load.acked, 120);
+    }
+  }
+
   private static Topology topology(MigrationCluster c) throws Exception {
     ControlStore store = await(ControlStore.open(c.vertx, c.control));
     try {

@@ -42,8 +42,9 @@ import org.slf4j.LoggerFactory;
  *       refuses them. The fence comes before the switch: were the epoch switched first, a proxy still at the old epoch
  *       could land event k+1 on the source after event k went to the target, and the copy would put k+1 first. Dedup
  *       entries written since the migration began are copied again (the set is final now).</li>
- *   <li><b>Switch</b>: the new epoch is published; proxies send the moved partitions to their targets (a fenced
- *       source answers "misdirected" and the proxy waits for the new epoch, invisibly to the SDK).</li>
+ *   <li><b>Switch</b>: the new epoch is published and the step recorded, in one control-store transaction; proxies send
+ *       the moved partitions to their targets (a fenced source answers "misdirected" and the proxy waits for the new
+ *       epoch, invisibly to the SDK).</li>
  *   <li><b>Confirm</b>: each running source drops what it holds in memory for the fenced partitions, lets its deliveries
  *       in flight finish and records the confirmation. A source whose database nobody serves for the lease time is
  *       down; the migrator confirms for it.</li>
@@ -58,7 +59,34 @@ import org.slf4j.LoggerFactory;
  *       hold nothing (checked).</li>
  * </ol>
  * An abort before the switch undoes the holds and fences; after the switch it completes the migration and then
- * migrates back to the old map (the targets already took writes for the moved partitions).
+ * migrates back to the old map (the targets already took writes for the moved partitions). "After the switch" means the
+ * migration's epoch is published, whatever step is recorded; a switch is refused once an abort was requested.
+ *
+ * <h2>The model</h2>
+ * {@code io.eventpipe.migration.model.ProtocolModel} (module {@code migration-model}) is this protocol as a state machine,
+ * walked exhaustively by {@code ProtocolModelTest}; its actions are named after the steps here:
+ * <table>
+ *   <caption>Migrator steps and model actions</caption>
+ *   <tr><th>code</th><th>model action</th></tr>
+ *   <tr><td>{@code plan} ({@code ControlStore.beginMigration})</td><td>{@code plan}</td></tr>
+ *   <tr><td>{@code prepare} ({@code NodePartitions.hold} on each target)</td><td>{@code prepare.hold}</td></tr>
+ *   <tr><td>{@code fence} ({@code NodePartitions.fence} on each source)</td><td>{@code fence.fence}</td></tr>
+ *   <tr><td>{@code switchEpoch}</td><td>{@code switchEpoch} (one transaction: epoch published and step recorded)</td></tr>
+ *   <tr><td>{@code confirm}: the node confirmed / {@code awaitConfirmed} for a node that is down</td>
+ *       <td>{@code confirm.confirmed} / {@code confirm.forDownNode}</td></tr>
+ *   <tr><td>{@code copy}: {@code Copier.copyPair} batches, {@code ControlStore.markCopied}</td>
+ *       <td>{@code copy.batch}, {@code copy.markCopied}</td></tr>
+ *   <tr><td>{@code release} ({@code NodePartitions.release} on each target)</td><td>{@code release.release}</td></tr>
+ *   <tr><td>{@code finish}: {@code markAllMigrated}, {@code NodePartitions.markGone}</td>
+ *       <td>{@code finish.markAllMigrated}, {@code finish.markGone}</td></tr>
+ *   <tr><td>{@code ControlStore.recordStep} after each step</td><td>{@code recordStep(STEP)}</td></tr>
+ *   <tr><td>{@code abort} ({@code ControlStore.requestAbort}), {@code rollback}</td><td>{@code runAbort}, {@code rollback}</td></tr>
+ *   <tr><td>{@code undoBeforeSwitch}: {@code unfence}, {@code unhold}, {@code recordStep(ABORTED)}</td>
+ *       <td>{@code undo.unfence}, {@code undo.unhold}, {@code recordStep(ABORTED)}</td></tr>
+ *   <tr><td>{@code completeThenMigrateBack}: the steps left, then {@code beginMigration} of the reverse</td>
+ *       <td>{@code completeThenMigrateBack.planReverse}</td></tr>
+ *   <tr><td>the process dies between any two transactions; {@code run} again</td><td>{@code migratorCrash}, {@code runMigrator}</td></tr>
+ * </table>
  */
 public final class Migrator {
 
@@ -131,7 +159,8 @@ public final class Migrator {
           if (active.isEmpty()) {
             return Future.succeededFuture(new Result(null, 0, 0, 0, "no migration in progress: nothing to abort"));
           }
-          return control.requestAbort(active.get().id()).compose(v -> rollback(active.get()));
+          // read again after the request: a switch committed before it is then seen, and none can commit after it
+          return control.requestAbort(active.get().id()).compose(v -> reload(active.get().id())).compose(this::rollback);
         })
         .eventually(() -> {
           vertx.cancelTimer(timer);
@@ -277,9 +306,9 @@ public final class Migrator {
         .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, since)));
   }
 
-  /** Step 4: the new epoch. */
+  /** Step 4: the new epoch, published and recorded in one transaction (an abort decides by it). */
   private Future<Void> switchEpoch(Migration m) {
-    return control.publishOnce(m.newOwners(), m.toNodes(), m.id())
+    return control.switchEpoch(m.id(), m.newOwners(), m.toNodes())
         .map(t -> {
           LOG.info("{}: epoch {} published: {} partitions over {} nodes", m.id(), t.epoch(), t.partitionCount(), m.toNodes());
           return null;
@@ -417,17 +446,37 @@ public final class Migrator {
 
   // ------------------------------------------------------------------ abort
 
+  /**
+   * Decides by the epoch in force, not by the recorded step: whether the migration published its epoch is the truth
+   * (a migration recorded by an older migrator, whose switch was two transactions, may have published unrecorded).
+   */
   private Future<Result> rollback(Migration m) {
     current = m;
-    if (m.step().ordinal() < Step.SWITCHED.ordinal()) {
-      activity = "abort: undoing holds and fences";
-      return forEachSource(m, (s, parts) -> nodes.node(s).compose(n -> n.partitions().unfence(m.id(), parts)))
-          .compose(v -> forEachTarget(m, (t, parts) -> nodes.node(t).compose(n -> n.partitions().unhold(m.id(), parts))))
-          .compose(v -> control.recordStep(m.id(), Step.ABORTED, "aborted by the operator before the switch"))
-          .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id()
-              + " aborted before the switch: the cluster keeps its " + m.fromNodes() + " nodes, nothing moved"));
+    if (m.step().ordinal() >= Step.SWITCHED.ordinal()) {
+      return completeThenMigrateBack(m);
     }
-    // after the switch the targets took writes for the moved partitions: finish, then move everything back
+    return control.switched(m.id()).compose(switched -> {
+      if (switched) {
+        LOG.warn("{}: recorded at step {} but its epoch is published: the switch happened, the abort completes it", m.id(),
+            m.step().name().toLowerCase(Locale.ROOT));
+        return completeThenMigrateBack(m);
+      }
+      return undoBeforeSwitch(m);
+    });
+  }
+
+  /** Abort before the switch: sources serve their partitions again, targets drop their holds. */
+  private Future<Result> undoBeforeSwitch(Migration m) {
+    activity = "abort: undoing holds and fences";
+    return forEachSource(m, (s, parts) -> nodes.node(s).compose(n -> n.partitions().unfence(m.id(), parts)))
+        .compose(v -> forEachTarget(m, (t, parts) -> nodes.node(t).compose(n -> n.partitions().unhold(m.id(), parts))))
+        .compose(v -> control.recordStep(m.id(), Step.ABORTED, "aborted by the operator before the switch"))
+        .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id()
+            + " aborted before the switch: the cluster keeps its " + m.fromNodes() + " nodes, nothing moved"));
+  }
+
+  /** Abort after the switch: the targets took writes for the moved partitions, so finish, then move everything back. */
+  private Future<Result> completeThenMigrateBack(Migration m) {
     LOG.info("{}: abort after the switch: completing it, then migrating back to {} nodes", m.id(), m.fromNodes());
     return drive(m).compose(done -> control.current().compose(opt -> {
       String id = "m" + (opt.get().epoch() + 1) + "-rollback-" + m.id();
