@@ -263,7 +263,7 @@ public final class GatewayServer {
         return;
       }
       bytes.record(body.length());
-      RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
+      RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null, n -> charge(reader, n));
       String contentEncoding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
       byte[] raw = body.getBytes();
       Future<ParsedRequest> parsed = raw.length <= INLINE_PARSE_BYTES
@@ -307,6 +307,18 @@ public final class GatewayServer {
       throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
     }
     return parser.parseRequest(endpoint, decoded, ctx);
+  }
+
+  /**
+   * Charges the payloads the parser is about to build for a request (enrichment) to the byte budget, beside its body:
+   * false (503) if they do not fit now, 413 if they never could.
+   */
+  private boolean charge(BodyReader reader, long bytes) {
+    if (bytes > bodyBudget.max()) {
+      throw new GatewayException(413, "the request's events take about " + bytes + " bytes once enriched, over the"
+          + " server's budget of " + bodyBudget.max() + " bytes in flight; send smaller batches");
+    }
+    return reader.charge(bytes);
   }
 
   private AuthResult authenticate(String writeKey) {
