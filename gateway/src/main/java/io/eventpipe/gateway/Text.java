@@ -51,6 +51,27 @@ public final class Text {
   }
 
   /**
+   * Why a payload built at the edge (UTF-8 JSON) cannot be stored and sent exactly, or null if it can: invalid UTF-8
+   * (a NUL byte included), or an escaped NUL or lone surrogate. The edge never writes one, so a later stage (a node
+   * decoding the internal wire) checks payloads with this one pass over the bytes, without parsing JSON. An escaped
+   * surrogate pair passes.
+   */
+  public static String payloadProblem(byte[] json) {
+    int result = io.eventpipe.gateway.impl.Utf8.check(json);
+    if (result >= 0) {
+      return String.format("is not valid UTF-8 (byte 0x%02X at offset %d)", json[result] & 0xFF, result);
+    }
+    return result == io.eventpipe.gateway.impl.Utf8.VALID ? null
+        : "escapes a NUL or an unpaired UTF-16 surrogate, which cannot be stored and sent exactly";
+  }
+
+  /** Why {@code utf8} is not a storable string (invalid UTF-8, a NUL byte), or null: {@link #payloadProblem} for ids. */
+  public static String utf8Problem(byte[] utf8) {
+    int bad = io.eventpipe.gateway.impl.Utf8.firstInvalid(utf8);
+    return bad < 0 ? null : String.format("is not valid UTF-8 without NUL (byte 0x%02X at offset %d)", utf8[bad] & 0xFF, bad);
+  }
+
+  /**
    * {@code s} made storable: lone surrogates become U+FFFD, control characters (NUL, CR, LF, tab, DEL, C1) and the
    * line separators U+2028/U+2029 become <code>&#92;uXXXX</code> escapes, and the result is cut to at most {@code maxBytes}
    * UTF-8 bytes (never inside a surrogate pair or an escape), ending in "..." when cut.
