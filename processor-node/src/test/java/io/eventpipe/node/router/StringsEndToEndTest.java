@@ -1,0 +1,138 @@
+package io.eventpipe.node.router;
+
+import static io.eventpipe.node.router.Workspaces.webhook;
+import static io.eventpipe.testing.Waiting.eventually;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.eventpipe.gateway.Endpoint;
+import io.eventpipe.gateway.Event;
+import io.eventpipe.gateway.EventParser;
+import io.eventpipe.gateway.RequestContext;
+import io.eventpipe.jobsdb.JobState;
+import io.eventpipe.jobsdb.NewJob;
+import io.eventpipe.testing.PgDatabase;
+import io.eventpipe.testing.PostgresExtension;
+import io.vertx.core.json.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Issue 14, after the edge: what the edge accepts reaches a destination exactly (fan-out and delivery), and what a
+ * destination answers cannot wedge its delivery state. Real PostgreSQL, real webhook server.
+ */
+@ExtendWith(PostgresExtension.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class StringsEndToEndTest {
+
+  private Sink sink;
+  private PgDatabase db;
+
+  @BeforeAll
+  void start(PgDatabase db) {
+    this.db = db;
+    sink = new Sink();
+  }
+
+  @AfterAll
+  void stop() {
+    sink.close();
+  }
+
+  /**
+   * Strings at the edge's limits (tab and newline, U+001F, U+FFFF, emoji given raw and as an escaped pair, a
+   * messageId '?', a routing key with a tab) go through gw, fan-out and rt to the webhook unchanged.
+   */
+  @Test
+  void whatTheEdgeAcceptsReachesTheDestinationExactly() {
+    String yaml = Workspaces.of(webhook("exact", "{\"url\": \"" + sink.url("/exact") + "\"}"));
+    ConcurrentLinkedQueue<JsonObject> received = new ConcurrentLinkedQueue<>();
+    sink.behave((path, events) -> {
+      if (path.equals("/exact")) {
+        received.addAll(events);
+      }
+      return Sink.Reply.OK;
+    });
+    String body = "{\"anonymousId\":\"a\\tb\uD83D\uDE00\",\"messageId\":\"?\",\"event\":\"Sign\\nUp \\u001f\","
+        + "\"properties\":{\"seq\":1,\"v\":\"\\uFFFF \\ud83d\\ude00 \uD83D\uDE00 \\\\u0000\",\"k\\ty\":[\"\\t\"]}}";
+    Event e = EventParser.create().parse(Endpoint.TRACK, body.getBytes(StandardCharsets.UTF_8),
+        new RequestContext(Instant.now(), null, null)).get(0);
+    try (NodeFixture node = new NodeFixture(db, "exact", Clock.systemUTC(), yaml)) {
+      node.start();
+      node.ingest(new NewJob(7, e.routingKey(), "web", "", e.messageId(), Instant.now(), e.payload()));
+      eventually("the event is delivered", () -> received.size() == 1 && node.pending("exact") == 0);
+      JsonObject got = received.peek();
+      assertEquals("a\tb\uD83D\uDE00", got.getString("anonymousId"));
+      assertEquals("?", got.getString("messageId"));
+      assertEquals("Sign\nUp \u001f", got.getString("event"));
+      assertEquals("\uFFFF \uD83D\uDE00 \uD83D\uDE00 \\u0000", got.getJsonObject("properties").getString("v"));
+      assertEquals("\t", got.getJsonObject("properties").getJsonArray("k\ty").getString(0));
+      assertEquals(new JsonObject(e.payloadString()), got, "the stored payload, as it was built");
+      assertEquals(JobState.SUCCEEDED.code(), node.job("exact", "?").state());
+    }
+  }
+
+  /**
+   * A webhook answers one user's events with a 500 whose body holds a NUL byte and invalid UTF-8, beside 300 users
+   * it accepts. The outcome write carrying that answer as the last error used to fail (22021) and be retried for
+   * ever with the others' outcomes in it: after the destination recovered, that user was never delivered and the
+   * other outcomes never recorded. Now the answer is stored escaped, everyone is delivered after recovery, and
+   * nothing stays pending.
+   */
+  @Test
+  void aDestinationAnsweringANulAndInvalidUtf8CannotWedgeItsDeliveryState() throws Exception {
+    String yaml = Workspaces.of(webhook("wedge", "{\"url\": \"" + sink.url("/wedge") + "\","
+        + " \"retry\": {\"initialBackoffMs\": 5, \"maxBackoffMs\": 50}}"));
+    ByteArrayOutputStream answer = new ByteArrayOutputStream();
+    answer.write("boom\u0000 ".getBytes(StandardCharsets.UTF_8));
+    answer.write(new byte[] {(byte) 0xC3, 0x28, (byte) 0xFF, (byte) 0xED, (byte) 0xA0, (byte) 0x80});
+    answer.write(" end".getBytes(StandardCharsets.UTF_8));
+    AtomicBoolean recovered = new AtomicBoolean();
+    sink.behave((path, events) -> path.equals("/wedge") && !recovered.get() && Sink.user(events.get(0)).equals("bad")
+        ? Sink.Reply.raw(500, answer.toByteArray()) : Sink.Reply.OK);
+    try (NodeFixture node = new NodeFixture(db, "wedge", Clock.systemUTC(), yaml)) {
+      node.start();
+      List<NewJob> jobs = new ArrayList<>();
+      for (int s = 1; s <= 3; s++) {
+        jobs.add(node.event("web", "bad", s));
+      }
+      jobs.addAll(node.users("web", "w", 300, 2));
+      node.ingest(jobs);
+      Sink.Endpoint ep = sink.endpoint("/wedge");
+      eventually("the 300 other users are delivered and their outcomes recorded, while bad keeps failing",
+          () -> ep.accepted.delivered() == 600 && node.pending("wedge") == 3 && ep.attempts("bad-1") >= 3,
+          () -> "delivered " + ep.accepted.delivered() + ", pending " + node.pending("wedge") + ", bad-1 attempts "
+              + ep.attempts("bad-1"));
+      NodeFixture.JobRow failing = node.job("wedge", "bad-1");
+      assertEquals(JobState.FAILED.code(), failing.state());
+      assertTrue(failing.lastError().startsWith("HTTP 500: boom\\u0000 \uFFFD("), failing.lastError());
+      assertTrue(failing.lastError().endsWith(" end"), failing.lastError());
+
+      recovered.set(true);
+      eventually("after recovery every user is delivered and nothing stays pending",
+          () -> ep.accepted.delivered() == 603 && node.pending("wedge") == 0,
+          () -> "delivered " + ep.accepted.delivered() + ", pending " + node.pending("wedge"));
+      Map<String, Long> expected = new HashMap<>();
+      expected.put("bad", 3L);
+      for (int u = 0; u < 300; u++) {
+        expected.put("w" + u, 2L);
+      }
+      ep.accepted.assertComplete(expected);
+      assertEquals(List.of(), ep.received.violations());
+      assertEquals(JobState.SUCCEEDED.code(), node.job("wedge", "bad-1").state());
+    }
+  }
+}
