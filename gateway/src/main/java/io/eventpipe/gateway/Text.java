@@ -147,6 +147,11 @@ public final class Text {
    * and cut to 200 characters; null stays "null". Use it for every value that came from a request.
    */
   public static String forLog(Object value) {
+    return forLog(value, MAX_LOG_CHARS);
+  }
+
+  /** {@link #forLog(Object)}, cut to {@code maxChars} instead of 200. */
+  public static String forLog(Object value, int maxChars) {
     if (value == null) {
       return "null";
     }
@@ -156,12 +161,12 @@ public final class Text {
     while (i < n && plain(s, i)) {
       i++;
     }
-    if (i == n && n <= MAX_LOG_CHARS) {
+    if (i == n && n <= maxChars) {
       return s;
     }
-    StringBuilder out = new StringBuilder(Math.min(n, MAX_LOG_CHARS) + 16);
+    StringBuilder out = new StringBuilder(Math.min(n, maxChars) + 16);
     for (int k = 0; k < n; k++) {
-      if (out.length() >= MAX_LOG_CHARS) {
+      if (out.length() >= maxChars) {
         return out.append("...(").append(n).append(" chars)").toString();
       }
       char c = s.charAt(k);

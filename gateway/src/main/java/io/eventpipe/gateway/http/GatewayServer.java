@@ -13,6 +13,7 @@ import io.eventpipe.gateway.RateLimitedException;
 import io.eventpipe.gateway.KeyRateLimiter;
 import io.eventpipe.gateway.RateLimiter;
 import io.eventpipe.gateway.RequestContext;
+import io.eventpipe.gateway.Text;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.workspace.WriteKeys;
 import io.micrometer.core.instrument.Counter;
@@ -380,7 +381,7 @@ public final class GatewayServer {
     stored.onComplete(ar -> {
       String status = ar.succeeded() ? "200" : String.valueOf(statusOf(ar.cause()));
       if (ar.failed()) {
-        LOG.debug("pixel request not stored: {}", ar.cause().getMessage());
+        LOG.debug("pixel request not stored: {}", Text.forLog(ar.cause().getMessage()));
       } else {
         count(eventCounters, "gateway.events", endpoint, "200", ar.result());
       }
@@ -430,7 +431,7 @@ public final class GatewayServer {
       }
     } else {
       // not stored: the sink failed (storage unavailable, node down, ...); a retry is safe thanks to dedup
-      LOG.warn("{} request not stored, answering 503: {}", endpoint, failure.toString());
+      LOG.warn("{} request not stored, answering 503: {}", endpoint, Text.forLog(failure, 1000));
       body.put("error", "events could not be stored right now (" + failure.getMessage() + "); retry later");
       res.putHeader("Retry-After", "1");
     }

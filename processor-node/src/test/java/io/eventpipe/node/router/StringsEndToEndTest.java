@@ -135,4 +135,75 @@ class StringsEndToEndTest {
       assertEquals(JobState.SUCCEEDED.code(), node.job("wedge", "bad-1").state());
     }
   }
+
+  /**
+   * Defence in depth: an outcome write that PostgreSQL refuses for one row (here a last error given a NUL on its way
+   * to the real database, as an answer that escaped {@link io.eventpipe.gateway.Text#storable} would be) is split and
+   * written apart, so the other rows are recorded and the row at fault is written with a placeholder error, instead
+   * of the whole batch being retried for ever.
+   */
+  @Test
+  void anOutcomeWriteThatPostgresqlRefusesIsSplitAndNeverWedgesTheWorker() {
+    String yaml = Workspaces.of(webhook("split", "{\"url\": \"" + sink.url("/split") + "\","
+        + " \"retry\": {\"initialBackoffMs\": 5, \"maxBackoffMs\": 50}}"));
+    AtomicBoolean recovered = new AtomicBoolean();
+    sink.behave((path, events) -> path.equals("/split") && !recovered.get() && Sink.user(events.get(0)).equals("bad")
+        ? Sink.Reply.status(500, "down") : Sink.Reply.OK);
+    java.util.concurrent.atomic.AtomicLong refusedWrites = new java.util.concurrent.atomic.AtomicLong();
+    try (NodeFixture node = new NodeFixture(db, "split", Clock.systemUTC(), yaml)) {
+      node.routerStore = real -> poisonFailedOutcomes(real, refusedWrites);
+      node.start();
+      List<NewJob> jobs = new ArrayList<>();
+      for (int s = 1; s <= 3; s++) {
+        jobs.add(node.event("web", "bad", s));
+      }
+      jobs.addAll(node.users("web", "s", 300, 2));
+      node.ingest(jobs);
+      Sink.Endpoint ep = sink.endpoint("/split");
+      eventually("the others' outcomes are recorded although the writes carrying bad's failure are refused",
+          () -> ep.accepted.delivered() == 600 && node.pending("split") == 3 && ep.attempts("bad-1") >= 2,
+          () -> "delivered " + ep.accepted.delivered() + ", pending " + node.pending("split"));
+      assertTrue(refusedWrites.get() > 0, "PostgreSQL refused writes (otherwise this test proves nothing)");
+      assertEquals(DestinationWorker.UNSTORABLE_ERROR, node.job("split", "bad-1").lastError());
+      recovered.set(true);
+      eventually("after recovery every user is delivered and nothing stays pending",
+          () -> ep.accepted.delivered() == 603 && node.pending("split") == 0,
+          () -> "delivered " + ep.accepted.delivered() + ", pending " + node.pending("split"));
+    }
+  }
+
+  /**
+   * The real store, whose outcome writes give every FAILED outcome's last error a NUL: PostgreSQL (not this wrapper)
+   * refuses each write that carries one. A dynamic proxy, so it follows the store's interface as it changes.
+   */
+  private static io.eventpipe.jobsdb.JobsDb poisonFailedOutcomes(io.eventpipe.jobsdb.JobsDb real,
+      java.util.concurrent.atomic.AtomicLong refused) {
+    return (io.eventpipe.jobsdb.JobsDb) java.lang.reflect.Proxy.newProxyInstance(
+        io.eventpipe.jobsdb.JobsDb.class.getClassLoader(), new Class<?>[] {io.eventpipe.jobsdb.JobsDb.class},
+        (proxy, method, args) -> {
+          if (method.getName().equals("updateStates") && args != null) {
+            for (int i = 0; i < args.length; i++) {
+              if (args[i] instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof io.eventpipe.jobsdb.StateUpdate) {
+                List<io.eventpipe.jobsdb.StateUpdate> changed = new ArrayList<>();
+                for (Object o : list) {
+                  io.eventpipe.jobsdb.StateUpdate u = (io.eventpipe.jobsdb.StateUpdate) o;
+                  boolean poison = u.state() == JobState.FAILED && !DestinationWorker.UNSTORABLE_ERROR.equals(u.lastError());
+                  changed.add(poison ? new io.eventpipe.jobsdb.StateUpdate(u.jobId(), u.state(), u.attempts(),
+                      u.firstAttemptAt(), u.nextRetryAt(), u.lastError() + "\u0000") : u);
+                }
+                args[i] = changed;
+              }
+            }
+          }
+          try {
+            Object result = method.invoke(real, args);
+            if (result instanceof io.vertx.core.Future<?> f && method.getName().equals("updateStates")) {
+              f.onFailure(err -> refused.incrementAndGet());
+            }
+            return result;
+          } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+  }
 }
