@@ -105,12 +105,7 @@ class StringsEndToEndTest {
         ? Sink.Reply.raw(500, answer.toByteArray()) : Sink.Reply.OK);
     try (NodeFixture node = new NodeFixture(db, "wedge", Clock.systemUTC(), yaml)) {
       node.start();
-      List<NewJob> jobs = new ArrayList<>();
-      for (int s = 1; s <= 3; s++) {
-        jobs.add(node.event("web", "bad", s));
-      }
-      jobs.addAll(node.users("web", "w", 300, 2));
-      node.ingest(jobs);
+      ingestBadBeside300Users(node, "w");
       Sink.Endpoint ep = sink.endpoint("/wedge");
       eventually("the 300 other users are delivered and their outcomes recorded, while bad keeps failing",
           () -> ep.accepted.delivered() == 600 && node.pending("wedge") == 3 && ep.attempts("bad-1") >= 3,
@@ -153,12 +148,7 @@ class StringsEndToEndTest {
     try (NodeFixture node = new NodeFixture(db, "split", Clock.systemUTC(), yaml)) {
       node.routerStore = real -> poisonFailedOutcomes(real, refusedWrites);
       node.start();
-      List<NewJob> jobs = new ArrayList<>();
-      for (int s = 1; s <= 3; s++) {
-        jobs.add(node.event("web", "bad", s));
-      }
-      jobs.addAll(node.users("web", "s", 300, 2));
-      node.ingest(jobs);
+      ingestBadBeside300Users(node, "s");
       Sink.Endpoint ep = sink.endpoint("/split");
       eventually("the others' outcomes are recorded although the writes carrying bad's failure are refused",
           () -> ep.accepted.delivered() == 600 && node.pending("split") == 3 && ep.attempts("bad-1") >= 2,
@@ -170,6 +160,16 @@ class StringsEndToEndTest {
           () -> ep.accepted.delivered() == 603 && node.pending("split") == 0,
           () -> "delivered " + ep.accepted.delivered() + ", pending " + node.pending("split"));
     }
+  }
+
+  /** Three events of user "bad", then two of each of 300 users {@code prefix}0.., interleaved. */
+  private static void ingestBadBeside300Users(NodeFixture node, String prefix) {
+    List<NewJob> jobs = new ArrayList<>();
+    for (int s = 1; s <= 3; s++) {
+      jobs.add(node.event("web", "bad", s));
+    }
+    jobs.addAll(node.users("web", prefix, 300, 2));
+    node.ingest(jobs);
   }
 
   /**
