@@ -107,6 +107,36 @@ class ForwardingSinkContractTest extends EventSinkContract {
         + " otherwise this test proves nothing");
   }
 
+  /** Issue 14: a raw internal batch (a sender that skips every check) whose second event's key holds a NUL byte. */
+  @Test
+  void aNodeAnswersARawBatchWithANulInAKeyWith400NamingTheEvent() throws Exception {
+    byte[] ok = "{}".getBytes(StandardCharsets.UTF_8);
+    io.vertx.core.buffer.Buffer batch = io.vertx.core.buffer.Buffer.buffer().appendInt(0x45504231).appendInt(2);
+    for (String key : List.of("raw-ok", "raw-\u0000")) {
+      byte[] k = key.getBytes(StandardCharsets.UTF_8);
+      batch.appendUnsignedShort(k.length).appendBytes(k).appendUnsignedShort(2).appendString("m" + key.length())
+          .appendInt(ok.length).appendBytes(ok);
+    }
+    io.vertx.core.http.HttpClientAgent client = vertx.createHttpClient();
+    try {
+      Object[] answer = await(client.request(new io.vertx.core.http.RequestOptions()
+              .setMethod(io.vertx.core.http.HttpMethod.POST)
+              .setAbsoluteURI("http://127.0.0.1:" + nodes.get(0).internalPort() + io.eventpipe.wire.IngestBatch.PATH)
+              .putHeader("Authorization", "Bearer " + TOKEN)
+              .putHeader(io.eventpipe.wire.IngestBatch.EPOCH_HEADER, "0")
+              .putHeader(io.eventpipe.wire.IngestBatch.SOURCE_HEADER, "contract-source"))
+          .compose(req -> req.send(batch))
+          .compose(resp -> resp.body().map(b -> new Object[] {resp.statusCode(), b.toJsonObject()})));
+      io.vertx.core.json.JsonObject body = (io.vertx.core.json.JsonObject) answer[1];
+      assertEquals(400, answer[0], body.encode());
+      assertEquals(1, body.getInteger("index"), body.encode());
+      assertTrue(body.getString("error").startsWith("event 1: routing key is not valid UTF-8"), body.encode());
+    } finally {
+      client.close();
+    }
+    assertEquals(List.of(), storedMessageIds("raw-ok"), "the whole batch is refused");
+  }
+
   @AfterAll
   void stop() {
     await(forwarding.close());
