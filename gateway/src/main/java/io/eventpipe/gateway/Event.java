@@ -39,9 +39,10 @@ public record Event(String messageId, EventType type, String anonymousId, String
   }
 
   /**
-   * Why {@code messageId} cannot be stored, or null if it can: longer than {@link #MAX_MESSAGE_ID_CHARS}, or holding a
+   * Why {@code messageId} cannot be stored, or null if it can: longer than {@link #MAX_MESSAGE_ID_CHARS}, holding a
    * control character (CR, LF, NUL, ...: the messageId travels in the {@code X-Message-Id} header of webhook
-   * requests, where they are not allowed).
+   * requests, where they are not allowed), or breaking {@link Text#storableProblem} (a lone surrogate would be
+   * stored as {@code ?}, the dedup key of another event).
    */
   public static String messageIdProblem(String messageId) {
     if (messageId.length() > MAX_MESSAGE_ID_CHARS) {
@@ -54,15 +55,19 @@ public record Event(String messageId, EventType type, String anonymousId, String
         return String.format("has a control character (U+%04X) at position %d; messageIds must be printable", (int) c, i);
       }
     }
-    return null;
+    return Text.storableProblem(messageId);
   }
 
-  /** Why a {@code userId} or {@code anonymousId} cannot be stored, or null if it can: longer than {@link #MAX_ROUTING_KEY_CHARS}. */
+  /**
+   * Why a {@code userId} or {@code anonymousId} cannot be stored, or null if it can: longer than
+   * {@link #MAX_ROUTING_KEY_CHARS}, or breaking {@link Text#storableProblem} (the routing key is a {@code text}
+   * column of every job).
+   */
   public static String routingKeyProblem(String key) {
     return key.length() > MAX_ROUTING_KEY_CHARS
         ? "is " + key.length() + " characters long, over the limit of " + MAX_ROUTING_KEY_CHARS
             + "; use a shorter id (a hash of a long one keeps it unique)"
-        : null;
+        : Text.storableProblem(key);
   }
 
   /** The payload decoded as a string (for tests and logs; the hot path should use {@link #payload()}). */

@@ -138,7 +138,7 @@ public final class KeyRateLimiter {
   }
 
   private static String shown(String key) {
-    return key.length() <= LOGGED_KEY_CHARS ? key : key.substring(0, LOGGED_KEY_CHARS) + "...";
+    return Text.forLog(key, LOGGED_KEY_CHARS); // a client's string: CR/LF would forge log lines
   }
 
   /** One key: its bucket, and its events in the current detection window. */

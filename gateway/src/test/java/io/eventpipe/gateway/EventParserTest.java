@@ -487,7 +487,7 @@ class EventParserTest {
     static final String PROPERTIES = "{\"big\":123456789012345678901234567890,\"negbig\":-98765432109876543210,"
         + "\"dec\":1.10,\"huge\":1e400,\"tiny\":-1.5E-400,\"long\":9223372036854775807,\"zero\":0,"
         + "\"frac\":0.30000000000000000000000000000001,"
-        + "\"nul\":\"a\\u0000b\",\"ctrl\":\"\\u001f\\t\\n\",\"emoji\":\"\uD83D\uDE00\","
+        + "\"ctrl\":\"\\u001f\\t\\n\",\"emoji\":\"\uD83D\uDE00\","
         + "\"escapedEmoji\":\"\\ud83d\\ude00\",\"quote\":\"\\\"\\\\\\/\",\"unicode\":\"\\u00e9\u00e9\","
         + "\"order\":{\"z\":1,\"a\":2,\"m\":[3,{\"y\":true,\"b\":null}]},\"empty\":{},\"list\":[]}";
 
@@ -508,12 +508,10 @@ class EventParserTest {
       assertTrue(json.contains("\"huge\":1E+400,"), json);
       assertTrue(json.contains("\"tiny\":-1.5E-400,"), json);
       assertTrue(json.contains("\"frac\":0.30000000000000000000000000000001,"), json);
-      assertTrue(json.contains("\"nul\":\"a\\u0000b\""), json);
       assertTrue(json.contains("\"ctrl\":\"\\u001F\\t\\n\""), json);
       assertTrue(json.contains("\"emoji\":\"\uD83D\uDE00\""), "non-BMP as UTF-8: " + json);
       assertTrue(json.contains("\"escapedEmoji\":\"\uD83D\uDE00\""), json);
       assertTrue(json.contains("\"quote\":\"\\\"\\\\/\""), json);
-      assertEquals("a\u0000b", actual.get("nul").textValue());
       assertEquals(new BigDecimal("1.10"), actual.get("dec").decimalValue());
       assertEquals(2, actual.get("dec").decimalValue().scale());
       assertEquals(new BigDecimal("1e400"), actual.get("huge").decimalValue());
@@ -523,40 +521,11 @@ class EventParserTest {
 
     @Test
     void unicodeInFieldNamesAndIdsSurvives() {
-      Event e = one(Endpoint.TRACK, "{\"userId\":\"\\u0000\uD83D\uDE00\",\"event\":\"e\",\"properties\":"
-          + "{\"\uD83D\uDE00\\u0000k\":1}}");
-      assertEquals("\u0000\uD83D\uDE00", e.userId());
-      assertEquals(1, tree(e).get("properties").get("\uD83D\uDE00\u0000k").intValue());
-    }
-
-    /**
-     * Decision: a lone surrogate escape is valid JSON (RFC 8259 section 8.2 leaves its meaning open) and
-     * RudderStack accepts it, so it is preserved as the same escape rather than rejected or replaced.
-     */
-    @Test
-    void loneSurrogateEscapesArePreservedAsEscapes() {
-      Event e = one(Endpoint.TRACK, "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"hi\":\"x\\ud800y\","
-          + "\"lo\":\"\\udc00\",\"\\udbff\":1,\"two\":\"\\uD800\\uD800\",\"emoji\":\"\uD83D\uDE00\"}}");
-      JsonNode p = tree(e).get("properties");
-      assertEquals("x\uD800y", p.get("hi").textValue());
-      assertEquals("\uDC00", p.get("lo").textValue());
-      assertEquals(1, p.get("\uDBFF").intValue());
-      assertEquals("\uD800\uD800", p.get("two").textValue());
-      assertEquals("\uD83D\uDE00", p.get("emoji").textValue(), "same value, written as an escaped pair");
-      assertTrue(e.payloadString().contains("\"hi\":\"x\\uD800y\""), e.payloadString());
-      assertEquals(-1, io.eventpipe.gateway.impl.Utf8.firstInvalid(e.payload()), "the payload is valid UTF-8");
-      Event id = one(Endpoint.IDENTIFY, "{\"userId\":\"\\ud800\"}");
-      assertEquals("\uD800", id.userId());
-    }
-
-    /** Jackson 2.18's COMBINE_UNICODE_SURROGATES_IN_UTF8 turns a high surrogate and the next char into one. */
-    @Test
-    void bugHighSurrogateFollowedByAsciiWasMergedIntoOneCharacter() {
-      Event e = one(Endpoint.TRACK, "{\"userId\":\"u\",\"event\":\"\\ud800y\"}");
-      assertEquals("\uD800y", tree(e).get("event").textValue());
-      Event pixel = parser.parsePixel(Endpoint.PIXEL_TRACK, Map.of("userId", "u", "event", "\uD800y"), CONTEXT)
-          .events().get(0);
-      assertEquals("\uD800y", tree(pixel).get("event").textValue());
+      Event e = one(Endpoint.TRACK, "{\"userId\":\"\\t\uD83D\uDE00\",\"event\":\"e\",\"properties\":"
+          + "{\"\uD83D\uDE00\\nk\":1,\"pair\":\"\\ud83d\\ude00\"}}");
+      assertEquals("\t\uD83D\uDE00", e.userId());
+      assertEquals(1, tree(e).get("properties").get("\uD83D\uDE00\nk").intValue());
+      assertEquals("\uD83D\uDE00", tree(e).get("properties").get("pair").textValue());
     }
 
     @Test
@@ -571,6 +540,150 @@ class EventParserTest {
     void payloadsAreValidUtf8Json() {
       Event e = one(Endpoint.TRACK, "{\"userId\":\"u\",\"event\":\"e\",\"properties\":" + PROPERTIES + "}");
       assertEquals(-1, io.eventpipe.gateway.impl.Utf8.firstInvalid(e.payload()));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ the string rule
+
+  /**
+   * Decision: a string that cannot round-trip exactly through PostgreSQL and every destination (a NUL: {@code text}
+   * and {@code jsonb} reject it; a lone surrogate: UTF-8 cannot encode it, it would be stored as {@code ?}) is refused
+   * with a 400 naming its path and batch index, wherever it is in the event tree, instead of failing later (a
+   * retryable 503) or being stored changed.
+   */
+  @Nested
+  class StringRule {
+
+    @Test
+    void aNulInAnIdIsRefusedNamingTheField() {
+      for (String field : List.of("userId", "anonymousId", "messageId", "previousId", "groupId")) {
+        String identity = field.equals("userId") ? "anonymousId" : "userId";
+        GatewayException e = rejected(Endpoint.BATCH, "{\"batch\":[{\"type\":\"identify\",\"userId\":\"ok\"},"
+            + "{\"type\":\"identify\",\"" + identity + "\":\"ok\",\"" + field + "\":\"a\\u0000b\"}]}");
+        assertEquals(400, e.status());
+        assertEquals(1, e.eventIndex());
+        assertTrue(e.getMessage().startsWith("batch[1]." + field + ": has a control character (U+0000"), e.getMessage());
+      }
+    }
+
+    @Test
+    void aLoneSurrogateAnywhereIsRefusedNamingItsPath() {
+      Map<String, String> cases = Map.of(
+          "{\"userId\":\"\\ud800\"}", "userId",
+          "{\"userId\":\"u\",\"messageId\":\"x\\udc00\"}", "messageId",
+          "{\"userId\":\"u\",\"traits\":{\"a\":[1,{\"b\":\"\\ud800y\"}]}}", "traits.a[1].b",
+          "{\"userId\":\"u\",\"traits\":{\"\\udbff\":1}}", "traits[\"\\uDBFF\"]",
+          "{\"userId\":\"u\",\"context\":{\"x\":\"\\uD800\\uD800\"}}", "context.x");
+      cases.forEach((body, path) -> {
+        GatewayException e = rejected(Endpoint.IDENTIFY, body);
+        assertEquals(400, e.status());
+        assertTrue(e.getMessage().startsWith(path + ": "), body + " -> " + e.getMessage());
+        assertMentions(e, "unpaired UTF-16 surrogate");
+      });
+    }
+
+    @Test
+    void aNulInAPropertyKeyOrValueOrTheEnvelopeIsRefused() {
+      GatewayException key = rejected(Endpoint.BATCH, "{\"batch\":[{\"type\":\"track\",\"userId\":\"u\","
+          + "\"event\":\"e\"},{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"properties\":"
+          + "{\"list\":[\"ok\",{\"k\\u0000\":1}]}}]}");
+      assertEquals(1, key.eventIndex());
+      assertTrue(key.getMessage().startsWith("batch[1].properties.list[1][\"k\\u0000\"]: the field's name has a"
+          + " control character (U+0000"), key.getMessage());
+      GatewayException name = rejected(Endpoint.TRACK, "{\"userId\":\"u\",\"event\":\"Sign\\u0000ed Up\"}");
+      assertTrue(name.getMessage().startsWith("event: has a control character (U+0000, NUL) at position 4"),
+          name.getMessage());
+      GatewayException envelope = rejected(Endpoint.BATCH, "{\"context\":{\"app\":{\"name\":\"\\u0000\"}},"
+          + "\"batch\":[{\"type\":\"identify\",\"userId\":\"u\"}]}");
+      assertNull(envelope.eventIndex(), "the envelope is no event");
+      assertTrue(envelope.getMessage().startsWith("context.app.name: has a control character"), envelope.getMessage());
+    }
+
+    @Test
+    void whatPassesRoundTripsExactly() {
+      // tab, newline, U+001F, U+FFFF, an escaped pair, a raw emoji, an escaped backslash before u0000: all kept
+      String value = "\\t\\n\\u001f\uFFFF\\ud83d\\ude00\uD83D\uDE00\\\\u0000";
+      Event e = one(Endpoint.TRACK, "{\"userId\":\"u\",\"event\":\"e\",\"properties\":{\"v\":\"" + value + "\"}}");
+      assertEquals("\t\n\u001f\uFFFF\uD83D\uDE00\uD83D\uDE00\\u0000", tree(e).get("properties").get("v").textValue());
+      assertEquals(-1, io.eventpipe.gateway.impl.Utf8.firstInvalid(e.payload()), "the payload is valid UTF-8");
+    }
+
+    @Test
+    void pixelParametersFollowTheSameRule() {
+      GatewayException nul = assertThrows(GatewayException.class, () -> parser.parsePixel(Endpoint.PIXEL_TRACK,
+          Map.of("userId", "u", "event", "a\u0000"), CONTEXT));
+      assertMentions(nul, "query parameter 'event'", "U+0000");
+      GatewayException lone = assertThrows(GatewayException.class, () -> parser.parsePixel(Endpoint.PIXEL_TRACK,
+          Map.of("userId", "u", "event", "\uD800y"), CONTEXT));
+      assertMentions(lone, "unpaired UTF-16 surrogate");
+    }
+
+    @Test
+    void aBodyWithoutSuspectEscapesIsNotWalked() {
+      // the rule costs nothing on the common body: the UTF-8 pass decides whether the tree must be looked at
+      assertEquals(io.eventpipe.gateway.impl.Utf8.VALID,
+          io.eventpipe.gateway.impl.Utf8.check("{\"userId\":\"u\\u00e9\\ud83d\\ude00\"}".getBytes(StandardCharsets.UTF_8)));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ amplification
+
+  /** The envelope merged into every event: its cost is checked and charged before a payload is built. */
+  @Nested
+  class Amplification {
+
+    String batch(int events, int contextBytes) {
+      StringBuilder sb = new StringBuilder("{\"context\":{\"blob\":\"" + "x".repeat(contextBytes) + "\"},\"batch\":[");
+      for (int i = 0; i < events; i++) {
+        sb.append(i == 0 ? "" : ",").append("{\"type\":\"track\",\"userId\":\"u").append(i).append("\",\"event\":\"e\"}");
+      }
+      return sb.append("]}").toString();
+    }
+
+    @Test
+    void aSmallBodyThatEnrichmentWouldMakeHugeIs413BeforeAnyPayloadIsBuilt() {
+      byte[] body = batch(1500, 100_000).getBytes(StandardCharsets.UTF_8); // ~160 KB asking for ~150 MB of payloads
+      List<Long> charges = new ArrayList<>();
+      RequestContext budget = new RequestContext(RECEIVED, "203.0.113.7", null, n -> charges.add(n));
+      com.sun.management.ThreadMXBean threads =
+          (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+      long before = threads.getCurrentThreadAllocatedBytes();
+      GatewayException e = assertThrows(GatewayException.class, () -> parser.parse(Endpoint.BATCH, body, budget));
+      long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+      assertEquals(413, e.status());
+      assertMentions(e, "1500 events", "--max-request-bytes", String.valueOf(EventParser.Builder.DEFAULT_MAX_REQUEST_BYTES));
+      assertEquals(List.of(), charges, "refused before anything was charged");
+      // parsing the tree costs a few times the body; building the payloads would have cost 150 MB
+      assertTrue(allocated < 20L * body.length, "allocated " + allocated + " bytes for a body of " + body.length);
+    }
+
+    @Test
+    void theEnrichedSizeIsChargedBeforeTheEventsAreBuiltAndCoversThem() {
+      byte[] body = batch(50, 2_000).getBytes(StandardCharsets.UTF_8);
+      List<Long> charges = new ArrayList<>();
+      List<Event> events = parser.parse(Endpoint.BATCH, body, new RequestContext(RECEIVED, "203.0.113.7", null,
+          n -> charges.add(n)));
+      long built = events.stream().mapToLong(ev -> ev.payload().length).sum();
+      assertTrue(built > 50 * 2_000, "every event carries the context: " + built);
+      assertTrue(charges.get(0) >= built, "the first charge (" + charges.get(0) + ") covers what was built (" + built + ")");
+      assertEquals(1, charges.size(), "the estimate was enough: " + charges);
+    }
+
+    @Test
+    void aBudgetThatCannotTakeItIs503AndBuildsNothing() {
+      byte[] body = batch(50, 2_000).getBytes(StandardCharsets.UTF_8);
+      GatewayException e = assertThrows(GatewayException.class, () -> parser.parse(Endpoint.BATCH, body,
+          new RequestContext(RECEIVED, null, null, n -> false)));
+      assertEquals(503, e.status());
+    }
+
+    @Test
+    void manyEventsWithoutAnEnvelopeNearTheLimitAreNotRefused() {
+      // the per-event enrichment is charged, never counted against the request limit: such bodies were always fine
+      EventParser small = EventParser.builder().maxRequestBytes(64 * 1024).build();
+      String body = batch(1100, 1).replace("\"blob\":\"x\"", "");
+      assertTrue(body.length() > 40 * 1024 && body.length() < 64 * 1024, "size " + body.length());
+      assertEquals(1100, small.parse(Endpoint.BATCH, body.getBytes(StandardCharsets.UTF_8), CONTEXT).size());
     }
   }
 

@@ -2,10 +2,13 @@ package io.eventpipe.gateway;
 
 import static io.eventpipe.testing.Waiting.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.workspace.Source;
+import io.vertx.core.Future;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -82,6 +85,35 @@ public abstract class EventSinkContract {
     await(sink.accept(source(), events));
     await(sink.accept(source(), events));
     assertEquals(List.of("r-1", "r-2"), storedMessageIds("contract-retry"));
+  }
+
+  /**
+   * Issue 14: an event the store cannot keep exactly (made by hand here: the edge refuses it) fails its own request
+   * with a 400, a permanent error, never a retryable 503; requests stored at the same time are stored.
+   */
+  @Test
+  void anEventTheStoreCannotKeepExactlyFailsItsRequestAloneWithA400() throws Exception {
+    List<Future<Void>> innocent = new ArrayList<>();
+    List<Future<Void>> bad = new ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      innocent.add(sink.accept(source(), List.of(event("contract-innocent-" + i, "in-" + i))));
+      if (i == 15) {
+        bad.add(sink.accept(source(), List.of(event("contract-poison", "p-1"), event("contract-poison", "p-\u0000"))));
+      }
+    }
+    for (Future<Void> f : innocent) {
+      await(f);
+    }
+    Throwable err = assertThrows(Throwable.class, () -> await(bad.get(0)));
+    while (!(err instanceof GatewayException) && err.getCause() != null) {
+      err = err.getCause();
+    }
+    GatewayException refused = assertInstanceOf(GatewayException.class, err, err.toString());
+    assertEquals(400, refused.status(), refused.getMessage());
+    assertEquals(List.of(), storedMessageIds("contract-poison"), "nothing of the refused request is stored");
+    for (int i = 0; i < 30; i++) {
+      assertEquals(List.of("in-" + i), storedMessageIds("contract-innocent-" + i));
+    }
   }
 
   @Test

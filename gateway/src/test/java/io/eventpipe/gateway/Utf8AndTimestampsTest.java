@@ -36,14 +36,17 @@ class Utf8AndTimestampsTest {
   }
 
   @Test
-  void utf8FlagsOnlyLoneSurrogateEscapes() {
+  void utf8FlagsOnlyLoneSurrogateAndNulEscapes() {
     assertEquals(Utf8.VALID, check("{\"a\":\"\\ud83d\\ude00 \\u00e9 \\\\ud800 \\\\\\\\udc00\"}"));
     assertEquals(Utf8.VALID, check("{\"a\":\"\\uD83D\\uDE00\\uDBFF\\uDFFF padding padding\"}"));
-    assertEquals(Utf8.VALID_WITH_SURROGATE_ESCAPE, check("{\"a\":\"\\ud800\"}"));
-    assertEquals(Utf8.VALID_WITH_SURROGATE_ESCAPE, check("{\"a\":\"\\udc00\"}"));
-    assertEquals(Utf8.VALID_WITH_SURROGATE_ESCAPE, check("{\"a\":\"\\uD800\\uD800\"}"));
-    assertEquals(Utf8.VALID_WITH_SURROGATE_ESCAPE, check("{\"a\":\"\\ud83d\\ude00\\ude00\"}"));
-    assertEquals(Utf8.VALID_WITH_SURROGATE_ESCAPE, check("{\"a\":\"\\\\\\ud800\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\":\"\\ud800\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\":\"\\udc00\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\":\"\\uD800\\uD800\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\":\"\\ud83d\\ude00\\ude00\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\":\"\\\\\\ud800\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\":\"x\\u0000y\"}"));
+    assertEquals(Utf8.VALID_WITH_SUSPECT_ESCAPE, check("{\"a\\u0000\":1}"));
+    assertEquals(Utf8.VALID, check("{\"a\":\"\\u0001 \\u0020 \\\\u0000\"}"), "an escaped backslash, then text");
   }
 
   private static int check(String s) {

@@ -18,6 +18,34 @@ public class JobsDbException extends RuntimeException {
     }
   }
 
+  /**
+   * PostgreSQL refused the data itself (SQLSTATE class 22, data exception: a NUL in a {@code text} column is 22021, an
+   * untranslatable character 22P05, an invalid text representation 22P02; or class 54, a program limit such as an
+   * index row too large): retrying cannot help, so the caller's request is refused permanently (a 400), never answered
+   * with a retryable 503. The message names the SQLSTATE; PostgreSQL's own text stays in the cause, for the log.
+   */
+  public static final class InvalidData extends JobsDbException {
+    private final String sqlState;
+
+    public InvalidData(String sqlState, Throwable cause) {
+      super("PostgreSQL refused the data (SQLSTATE " + sqlState + ")", cause);
+      this.sqlState = sqlState;
+    }
+
+    public String sqlState() {
+      return sqlState;
+    }
+
+    /** {@code error} as an {@link InvalidData} if PostgreSQL refused the data itself, else {@code error} unchanged. */
+    public static Throwable classify(Throwable error) {
+      if (error instanceof io.vertx.sqlclient.DatabaseException de && de.getSqlState() != null
+          && (de.getSqlState().startsWith("22") || de.getSqlState().startsWith("54"))) {
+        return new InvalidData(de.getSqlState(), error);
+      }
+      return error;
+    }
+  }
+
   /** An import batch did not match the migration's reserved range or progress. */
   public static final class ImportConflict extends JobsDbException {
     private final String migrationId;

@@ -1,5 +1,6 @@
 package io.eventpipe.launcher;
 
+import io.eventpipe.gateway.Text;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -22,7 +23,7 @@ final class DemoSink {
       if (ar.succeeded()) {
         long n = received.incrementAndGet();
         String body = ar.result().toString(StandardCharsets.UTF_8);
-        LOG.info("delivery #{} ({}): {}", n, req.getHeader("X-Message-Id"), body.length() > 2000 ? body.substring(0, 2000) + "..." : body);
+        LOG.info("delivery #{} ({}): {}", n, Text.forLog(req.getHeader("X-Message-Id")), Text.forLog(body, 2000));
       }
       req.response().setStatusCode(200).end("ok");
     })).listen(port, "127.0.0.1").map(HttpServer::actualPort);

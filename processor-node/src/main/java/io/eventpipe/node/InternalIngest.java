@@ -2,6 +2,7 @@ package io.eventpipe.node;
 
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.gateway.Text;
 import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.wire.WireVersions;
@@ -42,6 +43,12 @@ import java.util.TreeSet;
  * ({@link WireVersions#RANGE_HEADER}), so the proxy resends at the newest version both speak.
  */
 final class InternalIngest {
+
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(InternalIngest.class);
+  /** A 400's field: the index in the internal batch of the event at fault. */
+  static final String INDEX = IngestBatch.ANSWER_INDEX;
+  /** A 400's field: PostgreSQL refused the batch's data (no event named). */
+  static final String INVALID_DATA = IngestBatch.ANSWER_INVALID_DATA;
 
   private final int nodeId;
   private final TopologyWatcher topology;
@@ -142,7 +149,18 @@ final class InternalIngest {
       if (g.status() == 503) {
         req.response().putHeader("Retry-After", "1");
       }
-      InternalHttp.error(req.response(), g.status(), g.getMessage());
+      JsonObject body = new JsonObject().put("error", g.getMessage());
+      if (g.eventIndex() != null) {
+        body.put(INDEX, g.eventIndex()); // the event at fault: the proxy fails only the request that sent it
+      }
+      InternalHttp.json(req.response(), g.status(), body);
+    } else if (err instanceof JobsDbException.InvalidData invalid) {
+      // PostgreSQL refused the batch's data (which the edge should have refused): permanent, so a 400; the proxy
+      // splits the batch by request to find the one at fault
+      LOG.warn("internal batch refused by PostgreSQL (SQLSTATE {}): {}", invalid.sqlState(),
+          Text.forLog(invalid.getCause() == null ? "" : invalid.getCause().getMessage()));
+      InternalHttp.json(req.response(), 400, new JsonObject().put("error", "the batch holds data that cannot be stored"
+          + " (SQLSTATE " + invalid.sqlState() + "); the edge should have refused it").put(INVALID_DATA, true));
     } else {
       req.response().putHeader("Retry-After", "1");
       InternalHttp.error(req.response(), 503, "not stored: " + err.getMessage());

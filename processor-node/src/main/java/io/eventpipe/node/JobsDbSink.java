@@ -2,6 +2,8 @@ package io.eventpipe.node;
 
 import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.EventSink;
+import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.workspace.Source;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.NewJob;
@@ -41,10 +43,14 @@ public final class JobsDbSink implements EventSink {
     for (Event e : events) {
       jobs.add(toJob(partitioner, source.id(), e, now));
     }
-    return ingest.store(jobs).map(r -> {
+    return ingest.store(jobs).<Void>map(r -> {
       stored.run();
       return null;
-    });
+    }).recover(err -> Future.failedFuture(err instanceof JobsDbException.InvalidData invalid
+        // permanent (the edge should have refused it): a 400 for this request only, never a retryable 503
+        ? new GatewayException(400, "an event of the request holds data that cannot be stored (SQLSTATE "
+            + invalid.sqlState() + "); check its strings", null, err)
+        : err));
   }
 
   static NewJob toJob(Partitioner partitioner, String sourceId, Event e, Instant receivedAt) {

@@ -4,6 +4,7 @@ import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.EventSink;
+import io.eventpipe.gateway.Text;
 import io.eventpipe.workspace.Source;
 import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.wire.WireVersions;
@@ -45,9 +46,14 @@ import java.util.concurrent.TimeUnit;
  *       speak, from the node's range ({@link WireVersions#RANGE_HEADER}, on every answer), cached per node. Before the
  *       first answer the proxy sends its newest; a node that refuses the version names its range, and the proxy
  *       resends the batch at once at the newest shared version (a rolling upgrade mixes adjacent releases).</li>
+ *   <li>One failure, one victim: a node that refuses one event of a batch (400 naming its index) fails only the
+ *       request that sent it, with a 400 naming the event's index in that request, and the others are sent again; a
+ *       node whose PostgreSQL refused the batch's data (400 without an index) gets the batch's requests apart.</li>
  * </ol>
  */
 public final class ForwardingSink implements EventSink {
+
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ForwardingSink.class);
 
   private static final int MAX_REROUTES = 5;
   /** Internal requests in flight per (node, source) outbox. */
@@ -104,19 +110,36 @@ public final class ForwardingSink implements EventSink {
 
   @Override
   public Future<Void> accept(Source source, List<Event> events) {
-    return route(source.id(), events, 0);
+    int[] indices = new int[events.size()];
+    for (int i = 0; i < indices.length; i++) {
+      indices[i] = i;
+      try {
+        // before it is coalesced with other requests: an id the wire cannot carry exactly fails this request alone
+        IngestBatch.check(events.get(i).routingKey(), events.get(i).messageId(), i);
+      } catch (GatewayException e) {
+        return Future.failedFuture(e);
+      }
+    }
+    return route(source.id(), events, indices, 0);
   }
 
-  private Future<Void> route(String sourceId, List<Event> events, int attempt) {
+  /** {@code indices}: each event's index in its SDK request, to name it if a node refuses it. */
+  private Future<Void> route(String sourceId, List<Event> events, int[] indices, int attempt) {
     Topology t = topology.current();
-    Map<Integer, List<Event>> byNode = new LinkedHashMap<>();
-    for (Event e : events) {
-      int owner = t.ownerOf(t.partitioner().partition(e.routingKey()));
-      byNode.computeIfAbsent(owner, k -> new ArrayList<>()).add(e);
+    Map<Integer, List<Integer>> byNode = new LinkedHashMap<>();
+    for (int i = 0; i < events.size(); i++) {
+      int owner = t.ownerOf(t.partitioner().partition(events.get(i).routingKey()));
+      byNode.computeIfAbsent(owner, k -> new ArrayList<>()).add(i);
     }
     List<Future<Void>> sends = new ArrayList<>(byNode.size());
-    for (Map.Entry<Integer, List<Event>> e : byNode.entrySet()) {
-      sends.add(send(t, e.getKey(), sourceId, e.getValue(), attempt));
+    for (Map.Entry<Integer, List<Integer>> e : byNode.entrySet()) {
+      List<Event> share = new ArrayList<>(e.getValue().size());
+      int[] shareIndices = new int[e.getValue().size()];
+      for (int k = 0; k < shareIndices.length; k++) {
+        share.add(events.get(e.getValue().get(k)));
+        shareIndices[k] = indices[e.getValue().get(k)];
+      }
+      sends.add(send(t, e.getKey(), sourceId, share, shareIndices, attempt));
     }
     return sends.size() == 1 ? sends.get(0) : Future.all(sends).mapEmpty();
   }
@@ -126,7 +149,7 @@ public final class ForwardingSink implements EventSink {
    * while its internal requests are in flight into one internal batch (group commit at the edge), so single-event
    * SDK requests do not each cost an internal round trip. Each caller's events stay together and in order.
    */
-  private Future<Void> send(Topology t, int node, String sourceId, List<Event> events, int attempt) {
+  private Future<Void> send(Topology t, int node, String sourceId, List<Event> events, int[] indices, int attempt) {
     long bytes = 0;
     for (Event e : events) {
       bytes += IngestBatch.sizeOf(e.routingKey(), e.messageId(), e.payload());
@@ -139,11 +162,11 @@ public final class ForwardingSink implements EventSink {
     String address = t.addressOf(node);
     NodeOutbox outbox = outboxes.computeIfAbsent(node + "|" + address + "|" + sourceId, k -> new NodeOutbox(node, address, sourceId));
     Promise<Void> promise = Promise.promise();
-    outbox.enqueue(new Pending(events, bytes, promise, attempt));
+    outbox.enqueue(new Pending(events, indices, bytes, promise, attempt));
     return promise.future();
   }
 
-  private record Pending(List<Event> events, long bytes, Promise<Void> promise, int attempt) {}
+  private record Pending(List<Event> events, int[] indices, long bytes, Promise<Void> promise, int attempt) {}
 
   /** The internal requests to one node for one source: at most {@link #OUTBOX_IN_FLIGHT} at once. */
   private final class NodeOutbox {
@@ -248,9 +271,13 @@ public final class ForwardingSink implements EventSink {
                 if (p.attempt() >= MAX_REROUTES) {
                   p.promise().fail(new NodeUnavailable("node " + node + " keeps refusing as misdirected: " + body));
                 } else {
-                  caughtUp.compose(x -> route(sourceId, p.events(), p.attempt() + 1)).onComplete(p.promise());
+                  caughtUp.compose(x -> route(sourceId, p.events(), p.indices(), p.attempt() + 1)).onComplete(p.promise());
                 }
               }
+            } else if (status == 400 && refusedEvent(body) != null) {
+              return refuseOne(batch, refusedEvent(body), body, versionRetried);
+            } else if (status == 400 && invalidData(body)) {
+              return refuseApart(batch, body, versionRetried);
             } else {
               fail(batch, new NodeUnavailable("node " + node + " answered " + status + ": " + body.toString()));
             }
@@ -258,10 +285,80 @@ public final class ForwardingSink implements EventSink {
           });
     }
 
+    /**
+     * The node refused one event of the batch (a string that cannot be stored, which this proxy's edge should have
+     * refused): one failure, one victim. Only the request that sent it gets a 400 naming the event's index in that
+     * request; the others are sent again without it.
+     */
+    private Future<Void> refuseOne(List<Pending> batch, int index, io.vertx.core.buffer.Buffer body, boolean versionRetried) {
+      List<Pending> rest = new ArrayList<>(batch.size());
+      int offset = 0;
+      for (Pending p : batch) {
+        int n = p.events().size();
+        if (index >= offset && index < offset + n) {
+          int inRequest = p.indices()[index - offset];
+          String why = error(body);
+          LOG.info("node {} refused event {} of a request ({}); the {} other requests of its batch are sent again",
+              node, inRequest, Text.forLog(why), batch.size() - 1);
+          p.promise().fail(new GatewayException(400, "batch[" + inRequest + "]: refused by the node that stores it: "
+              + why, inRequest, null));
+        } else {
+          rest.add(p);
+        }
+        offset += n;
+      }
+      if (rest.size() == batch.size()) { // an index outside the batch: a broken node, not a caller's fault
+        fail(batch, new NodeUnavailable("node " + node + " refused event " + index + " of a batch of " + offset));
+        return Future.succeededFuture();
+      }
+      return rest.isEmpty() ? Future.succeededFuture() : post(rest, versionRetried);
+    }
+
+    /**
+     * PostgreSQL refused the batch's data without naming an event: the requests are sent apart, so that only the one
+     * at fault gets the (permanent) 400 and the others are stored.
+     */
+    private Future<Void> refuseApart(List<Pending> batch, io.vertx.core.buffer.Buffer body, boolean versionRetried) {
+      if (batch.size() == 1) {
+        batch.get(0).promise().fail(new GatewayException(400, "an event of the request holds data that cannot be"
+            + " stored; check its strings (" + error(body) + ")"));
+        return Future.succeededFuture();
+      }
+      Future<Void> apart = Future.succeededFuture();
+      for (Pending p : batch) {
+        apart = apart.transform(x -> post(List.of(p), versionRetried));
+      }
+      return apart;
+    }
+
     private void fail(List<Pending> batch, Throwable error) {
       for (Pending p : batch) {
         p.promise().fail(error);
       }
+    }
+  }
+
+  /** The index a node's 400 names (the event at fault in its batch), or null. */
+  private static Integer refusedEvent(io.vertx.core.buffer.Buffer body) {
+    JsonObject json = json(body);
+    return json != null && json.getValue(IngestBatch.ANSWER_INDEX) instanceof Number n ? n.intValue() : null;
+  }
+
+  private static boolean invalidData(io.vertx.core.buffer.Buffer body) {
+    JsonObject json = json(body);
+    return json != null && Boolean.TRUE.equals(json.getValue(IngestBatch.ANSWER_INVALID_DATA));
+  }
+
+  private static String error(io.vertx.core.buffer.Buffer body) {
+    JsonObject json = json(body);
+    return json != null && json.getValue("error") instanceof String e ? e : "no reason given";
+  }
+
+  private static JsonObject json(io.vertx.core.buffer.Buffer body) {
+    try {
+      return body.length() == 0 ? null : new JsonObject(body);
+    } catch (RuntimeException e) {
+      return null;
     }
   }
 

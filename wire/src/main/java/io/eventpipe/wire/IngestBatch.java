@@ -2,6 +2,7 @@ package io.eventpipe.wire;
 
 import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.gateway.Text;
 import io.vertx.core.buffer.Buffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -17,9 +18,10 @@ import java.util.List;
  * headers, the nodes' ingest token in {@code Authorization: Bearer}.
  *
  * <p>Routing keys and messageIds obey the limits of {@link Event} ({@link Event#MAX_ROUTING_KEY_CHARS},
- * {@link Event#MAX_MESSAGE_ID_CHARS}, no control characters in a messageId) on both sides: the gateway's parser
- * rejects longer ones at the edge with a 400, so a batch that breaks them comes from a broken sender and is a 400
- * too, never a retryable failure.
+ * {@link Event#MAX_MESSAGE_ID_CHARS}, no control characters in a messageId, {@link Text#storableProblem}) on both
+ * sides, and the decoder refuses ids that are not strict UTF-8 and payloads that break {@link Text#payloadProblem}
+ * (the gateway's parser refuses all of these at the edge): a batch that breaks them comes from a broken sender and is
+ * a 400 naming the event's index in the batch, never a retryable failure, never stored changed.
  */
 public final class IngestBatch {
 
@@ -27,6 +29,16 @@ public final class IngestBatch {
   public static final String CONTENT_TYPE = "application/x-eventpipe-batch";
   public static final String EPOCH_HEADER = "X-Eventpipe-Epoch";
   public static final String SOURCE_HEADER = "X-Eventpipe-Source";
+  /**
+   * The field of a node's 400 answer (JSON) that names the index, in the batch, of the event at fault: the proxy
+   * fails only the SDK request that sent it and resends the others.
+   */
+  public static final String ANSWER_INDEX = "index";
+  /**
+   * The field of a node's 400 answer that says PostgreSQL refused the batch's data (without naming an event): the
+   * proxy sends the batch's requests apart, so only the one at fault is refused.
+   */
+  public static final String ANSWER_INVALID_DATA = "invalidData";
   private static final int MAGIC = 0x45504231; // "EPB1"
   /**
    * The largest batch a node takes (413 above it). A proxy coalesces requests into batches of at most
@@ -70,8 +82,11 @@ public final class IngestBatch {
     return b;
   }
 
-  /** The limits of {@link Event}, which the edge enforced: a 400 naming the event otherwise. */
-  private static void check(String routingKey, String messageId, int n) {
+  /**
+   * The limits of {@link Event}, which the edge enforced: a 400 naming the event ({@code n}) otherwise. A sender checks
+   * each request's events before it coalesces them with others', so a bad one fails only its own request.
+   */
+  public static void check(String routingKey, String messageId, int n) {
     String problem = Event.routingKeyProblem(routingKey);
     String field = "routing key";
     if (problem == null) {
@@ -81,6 +96,16 @@ public final class IngestBatch {
     if (problem != null) {
       throw new GatewayException(400, "event " + n + ": " + field + " " + problem, n, null);
     }
+  }
+
+  /** A strict UTF-8 id: invalid UTF-8 (or a NUL byte) would be decoded changed. */
+  private static String utf8(Buffer b, int from, int length, String field, int n) {
+    byte[] bytes = b.getBytes(from, from + length);
+    String problem = Text.utf8Problem(bytes);
+    if (problem != null) {
+      throw new GatewayException(400, "event " + n + ": " + field + " " + problem, n, null);
+    }
+    return new String(bytes, StandardCharsets.UTF_8);
   }
 
   /** Decodes a batch; a malformed one is a 400 (it came from a broken or hostile sender). */
@@ -97,10 +122,10 @@ public final class IngestBatch {
       int pos = 8;
       for (int n = 0; n < count; n++) {
         int keyLen = b.getUnsignedShort(pos);
-        String key = b.getString(pos + 2, pos + 2 + keyLen, "UTF-8");
+        String key = utf8(b, pos + 2, keyLen, "routing key", n);
         pos += 2 + keyLen;
         int msgLen = b.getUnsignedShort(pos);
-        String msg = b.getString(pos + 2, pos + 2 + msgLen, "UTF-8");
+        String msg = utf8(b, pos + 2, msgLen, "messageId", n);
         pos += 2 + msgLen;
         int payloadLen = b.getInt(pos);
         if (payloadLen < 0 || pos + 4 + payloadLen > b.length()) {
@@ -109,9 +134,13 @@ public final class IngestBatch {
         byte[] payload = b.getBytes(pos + 4, pos + 4 + payloadLen);
         pos += 4 + payloadLen;
         if (key.isEmpty() || msg.isEmpty()) {
-          throw new GatewayException(400, "event " + n + " has an empty routing key or messageId");
+          throw new GatewayException(400, "event " + n + " has an empty routing key or messageId", n, null);
         }
         check(key, msg, n);
+        String problem = Text.payloadProblem(payload);
+        if (problem != null) {
+          throw new GatewayException(400, "event " + n + ": payload " + problem, n, null);
+        }
         out.add(new Item(key, msg, payload));
       }
       if (pos != b.length()) {

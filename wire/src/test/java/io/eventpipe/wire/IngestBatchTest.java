@@ -18,9 +18,9 @@ class IngestBatchTest {
   @Test
   void roundTripsKeysMessageIdsAndPayloadBytesExactly() {
     List<IngestBatch.Item> items = List.of(
-        new IngestBatch.Item("user-1", "m-1", "{\"a\":\"\\u0000\"}".getBytes(StandardCharsets.UTF_8)),
+        new IngestBatch.Item("user-1", "m-1", "{\"a\":\"\\u0001\\t\\uD83D\\uDE00\"}".getBytes(StandardCharsets.UTF_8)),
         new IngestBatch.Item("ünïcödé-😀", "m-2", new byte[0]),
-        new IngestBatch.Item("k", "m-3", new byte[] {(byte) 0xff, 0, 1}));
+        new IngestBatch.Item("k\t?", "m-3", "{\"a\":\"😀\"}".getBytes(StandardCharsets.UTF_8)));
     List<IngestBatch.Item> back = IngestBatch.decode(IngestBatch.encode(items));
     assertEquals(3, back.size());
     for (int i = 0; i < items.size(); i++) {
@@ -71,5 +71,50 @@ class IngestBatchTest {
       assertEquals(400, d.status());
       assertEquals(0, d.eventIndex());
     }
+  }
+
+  /** Issue 14: what the edge refuses is refused where the node decodes a batch, naming the event, never changed. */
+  @Test
+  void stringsThatCannotBeStoredExactlyAreA400NamingTheEvent() {
+    byte[] ok = "{}".getBytes(StandardCharsets.UTF_8);
+    byte[][] keys = {
+        "nul\0".getBytes(StandardCharsets.UTF_8),       // a NUL byte: PostgreSQL's text refuses it
+        {'k', (byte) 0xC3},                                // truncated UTF-8: would be decoded as U+FFFD
+        {'k', (byte) 0xED, (byte) 0xA0, (byte) 0x80},      // an encoded surrogate
+    };
+    for (byte[] key : keys) {
+      GatewayException e = assertThrows(GatewayException.class, () -> IngestBatch.decode(raw(
+          "fine".getBytes(StandardCharsets.UTF_8), "m0".getBytes(StandardCharsets.UTF_8), ok, key, "m1".getBytes(StandardCharsets.UTF_8), ok)));
+      assertEquals(400, e.status());
+      assertEquals(1, e.eventIndex(), e.getMessage());
+      assertTrue(e.getMessage().startsWith("event 1: routing key is not valid UTF-8"), e.getMessage());
+    }
+    for (String payload : List.of("{\"a\":\"\\u0000\"}", "{\"a\":\"\\ud800\"}", "{\"\\udc00\":1}")) {
+      GatewayException e = assertThrows(GatewayException.class, () -> IngestBatch.decode(raw(
+          "k".getBytes(StandardCharsets.UTF_8), "m".getBytes(StandardCharsets.UTF_8), payload.getBytes(StandardCharsets.UTF_8))));
+      assertEquals(0, e.eventIndex());
+      assertTrue(e.getMessage().startsWith("event 0: payload escapes a NUL or an unpaired UTF-16 surrogate"), e.getMessage());
+    }
+    assertEquals(0, assertThrows(GatewayException.class, () -> IngestBatch.decode(raw(
+        "k".getBytes(StandardCharsets.UTF_8), "m".getBytes(StandardCharsets.UTF_8), new byte[] {'{', 0, '}'}))).eventIndex());
+    // the sending side refuses the strings it would encode changed
+    for (String key : List.of("a\u0000", "a\uD800")) {
+      GatewayException e = assertThrows(GatewayException.class,
+          () -> IngestBatch.encode(List.of(new IngestBatch.Item(key, "m", ok))));
+      assertEquals(400, e.status());
+      GatewayException m = assertThrows(GatewayException.class,
+          () -> IngestBatch.encode(List.of(new IngestBatch.Item("k", key, ok))));
+      assertEquals(400, m.status());
+    }
+  }
+
+  /** A batch of (key, messageId, payload) triples, encoded by hand as a sender that skips every check would. */
+  private static Buffer raw(byte[]... fields) {
+    Buffer b = Buffer.buffer().appendInt(0x45504231).appendInt(fields.length / 3);
+    for (int i = 0; i < fields.length; i += 3) {
+      b.appendUnsignedShort(fields[i].length).appendBytes(fields[i]).appendUnsignedShort(fields[i + 1].length)
+          .appendBytes(fields[i + 1]).appendInt(fields[i + 2].length).appendBytes(fields[i + 2]);
+    }
+    return b;
   }
 }

@@ -13,6 +13,7 @@ import io.eventpipe.gateway.RateLimitedException;
 import io.eventpipe.gateway.KeyRateLimiter;
 import io.eventpipe.gateway.RateLimiter;
 import io.eventpipe.gateway.RequestContext;
+import io.eventpipe.gateway.Text;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.workspace.WriteKeys;
 import io.micrometer.core.instrument.Counter;
@@ -263,7 +264,7 @@ public final class GatewayServer {
         return;
       }
       bytes.record(body.length());
-      RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null);
+      RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null, n -> charge(reader, n));
       String contentEncoding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
       byte[] raw = body.getBytes();
       Future<ParsedRequest> parsed = raw.length <= INLINE_PARSE_BYTES
@@ -307,6 +308,18 @@ public final class GatewayServer {
       throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
     }
     return parser.parseRequest(endpoint, decoded, ctx);
+  }
+
+  /**
+   * Charges the payloads the parser is about to build for a request (enrichment) to the byte budget, beside its body:
+   * false (503) if they do not fit now, 413 if they never could.
+   */
+  private boolean charge(BodyReader reader, long bytes) {
+    if (bytes > bodyBudget.max()) {
+      throw new GatewayException(413, "the request's events take about " + bytes + " bytes once enriched, over the"
+          + " server's budget of " + bodyBudget.max() + " bytes in flight; send smaller batches");
+    }
+    return reader.charge(bytes);
   }
 
   private AuthResult authenticate(String writeKey) {
@@ -368,7 +381,7 @@ public final class GatewayServer {
     stored.onComplete(ar -> {
       String status = ar.succeeded() ? "200" : String.valueOf(statusOf(ar.cause()));
       if (ar.failed()) {
-        LOG.debug("pixel request not stored: {}", ar.cause().getMessage());
+        LOG.debug("pixel request not stored: {}", Text.forLog(ar.cause().getMessage()));
       } else {
         count(eventCounters, "gateway.events", endpoint, "200", ar.result());
       }
@@ -418,7 +431,7 @@ public final class GatewayServer {
       }
     } else {
       // not stored: the sink failed (storage unavailable, node down, ...); a retry is safe thanks to dedup
-      LOG.warn("{} request not stored, answering 503: {}", endpoint, failure.toString());
+      LOG.warn("{} request not stored, answering 503: {}", endpoint, Text.forLog(failure, 1000));
       body.put("error", "events could not be stored right now (" + failure.getMessage() + "); retry later");
       res.putHeader("Retry-After", "1");
     }

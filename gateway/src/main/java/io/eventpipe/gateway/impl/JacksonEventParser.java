@@ -21,16 +21,20 @@ import io.eventpipe.gateway.Endpoint;
 import io.eventpipe.gateway.Event;
 import io.eventpipe.gateway.EventParser;
 import io.eventpipe.gateway.EventType;
+import io.eventpipe.gateway.GatewayException;
 import io.eventpipe.gateway.InvalidEventException;
 import io.eventpipe.gateway.InvalidRequestException;
 import io.eventpipe.gateway.ParsedRequest;
 import io.eventpipe.gateway.PayloadTooLargeException;
 import io.eventpipe.gateway.RequestContext;
+import io.eventpipe.gateway.Text;
 import io.eventpipe.routing.RoutingKey;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -43,11 +47,19 @@ import java.util.Map;
  * {@code BigDecimal.toString()}; integers of any size keep their digits; surrogate pairs are written as 4-byte
  * UTF-8 ({@link JsonWriteFeature#COMBINE_UNICODE_SURROGATES_IN_UTF8}).
  *
- * <p>Lone surrogates: with that feature on, Jackson 2.18 writes a high surrogate followed by a non-surrogate
- * ({@code "x\\ud800y"}) as one bogus 4-byte character, corrupting the value. A lone surrogate can only enter
- * through a JSON escape (encoded surrogates are invalid UTF-8 and rejected), so the UTF-8 check also looks for
- * surrogate escapes; events of a body that has one are written by a second mapper without the feature, which
- * escapes every surrogate ({@code \\uD800}, an emoji as an escaped pair): the same values, in more bytes.
+ * <p>Strings: every string of the body (ids, names, property keys and values, the envelope) must pass
+ * {@link Text#storableProblem} (no NUL, no lone surrogate), or the request is refused with a 400 naming its path and
+ * batch index. Such a string can only enter through a JSON escape (NUL bytes and encoded surrogates are invalid UTF-8
+ * and rejected), so the tree is walked only when the UTF-8 check saw one ({@link Utf8#VALID_WITH_SUSPECT_ESCAPE}):
+ * the common body costs one pass over its bytes. With lone surrogates refused, Jackson's surrogate combining (which
+ * in 2.18 merges a lone high surrogate with the next character) never meets one.
+ *
+ * <p>Amplification: a batch's envelope ({@code context}, {@code integrations}, {@code sentAt}) is merged into each of
+ * its events, so a small body can ask for {@code events x envelope} bytes of payloads. That size is computed from the
+ * parsed tree (the envelope is measured once, written to a counter, not to memory) and checked against the request
+ * limit (413) and charged to the server's budget ({@link RequestContext#charge}, 503 when it is used up) before any
+ * payload is built; what is built beyond the estimate is charged too.
+ *
  * Limits are enforced by {@link StreamReadConstraints} while parsing (nesting, document length, string and number
  * length), so hostile input fails early with a 400 or 413 instead of a stack overflow or a huge allocation.
  */
@@ -55,8 +67,13 @@ public final class JacksonEventParser implements EventParser {
 
   private static final String TYPES = "track, identify, page, screen, group, alias";
 
+  /**
+   * Bytes each event may gain besides the envelope (type, messageId, receivedAt, timestamp, request_ip and
+   * context.ip, with their names and quotes): charged to the budget, not counted against the request limit.
+   */
+  static final int ENRICHMENT_BYTES_PER_EVENT = 256;
+
   private final ObjectMapper mapper;
-  private final ObjectMapper escapingMapper;
   private final JsonNodeFactory nodes;
   private final int maxNestingDepth;
   private final int maxEventBytes;
@@ -66,12 +83,11 @@ public final class JacksonEventParser implements EventParser {
     this.maxNestingDepth = maxNestingDepth;
     this.maxEventBytes = maxEventBytes;
     this.maxRequestBytes = maxRequestBytes;
-    this.mapper = mapper(maxNestingDepth, maxRequestBytes, true);
-    this.escapingMapper = mapper(maxNestingDepth, maxRequestBytes, false);
+    this.mapper = mapper(maxNestingDepth, maxRequestBytes);
     this.nodes = mapper.getNodeFactory();
   }
 
-  private static ObjectMapper mapper(int maxNestingDepth, int maxRequestBytes, boolean combineSurrogates) {
+  private static ObjectMapper mapper(int maxNestingDepth, int maxRequestBytes) {
     JsonFactory factory = JsonFactory.builder()
         .streamReadConstraints(StreamReadConstraints.builder()
             .maxNestingDepth(maxNestingDepth)
@@ -79,7 +95,7 @@ public final class JacksonEventParser implements EventParser {
             .maxStringLength(maxRequestBytes)
             .build())
         .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-        .configure(JsonWriteFeature.COMBINE_UNICODE_SURROGATES_IN_UTF8, combineSurrogates)
+        .enable(JsonWriteFeature.COMBINE_UNICODE_SURROGATES_IN_UTF8)
         .build();
     return JsonMapper.builder(factory)
         .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
@@ -92,13 +108,17 @@ public final class JacksonEventParser implements EventParser {
     if (endpoint.isPixel()) {
       throw new IllegalArgumentException(endpoint + " takes query parameters: call parsePixel");
     }
-    ObjectMapper writer = checkBytes(body) ? escapingMapper : mapper;
+    boolean suspect = checkBytes(body);
     ObjectNode root = readRoot(body);
+    if (suspect) {
+      checkStrings(root, endpoint.isBatch());
+    }
     String bodyWriteKey = removeWriteKey(root);
     String receivedAt = Timestamps.format(context.receivedAt());
     if (!endpoint.isBatch()) {
       root.put("type", endpoint.eventType().wireName());
-      return new ParsedRequest(List.of(prepare(root, null, endpoint.eventType(), null, context, receivedAt, writer)),
+      Charge charge = new Charge(context, (long) body.length + enrichmentBytes(context));
+      return new ParsedRequest(List.of(charge.built(prepare(root, null, endpoint.eventType(), null, context, receivedAt))),
           bodyWriteKey);
     }
 
@@ -114,6 +134,7 @@ public final class JacksonEventParser implements EventParser {
     }
     Envelope envelope = new Envelope(
         envelopeObject(root, "context"), envelopeObject(root, "integrations"), present(root.get("sentAt")));
+    Charge charge = chargeBatch(body.length, batch.size(), envelope, context);
     List<Event> events = new ArrayList<>(batch.size());
     for (int i = 0; i < batch.size(); i++) {
       JsonNode element = batch.get(i);
@@ -133,9 +154,152 @@ public final class JacksonEventParser implements EventParser {
         throw new InvalidEventException(i, "type",
             "'" + clip(typeNode.textValue()) + "' is not an event type; use one of " + TYPES);
       }
-      events.add(prepare(event, i, type, envelope, context, receivedAt, writer));
+      events.add(charge.built(prepare(event, i, type, envelope, context, receivedAt)));
     }
     return new ParsedRequest(events, bodyWriteKey);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Amplification: the size of what enrichment builds, checked and charged before it exists
+
+  /**
+   * Checks what the batch's payloads will take once the envelope is merged into each event (at most the body plus
+   * {@code events - 1} more copies of the envelope) against the request limit, and charges it with the other
+   * enrichment to the server's budget, before any payload is built.
+   */
+  private Charge chargeBatch(int bodyBytes, int events, Envelope envelope, RequestContext context) {
+    long envelopeBytes = writtenSize(envelope.context()) + writtenSize(envelope.integrations())
+        + writtenSize(envelope.sentAt());
+    long enriched = bodyBytes + (events - 1L) * envelopeBytes;
+    if (enriched > maxRequestBytes) {
+      throw new PayloadTooLargeException("the batch's " + events + " events take about " + enriched + " bytes once"
+          + " the batch's context, integrations and sentAt (" + envelopeBytes + " bytes) are merged into each, over"
+          + " the request limit of " + maxRequestBytes + " bytes (--max-request-bytes); send fewer events per batch"
+          + " or a smaller shared context", maxRequestBytes, null);
+    }
+    return new Charge(context, enriched + events * (long) enrichmentBytes(context));
+  }
+
+  private static int enrichmentBytes(RequestContext context) {
+    return ENRICHMENT_BYTES_PER_EVENT + (context.clientIp() == null ? 0 : 2 * context.clientIp().length());
+  }
+
+  /** The bytes {@code node} takes once written, counted without keeping them. */
+  private long writtenSize(JsonNode node) {
+    if (node == null) {
+      return 0;
+    }
+    long[] count = {0};
+    java.io.OutputStream counter = new java.io.OutputStream() {
+      @Override
+      public void write(int b) {
+        count[0]++;
+      }
+
+      @Override
+      public void write(byte[] b, int off, int len) {
+        count[0] += len;
+      }
+    };
+    try {
+      mapper.writeValue(counter, node);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e); // a counter does not fail
+    }
+    return count[0];
+  }
+
+  /**
+   * The bytes charged to the server's budget for one request's payloads: the estimate up front (503 if the budget
+   * cannot take it), then whatever the built payloads take beyond it.
+   */
+  private static final class Charge {
+    private final RequestContext context;
+    private long charged;
+    private long built;
+
+    Charge(RequestContext context, long estimate) {
+      this.context = context;
+      take(estimate);
+    }
+
+    Event built(Event e) {
+      built += e.payload().length;
+      if (built > charged) {
+        take(built - charged);
+      }
+      return e;
+    }
+
+    private void take(long n) {
+      if (!context.charge(n)) {
+        throw new GatewayException(503, "the server holds as many request bytes as it may; retry shortly");
+      }
+      charged += n;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The string rule
+
+  /**
+   * Refuses the first string of the body (a value or a field name, anywhere in the tree) that breaks
+   * {@link Text#storableProblem}: a 400 naming its path and, inside {@code batch}, the event's index. Linear in the
+   * tree; the path is built only for the refusal.
+   */
+  private static void checkStrings(ObjectNode root, boolean batchEndpoint) {
+    walk(root, new ArrayDeque<>(), batchEndpoint);
+  }
+
+  private static void walk(JsonNode node, Deque<Object> path, boolean batchEndpoint) {
+    if (node.isTextual()) {
+      String problem = Text.storableProblem(node.textValue());
+      if (problem != null) {
+        throw refusal(path, problem, batchEndpoint);
+      }
+    } else if (node.isObject()) {
+      for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> field = it.next();
+        path.addLast(field.getKey());
+        String problem = Text.storableProblem(field.getKey());
+        if (problem != null) {
+          throw refusal(path, "the field's name " + problem, batchEndpoint);
+        }
+        walk(field.getValue(), path, batchEndpoint);
+        path.removeLast();
+      }
+    } else if (node.isArray()) {
+      for (int i = 0; i < node.size(); i++) {
+        path.addLast(i);
+        walk(node.get(i), path, batchEndpoint);
+        path.removeLast();
+      }
+    }
+  }
+
+  private static GatewayException refusal(Deque<Object> path, String problem, boolean batchEndpoint) {
+    List<Object> segments = new ArrayList<>(path);
+    if (batchEndpoint && segments.size() >= 2 && "batch".equals(segments.get(0)) && segments.get(1) instanceof Integer i) {
+      return new InvalidEventException(i, segments.size() == 2 ? null : jsonPath(segments.subList(2, segments.size())),
+          problem);
+    }
+    return batchEndpoint ? new InvalidRequestException(jsonPath(segments) + ": " + problem)
+        : new InvalidEventException(null, jsonPath(segments), problem);
+  }
+
+  /** {@code properties.items[2].name}; a name that is not a plain identifier as {@code ["..."]}, escaped. */
+  static String jsonPath(List<Object> segments) {
+    StringBuilder sb = new StringBuilder();
+    for (Object s : segments) {
+      if (s instanceof Integer i) {
+        sb.append('[').append(i).append(']');
+      } else if (((String) s).matches("[A-Za-z0-9_$-]{1,64}")) {
+        sb.append(sb.length() == 0 ? "" : ".").append(s);
+      } else {
+        sb.append("[\"").append(Text.forLog(clip((String) s)).replace("\"", "\\\"")).append("\"]");
+      }
+    }
+    return sb.toString();
   }
 
   @Override
@@ -145,10 +309,15 @@ public final class JacksonEventParser implements EventParser {
     }
     ObjectNode event = nodes.objectNode();
     String writeKey = null;
-    boolean surrogates = false;
     for (Map.Entry<String, String> parameter : query.entrySet()) {
       String name = parameter.getKey();
-      surrogates |= hasSurrogate(name) || hasSurrogate(parameter.getValue());
+      String problem = Text.storableProblem(name);
+      if (problem == null && parameter.getValue() != null) {
+        problem = Text.storableProblem(parameter.getValue());
+      }
+      if (problem != null) {
+        throw new InvalidRequestException("query parameter '" + Text.forLog(clip(name)) + "' " + problem);
+      }
       if (name.equals("writeKey")) {
         writeKey = parameter.getValue();
         continue;
@@ -158,8 +327,7 @@ public final class JacksonEventParser implements EventParser {
     EventType type = endpoint.eventType();
     event.put("type", type.wireName());
     String receivedAt = Timestamps.format(context.receivedAt());
-    ObjectMapper writer = surrogates ? escapingMapper : mapper;
-    return new ParsedRequest(List.of(prepare(event, null, type, null, context, receivedAt, writer)), writeKey);
+    return new ParsedRequest(List.of(prepare(event, null, type, null, context, receivedAt)), writeKey);
   }
 
   private void putDotted(ObjectNode event, String name, String value) {
@@ -207,7 +375,7 @@ public final class JacksonEventParser implements EventParser {
   /**
    * Checks size and encoding.
    *
-   * @return true if the body escapes a UTF-16 surrogate, which may be lone
+   * @return true if the body escapes a NUL or a UTF-16 surrogate that may be lone: its strings must be checked
    */
   private boolean checkBytes(byte[] body) {
     if (body == null || body.length == 0) {
@@ -223,7 +391,7 @@ public final class JacksonEventParser implements EventParser {
           "request body is not valid UTF-8: byte 0x%02X at offset %d%s; encode the body as UTF-8",
           body[bad] & 0xFF, bad, body[bad] == 0 ? " (NUL bytes are not allowed in JSON)" : ""));
     }
-    return bad == Utf8.VALID_WITH_SURROGATE_ESCAPE;
+    return bad == Utf8.VALID_WITH_SUSPECT_ESCAPE;
   }
 
   /** Reads the body's root object; the caller has checked the body with {@link #checkBytes}. */
@@ -296,7 +464,7 @@ public final class JacksonEventParser implements EventParser {
   // Validation and enrichment of one event
 
   private Event prepare(ObjectNode event, Integer index, EventType type, Envelope envelope, RequestContext request,
-      String receivedAt, ObjectMapper writer) {
+      String receivedAt) {
     event.remove("writeKey");
 
     // 1. Merge the batch envelope: the event's own fields win; context is merged key by key.
@@ -389,7 +557,7 @@ public final class JacksonEventParser implements EventParser {
     // 5. Serialize once; this is the stored payload.
     byte[] payload;
     try {
-      payload = writer.writeValueAsBytes(event);
+      payload = mapper.writeValueAsBytes(event);
     } catch (JsonProcessingException e) {
       throw new InvalidEventException(index, null, "cannot be serialized: " + e.getOriginalMessage());
     }
@@ -452,18 +620,6 @@ public final class JacksonEventParser implements EventParser {
     if (problem != null) {
       throw new InvalidEventException(index, field, problem);
     }
-  }
-
-  private static boolean hasSurrogate(String s) {
-    if (s == null) {
-      return false;
-    }
-    for (int i = 0; i < s.length(); i++) {
-      if (Character.isSurrogate(s.charAt(i))) {
-        return true;
-      }
-    }
-    return false;
   }
 
   /** Missing, null, or the empty string. */

@@ -24,8 +24,11 @@ public final class Utf8 {
 
   /** Result of {@link #check}: valid UTF-8 without a surrogate escape. */
   public static final int VALID = -1;
-  /** Result of {@link #check}: valid UTF-8 that may escape a lone UTF-16 surrogate. */
-  public static final int VALID_WITH_SURROGATE_ESCAPE = -2;
+  /**
+   * Result of {@link #check}: valid UTF-8 that may escape a lone UTF-16 surrogate or a NUL character (the only ways a
+   * JSON text can carry a string that {@link io.eventpipe.gateway.Text#storableProblem} refuses).
+   */
+  public static final int VALID_WITH_SUSPECT_ESCAPE = -2;
 
   private static final long BACKSLASHES = 0x5C5C5C5C5C5C5C5CL;
 
@@ -38,13 +41,15 @@ public final class Utf8 {
   /**
    * Validates {@code b} and, in the same pass, looks for JSON escapes of lone UTF-16 surrogates
    * (<code>&#92;uD800</code> to <code>&#92;uDFFF</code>, either case, not part of an escaped pair), the only way a
-   * JSON text can carry a lone surrogate once encoded surrogates are rejected. An escaped pair such as
-   * <code>&#92;uD83D&#92;uDE00</code> is not reported.
+   * JSON text can carry a lone surrogate once encoded surrogates are rejected, and for escapes of NUL
+   * (<code>&#92;u0000</code>), the only way it can carry one once NUL bytes are rejected. An escaped pair such as
+   * <code>&#92;uD83D&#92;uDE00</code> is not reported. A report may be a false alarm (a pair written as two
+   * escapes split differently); the caller then looks at the strings themselves.
    *
-   * @return the offset of the first invalid byte, or {@link #VALID}, or {@link #VALID_WITH_SURROGATE_ESCAPE}
+   * @return the offset of the first invalid byte, or {@link #VALID}, or {@link #VALID_WITH_SUSPECT_ESCAPE}
    */
   public static int check(byte[] b) {
-    boolean surrogateEscape = false;
+    boolean suspect = false;
     int i = 0;
     int n = b.length;
     while (i < n) {
@@ -69,7 +74,9 @@ public final class Utf8 {
             i += 2; // an escaped backslash: what follows is literal text
             continue;
           }
-          if (next == 'u' && i + 3 < n && (b[i + 2] | 0x20) == 'd') {
+          if (next == 'u' && i + 5 < n && b[i + 2] == '0' && b[i + 3] == '0' && b[i + 4] == '0' && b[i + 5] == '0') {
+            suspect = true; // an escaped NUL
+          } else if (next == 'u' && i + 3 < n && (b[i + 2] | 0x20) == 'd') {
             int nibble = hexValue(b[i + 3]);
             if (nibble >= 0x8 && nibble <= 0xB) {
               // A high surrogate escape: fine if a low surrogate escape follows at once (an escaped pair).
@@ -78,9 +85,9 @@ public final class Utf8 {
                 i += 10;
                 continue;
               }
-              surrogateEscape = true;
+              suspect = true;
             } else if (nibble >= 0xC) {
-              surrogateEscape = true; // a low surrogate escape that no high one precedes
+              suspect = true; // a low surrogate escape that no high one precedes
             }
           }
         }
@@ -126,7 +133,7 @@ public final class Utf8 {
       }
       i += need + 1;
     }
-    return surrogateEscape ? VALID_WITH_SURROGATE_ESCAPE : VALID;
+    return suspect ? VALID_WITH_SUSPECT_ESCAPE : VALID;
   }
 
   /** The value of a hex digit, or -1. */

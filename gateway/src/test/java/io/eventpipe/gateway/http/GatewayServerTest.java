@@ -525,14 +525,14 @@ class GatewayServerTest {
 
   @Test
   void storageIsByteFaithful() {
-    // a JSON-escaped NUL, a literal emoji (4 UTF-8 bytes), an escaped surrogate pair, numbers beyond double
-    String properties = "{\"nul\":\"a\\u0000b\",\"emoji\":\"\uD83D\uDE00\",\"escapedPair\":\"\\uD83D\\uDE00\","
+    // a JSON-escaped control character, a literal emoji (4 UTF-8 bytes), an escaped surrogate pair, numbers beyond double
+    String properties = "{\"ctl\":\"a\\u001fb\",\"emoji\":\"\uD83D\uDE00\",\"escapedPair\":\"\\uD83D\\uDE00\","
         + "\"big\":123456789012345678901234567890,\"dec\":1.10,\"neg\":-0.000000000000000000001,\"tab\":\"\\t\"}";
     assertOk(fx.post(port, "/v1/track", "{\"userId\":\"bf-1\",\"event\":\"E\",\"messageId\":\"bf-m1\",\"properties\":"
         + properties + ",\"timestamp\":\"2026-03-01T09:00:00Z\"}"));
     StoredJob job = fx.storedWithMessageId("bf-m1").get(0);
     byte[] expected = ("{\"userId\":\"bf-1\",\"event\":\"E\",\"messageId\":\"bf-m1\",\"properties\":"
-        + "{\"nul\":\"a\\u0000b\",\"emoji\":\"\uD83D\uDE00\",\"escapedPair\":\"\uD83D\uDE00\","
+        + "{\"ctl\":\"a\\u001Fb\",\"emoji\":\"\uD83D\uDE00\",\"escapedPair\":\"\uD83D\uDE00\","
         + "\"big\":123456789012345678901234567890,\"dec\":1.10,\"neg\":-1E-21,\"tab\":\"\\t\"},"
         + "\"timestamp\":\"2026-03-01T09:00:00Z\",\"type\":\"track\",\"receivedAt\":\"" + RECEIVED_TEXT + "\","
         + "\"request_ip\":\"127.0.0.1\",\"context\":{\"ip\":\"127.0.0.1\"}}").getBytes(StandardCharsets.UTF_8);

@@ -128,7 +128,10 @@ final class JobsDbTestSink implements EventSink {
       jobs.add(new NewJob(partitioner.partition(e.routingKey()), e.routingKey(), source.id(), "", e.messageId(), now,
           e.payload()));
     }
-    return queue.store(jobs).mapEmpty();
+    // as the node's sink: data PostgreSQL refuses is the request's own, permanent fault
+    return queue.store(jobs).<Void>mapEmpty().recover(err -> Future.failedFuture(
+        err instanceof io.eventpipe.jobsdb.JobsDbException.InvalidData ? new io.eventpipe.gateway.GatewayException(400,
+            "an event of the request holds data that cannot be stored", null, err) : err));
   }
 
   @Override

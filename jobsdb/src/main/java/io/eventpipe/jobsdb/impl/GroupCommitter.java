@@ -26,7 +26,9 @@ import java.util.List;
  * <p>One failure, one victim: when a transaction of several callers fails, nothing of it is stored and each caller
  * is committed again on its own, so only a caller whose own jobs fail the transaction gets the error. A caller whose
  * jobs the commit marks {@link #FENCED} (a partition this node's database fences) fails with
- * {@link JobsDbException.Fenced} alone.
+ * {@link JobsDbException.Fenced} alone; a caller whose own commit PostgreSQL refuses for its data (a NUL in a text
+ * column, say) fails alone with {@link JobsDbException.InvalidData}, a permanent error, so its request is refused
+ * (400) rather than retried for ever.
  */
 final class GroupCommitter {
 
@@ -147,8 +149,10 @@ final class GroupCommitter {
 
   private static void complete(List<Pending> batch, io.vertx.core.AsyncResult<long[]> ar) {
     if (ar.failed()) {
+      // a caller alone (or the only one) whose data PostgreSQL refuses: permanent, and its own fault
+      Throwable cause = JobsDbException.InvalidData.classify(ar.cause());
       for (Pending p : batch) {
-        p.promise().fail(ar.cause());
+        p.promise().fail(cause);
       }
       return;
     }

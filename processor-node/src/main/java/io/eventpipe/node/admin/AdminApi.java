@@ -81,7 +81,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
     try {
       route(req);
     } catch (RuntimeException e) {
-      LOG.error("Admin request {} {} failed", req.method(), req.path(), e);
+      LOG.error("Admin request {} {} failed", req.method(), io.eventpipe.gateway.Text.forLog(req.path()), e);
       InternalHttp.error(req.response(), 500, "internal error: " + e);
     }
   }
@@ -243,7 +243,7 @@ public final class AdminApi implements Handler<HttpServerRequest> {
           storeError(resp, ar.cause());
           return;
         }
-        LOG.info("Admin: replayed {} aborted jobs of destination {}", ar.result(), id);
+        LOG.info("Admin: replayed {} aborted jobs of destination {}", ar.result(), io.eventpipe.gateway.Text.forLog(id));
         if (router != null && ar.result() > 0) {
           router.replayed(id);
         }

@@ -319,7 +319,7 @@ public final class Processor {
         unknownSourceLogged.put(source, nowNanos);
         LOG.warn("{} new events of source '{}', which this node's workspace does not know, are kept pending and retried"
             + " until it does (is this node's workspace file older than the proxies'?); counted in"
-            + " processor_unknown_source_events_total", n, source);
+            + " processor_unknown_source_events_total", n, io.eventpipe.gateway.Text.forLog(source));
       }
     });
   }

@@ -1,10 +1,18 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.gateway.Text;
 import java.time.Duration;
 import java.util.Objects;
 
 /** The outcome of one delivery request, as a {@link DestinationClient} classifies it. */
 public sealed interface DeliveryResult {
+
+  /**
+   * The most UTF-8 bytes of an error kept as a job's last error. Errors are made storable when a result is made
+   * ({@link Text#storable}: lone surrogates replaced, NUL and other control characters escaped, bounded), whatever
+   * the destination answered, so the outcome write that carries them cannot fail on them.
+   */
+  int MAX_ERROR_BYTES = 1024;
 
   DeliveryResult DELIVERED = new Delivered();
 
@@ -20,14 +28,14 @@ public sealed interface DeliveryResult {
    */
   record Retryable(String error, Duration retryAfter, boolean throttled) implements DeliveryResult {
     public Retryable {
-      Objects.requireNonNull(error, "error");
+      error = Text.storable(Objects.requireNonNull(error, "error"), MAX_ERROR_BYTES);
     }
   }
 
   /** A failure that retrying cannot fix (e.g. 400): the events are aborted at once. */
   record Rejected(String error) implements DeliveryResult {
     public Rejected {
-      Objects.requireNonNull(error, "error");
+      error = Text.storable(Objects.requireNonNull(error, "error"), MAX_ERROR_BYTES);
     }
   }
 }

@@ -1,9 +1,11 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.gateway.Text;
 import io.eventpipe.workspace.Destination;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.jobsdb.JobsDb;
+import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.KeyReadRequest;
 import io.eventpipe.jobsdb.StateUpdate;
 import io.vertx.core.AsyncResult;
@@ -536,32 +538,106 @@ final class DestinationWorker extends VerticleBase {
     Set<String> keys = failedKeys;
     outcomes = new ArrayList<>();
     failedKeys = new HashSet<>();
-    onContext(rt.updateStates(batch), ar -> {
-      db = Db.IDLE_AFTER_WRITE;
+    onContext(write(batch), ar -> {
       if (ar.succeeded()) {
-        for (StateUpdate u : batch) {
-          known.remove(u.jobId());
-          unwritten.remove(u.jobId());
-        }
+        written(batch);
       } else if (state == State.STOPPING) {
         LOG.warn("Destination {}: writing {} delivery outcomes failed while stopping; those jobs stay pending and will be "
             + "delivered again: {}", destination.id(), batch.size(), ar.cause().toString());
-        for (StateUpdate u : batch) {
-          known.remove(u.jobId());
-          unwritten.remove(u.jobId());
-        }
+        written(batch);
+      } else if (JobsDbException.InvalidData.classify(ar.cause()) instanceof JobsDbException.InvalidData invalid) {
+        // one failure, one victim: PostgreSQL refused a row of the batch (its data, not the database being away), so
+        // the outcomes are written apart and only the one at fault is handled, never retried for ever as a batch
+        LOG.warn("Destination {}: writing {} delivery outcomes failed on their data (SQLSTATE {}); writing them apart",
+            destination.id(), batch.size(), invalid.sqlState());
+        writeApart(batch, keys);
+        return;
       } else {
         LOG.warn("Destination {}: writing {} delivery outcomes failed, retrying: {}", destination.id(), batch.size(),
             ar.cause().toString());
-        batch.addAll(outcomes);
-        outcomes = batch;
-        keys.addAll(failedKeys);
-        failedKeys = keys;
-        dbRetryAt = ticker.getAsLong() + options.dbRetry().toNanos();
+        retryLater(batch, keys);
       }
+      db = Db.IDLE_AFTER_WRITE;
       pump();
     });
   }
+
+  /** The one call that writes outcomes (every write of this worker goes through it). */
+  private Future<Void> write(List<StateUpdate> batch) {
+    return rt.updateStates(batch);
+  }
+
+  private void written(List<StateUpdate> batch) {
+    for (StateUpdate u : batch) {
+      known.remove(u.jobId());
+      unwritten.remove(u.jobId());
+    }
+  }
+
+  /** Puts outcomes back at the front of the next write, after the database retry delay. */
+  private void retryLater(List<StateUpdate> batch, Set<String> keys) {
+    batch.addAll(outcomes);
+    outcomes = batch;
+    keys.addAll(failedKeys);
+    failedKeys = keys;
+    dbRetryAt = ticker.getAsLong() + options.dbRetry().toNanos();
+  }
+
+  /**
+   * Writes each outcome alone, in order. An outcome PostgreSQL refuses for its data (the last error holds what
+   * {@link io.eventpipe.gateway.Text#storable} should have removed) is written again without its last error; if even
+   * that is refused, it is left unwritten (the job stays pending and is delivered again: at-least-once) rather than
+   * block the others. Outcomes that fail for another reason (the database is away) wait for the next write.
+   */
+  private void writeApart(List<StateUpdate> batch, Set<String> keys) {
+    List<StateUpdate> later = new ArrayList<>();
+    Future<Void> chain = Future.succeededFuture();
+    for (StateUpdate u : batch) {
+      chain = chain.transform(x -> here(write(List.of(u))).transform(one -> {
+        if (one.succeeded()) {
+          written(List.of(u));
+          return Future.<Void>succeededFuture();
+        }
+        if (!(JobsDbException.InvalidData.classify(one.cause()) instanceof JobsDbException.InvalidData)) {
+          later.add(u);
+          return Future.<Void>succeededFuture();
+        }
+        StateUpdate bare = new StateUpdate(u.jobId(), u.state(), u.attempts(), u.firstAttemptAt(), u.nextRetryAt(),
+            UNSTORABLE_ERROR);
+        LOG.warn("Destination {}: the outcome of job {} could not be stored ({}); writing it with a placeholder error",
+            destination.id(), u.jobId(), Text.forLog(u.lastError()));
+        return here(write(List.of(bare))).transform(again -> {
+          if (again.succeeded()) {
+            written(List.of(u));
+          } else if (JobsDbException.InvalidData.classify(again.cause()) instanceof JobsDbException.InvalidData) {
+            LOG.error("Destination {}: the outcome of job {} cannot be stored at all; the job stays pending: {}",
+                destination.id(), u.jobId(), again.cause().toString());
+            written(List.of(u));
+          } else {
+            later.add(u);
+          }
+          return Future.<Void>succeededFuture();
+        });
+      }));
+    }
+    onContext(chain, x -> {
+      if (!later.isEmpty()) {
+        retryLater(later, keys);
+      }
+      db = Db.IDLE_AFTER_WRITE;
+      pump();
+    });
+  }
+
+  /** {@code f}, completed on this worker's context (so what follows it may touch the worker's state). */
+  private <T> Future<T> here(Future<T> f) {
+    Promise<T> p = Promise.promise();
+    onContext(f, p::handle);
+    return p.future();
+  }
+
+  /** The last error written for an outcome whose own could not be stored. */
+  static final String UNSTORABLE_ERROR = "(the destination's answer could not be stored)";
 
   private void finishStop() {
     state = State.STOPPED;

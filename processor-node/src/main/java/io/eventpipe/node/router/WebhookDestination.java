@@ -13,6 +13,7 @@ import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.eventpipe.gateway.Text;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
@@ -348,16 +349,18 @@ final class WebhookDestination implements DestinationType {
     }
   }
 
-  /** {@code HTTP 503: <first 200 characters of the body>}. */
+  /**
+   * {@code HTTP 503: <the body's first 200 characters>}, made storable: invalid UTF-8 decoded as U+FFFD, control
+   * characters (a NUL) escaped, never a surrogate pair cut in half ({@link Text#storable}).
+   */
   static String httpError(int status, Buffer body) {
     if (body == null || body.length() == 0) {
       return "HTTP " + status;
     }
     int bytes = Math.min(body.length(), MAX_ERROR_CHARS * 4);
     String text = new String(body.getBytes(0, bytes), StandardCharsets.UTF_8).strip();
-    if (text.length() > MAX_ERROR_CHARS) {
-      text = text.substring(0, MAX_ERROR_CHARS);
-    }
+    int end = text.offsetByCodePoints(0, Math.min(MAX_ERROR_CHARS, text.codePointCount(0, text.length())));
+    text = Text.storable(text.substring(0, end), MAX_ERROR_CHARS * 6);
     return text.isEmpty() ? "HTTP " + status : "HTTP " + status + ": " + text;
   }
 

@@ -55,6 +55,8 @@ public final class NodeFixture implements AutoCloseable {
   private final String name;
   public Processor processor;
   public Router router;
+  /** Wraps the store the router writes through (a test may intercept its writes); the identity by default. */
+  public java.util.function.UnaryOperator<JobsDb> routerStore = java.util.function.UnaryOperator.identity();
 
   public NodeFixture(PgDatabase db, String name, Clock clock, String yaml) {
     this.db = db;
@@ -81,7 +83,7 @@ public final class NodeFixture implements AutoCloseable {
   }
 
   public NodeFixture start(ProcessorOptions processorOptions, RouterOptions routerOptions) {
-    router = new Router(vertx, rt, store, clock, registry, DestinationTypes.defaults(), routerOptions);
+    router = new Router(vertx, routerStore.apply(rt), store, clock, registry, DestinationTypes.defaults(), routerOptions);
     processor = new Processor(vertx, pool, gw, rt, store, clock, registry, processorOptions);
     processor.onFanOut(ids -> ids.forEach(router::wake));
     await(router.start());

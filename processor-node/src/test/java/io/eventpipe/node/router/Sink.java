@@ -32,9 +32,18 @@ public final class Sink implements AutoCloseable {
     Reply reply(String path, List<JsonObject> events);
   }
 
-  /** An answer; {@code delayMs < 0} never answers. */
-  public record Reply(int status, Map<String, String> headers, String body, long delayMs) {
+  /** An answer; {@code delayMs < 0} never answers; {@code rawBody}, if not null, is sent instead of {@code body}. */
+  public record Reply(int status, Map<String, String> headers, String body, long delayMs, byte[] rawBody) {
     public static final Reply OK = new Reply(200, Map.of(), "{\"ok\":true}", 0);
+
+    public Reply(int status, Map<String, String> headers, String body, long delayMs) {
+      this(status, headers, body, delayMs, null);
+    }
+
+    /** An answer whose body is these bytes, as they are (invalid UTF-8 and NUL bytes included). */
+    public static Reply raw(int status, byte[] body) {
+      return new Reply(status, Map.of(), null, 0, body);
+    }
 
     public static Reply status(int status, String body) {
       return new Reply(status, Map.of(), body, 0);
@@ -113,7 +122,11 @@ public final class Sink implements AutoCloseable {
         }
         req.response().setStatusCode(reply.status());
         reply.headers().forEach(req.response()::putHeader);
-        req.response().end(reply.body() == null ? "" : reply.body());
+        if (reply.rawBody() != null) {
+          req.response().end(Buffer.buffer(reply.rawBody()));
+        } else {
+          req.response().end(reply.body() == null ? "" : reply.body());
+        }
       };
       if (reply.delayMs() < 0) {
         return;
