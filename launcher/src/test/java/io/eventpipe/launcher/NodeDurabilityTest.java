@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.migrator.MigrationException;
+import io.eventpipe.migrator.NodeDatabases;
 import io.eventpipe.node.Node;
 import io.eventpipe.node.NodeOptions;
 import io.vertx.core.Vertx;
@@ -31,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A node refuses, before it serves anything, a database that does not commit durably, naming the setting, its value
  * and the fix; {@code allowNonDurableDatabase} (tests only) lets it start, with the gauge saying so. A durable
- * database (the server {@code pipeline local} runs) starts without it.
+ * database (the server {@code pipeline local} runs) starts without it. The migrator checks the same way.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class NodeDurabilityTest {
@@ -120,6 +122,23 @@ class NodeDurabilityTest {
     assertEquals(200, status.statusCode(), status.body());
     assertTrue(status.body().contains("\"databaseDurable\":false"), status.body());
     await(node.stop());
+  }
+
+  /** The migrator writes jobs into node databases: it refuses a non-durable one too, and opens a durable one. */
+  @Test
+  void theMigratorRefusesANonDurableNodeDatabase() throws Exception {
+    vertx = Vertx.vertx();
+    PgConfig fastPg = new PgConfig("localhost", fast.getPort(), "postgres", "postgres", "");
+    PgConfig durablePg = durable.database("migrated_node");
+    try (NodeDatabases dbs = new NodeDatabases(vertx, k -> k == 0 ? durablePg : fastPg)) {
+      assertEquals(0, await(dbs.node(0)).ordinal());
+      MigrationException e = assertThrows(MigrationException.class, () -> await(dbs.node(1)));
+      assertTrue(e.getMessage().contains("fsync is off") && e.getMessage().contains("--allow-non-durable-database"),
+          e.getMessage());
+    }
+    try (NodeDatabases dbs = new NodeDatabases(vertx, k -> fastPg, true)) {
+      assertEquals(1, await(dbs.node(1)).ordinal());
+    }
   }
 
   private Node newNode(PgConfig pg, boolean allowNonDurable) {
