@@ -125,27 +125,28 @@ public final class EmbeddedPg implements AutoCloseable {
 
   /**
    * Makes the superuser's password the one in {@value #PASSWORD_FILE} and writes {@link #HBA}, before the server
-   * listens. Steps, each safe to repeat after a crash between them:
+   * listens, on every start (a fraction of a second), so a crash between the steps, a deleted password file or an
+   * edited pg_hba.conf heals on the next start:
    * <ol>
    *   <li>the password file is written (atomically, 0600) when missing: a new directory, or one from before;</li>
-   *   <li>unless pg_hba.conf is already ours (so step 2 happened before), the password is set in single-user mode
-   *       (no server, no connection, nothing to authenticate: the password travels on stdin, never in arguments);</li>
-   *   <li>pg_hba.conf is replaced (atomically).</li>
+   *   <li>the password is set in single-user mode (no server, no connection, nothing to authenticate: the password
+   *       travels on stdin, never in arguments);</li>
+   *   <li>pg_hba.conf is replaced (atomically) unless it is already ours.</li>
    * </ol>
    */
   private static void requirePassword(Path dataDir, String password) {
     try {
       Path passwordFile = dataDir.resolve(PASSWORD_FILE);
       if (!Files.exists(passwordFile)) {
+        LOG.info("generated a superuser password for the PostgreSQL in {}, kept in {}", dataDir, passwordFile);
         writeOwnerOnly(passwordFile, password + "\n");
       }
-      Path hba = dataDir.resolve("pg_hba.conf");
-      if (Files.exists(hba) && Files.readString(hba, StandardCharsets.UTF_8).equals(HBA)) {
-        return;
-      }
-      LOG.info("setting the superuser password of the PostgreSQL in {} and requiring it (scram-sha-256)", dataDir);
       setPasswordSingleUser(dataDir, password);
-      writeOwnerOnly(hba, HBA);
+      Path hba = dataDir.resolve("pg_hba.conf");
+      if (!Files.exists(hba) || !Files.readString(hba, StandardCharsets.UTF_8).equals(HBA)) {
+        LOG.info("requiring the password for every connection (scram-sha-256) to the PostgreSQL in {}", dataDir);
+        writeOwnerOnly(hba, HBA);
+      }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot secure the PostgreSQL data directory " + dataDir, e);
     }

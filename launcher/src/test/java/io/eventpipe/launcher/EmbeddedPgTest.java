@@ -91,6 +91,22 @@ class EmbeddedPgTest {
     assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
   }
 
+  /** What the refusal of an unreadable password file tells the operator to do: delete it, and a new one is set. */
+  @Test
+  void aDeletedPasswordFileGetsANewPasswordOnRestart(@TempDir Path dir) throws Exception {
+    Path data = dir.resolve("pg");
+    String old;
+    try (EmbeddedPg pg = EmbeddedPg.start(data)) {
+      old = pg.superuser().password();
+    }
+    Files.delete(data.resolve(EmbeddedPg.PASSWORD_FILE));
+    try (EmbeddedPg pg = EmbeddedPg.start(data)) {
+      assertNotEquals(old, pg.superuser().password());
+      assertThrows(SQLException.class, () -> connect(pg.superuser(), old).close(), "the old password is gone");
+      assertEquals(pg.superuser().password(), Files.readString(data.resolve(EmbeddedPg.PASSWORD_FILE)).trim());
+    }
+  }
+
   /** What the launcher made before: the library's defaults (trust for everyone, fsync off, no password). */
   @Test
   void upgradesADataDirectoryMadeWithTrustAuthentication(@TempDir Path dir) throws Exception {
