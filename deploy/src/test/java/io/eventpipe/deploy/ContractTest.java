@@ -40,6 +40,9 @@ class ContractTest {
   /** Read by the image's entrypoint (and ./pipeline) for the JVM, never by the launcher's flag parser. */
   private static final String JAVA_OPTS = "PIPELINE_JAVA_OPTS";
   private static final String POSTGRES_PREFIX = "postgres:";
+  /** A PostgreSQL setting, as -c or in a variable, that makes commits non-durable. */
+  private static final Pattern NON_DURABLE_SETTING = Pattern.compile(
+      "(?i)(fsync|synchronous_commit|full_page_writes)\\s*=\\s*'?(off|false|no|0)'?");
 
   /** One process as a deployment file starts it: role, flags from args, environment. */
   record Process(String where, String image, String role, Map<String, String> args, Map<String, String> env) {
@@ -190,6 +193,63 @@ class ContractTest {
       }
     }));
     return out;
+  }
+
+  /**
+   * Issue 14: nothing a deployment starts may acknowledge events that a crash can lose. No PostgreSQL is started
+   * with fsync, synchronous_commit or full_page_writes off (nor -F), and no process gets the tests-only
+   * --allow-non-durable-database; the nodes check their databases at start besides.
+   */
+  @Test
+  void chartAndComposeRunEveryPostgreSqlDurablyAndNoProcessAcceptsANonDurableOne() throws IOException {
+    for (RenderedChart c : List.of(RenderedChart.render(), RenderedChart.render(values("controlStore.enabled", false,
+        "controlStore.external.existingSecret", "control-url")))) {
+      c.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k -> {
+        String where = owner + " container " + k.getName();
+        List<String> words = new java.util.ArrayList<>();
+        words.addAll(k.getCommand() == null ? List.of() : k.getCommand());
+        words.addAll(k.getArgs() == null ? List.of() : k.getArgs());
+        for (EnvVar e : k.getEnv() == null ? List.<EnvVar>of() : k.getEnv()) {
+          words.add(e.getName() + "=" + e.getValue());
+        }
+        assertDurable(where, words);
+      }));
+    }
+    Map<String, Object> compose = new Yaml().load(Files.readString(Path.of("compose", "docker-compose.yml"), StandardCharsets.UTF_8));
+    @SuppressWarnings("unchecked")
+    Map<String, Map<String, Object>> services = (Map<String, Map<String, Object>>) compose.get("services");
+    services.forEach((name, s) -> {
+      List<String> words = new java.util.ArrayList<>();
+      if (s.get("command") instanceof List<?> command) {
+        command.forEach(w -> words.add(String.valueOf(w)));
+      } else if (s.get("command") != null) {
+        words.addAll(List.of(String.valueOf(s.get("command")).split("\\s+")));
+      }
+      if (s.get("environment") instanceof Map<?, ?> env) {
+        env.forEach((k, v) -> words.add(k + "=" + v));
+      }
+      assertDurable("compose service " + name, words);
+    });
+  }
+
+  private static void assertDurable(String where, List<String> words) {
+    for (String w : words) {
+      assertFalse(w.equals("-F"), where + " starts PostgreSQL with -F (fsync off)");
+      assertFalse(NON_DURABLE_SETTING.matcher(w).find(), where + " sets " + w);
+      assertFalse(w.contains("allow-non-durable-database") || w.startsWith("PIPELINE_ALLOW_NON_DURABLE_DATABASE"),
+          where + " lets a process use a non-durable database: " + w);
+    }
+  }
+
+  @Test
+  void theDurabilityContractCatchesANonDurableSetting() {
+    AssertionError e = org.junit.jupiter.api.Assertions.assertThrows(AssertionError.class,
+        () -> assertDurable("test", List.of("-c", "synchronous_commit=off")));
+    assertTrue(e.getMessage().contains("synchronous_commit=off"), e.getMessage());
+    org.junit.jupiter.api.Assertions.assertThrows(AssertionError.class, () -> assertDurable("test", List.of("-F")));
+    org.junit.jupiter.api.Assertions.assertThrows(AssertionError.class,
+        () -> assertDurable("test", List.of("node", "--allow-non-durable-database")));
+    assertDurable("test", List.of("-c", "max_connections=200", "-c", "fsync=on"));
   }
 
   // ------------------------------------------------------------------ compose

@@ -46,6 +46,31 @@ public class JobsDbException extends RuntimeException {
     }
   }
 
+  /**
+   * The database does not commit durably (a setting such as {@code fsync} is off), so a crash of PostgreSQL or its
+   * host could lose events the pipeline has acknowledged; the process refuses to use it.
+   */
+  public static final class NotDurable extends JobsDbException {
+    private final String setting;
+    private final String value;
+
+    public NotDurable(String setting, String value, String message) {
+      super(message);
+      this.setting = setting;
+      this.value = value;
+    }
+
+    /** The first setting found non-durable, e.g. {@code fsync}. */
+    public String setting() {
+      return setting;
+    }
+
+    /** Its value as the server reported it, e.g. {@code off}. */
+    public String value() {
+      return value;
+    }
+  }
+
   /** An import batch did not match the migration's reserved range or progress. */
   public static final class ImportConflict extends JobsDbException {
     private final String migrationId;

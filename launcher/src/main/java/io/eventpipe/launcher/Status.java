@@ -24,15 +24,16 @@ final class Status {
 
   static void run(Flags flags) throws Exception {
     String controlUrl = flags.string("control-url", null);
+    boolean local = controlUrl == null;
     String token = flags.string("admin-token", null);
     Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
-    if (controlUrl == null) {
-      Path local = dataDir.resolve("local.json");
-      if (!Files.exists(local)) {
+    if (local) {
+      Path localJson = dataDir.resolve("local.json");
+      if (!Files.exists(localJson)) {
         throw new Flags.BadFlag("no running `pipeline local` found in " + dataDir + " (no local.json); pass --data-dir,"
             + " or --control-url and --admin-token for a deployed cluster");
       }
-      JsonObject json = new JsonObject(Files.readString(local, StandardCharsets.UTF_8));
+      JsonObject json = new JsonObject(Files.readString(localJson, StandardCharsets.UTF_8));
       // status reads with its own read-only role (older data directories have only the one URL)
       controlUrl = json.getString("statusControlUrl", json.getString("controlUrl"));
       if (token == null) {
@@ -43,12 +44,16 @@ final class Status {
       throw new Flags.BadFlag("--admin-token (or PIPELINE_ADMIN_TOKEN) is required with --control-url");
     }
     SecretFiles.checkToken("admin-token", token);
+    PgConfig control = PgConfig.parse(controlUrl);
+    if (local) {
+      control = EmbeddedPg.withPassword(control, dataDir);
+    }
     Vertx vertx = Vertx.vertx();
     try {
-      String report = report(vertx, PgConfig.parse(controlUrl), token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      String report = report(vertx, control, token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
       System.out.print(report);
     } catch (java.util.concurrent.ExecutionException e) {
-      throw new Flags.BadFlag("cannot read the control store at " + PgConfig.parse(controlUrl).redacted() + ": "
+      throw new Flags.BadFlag("cannot read the control store at " + control.redacted() + ": "
           + e.getCause().getMessage() + " (is the cluster running?)");
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

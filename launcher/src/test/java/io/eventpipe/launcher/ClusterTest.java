@@ -119,7 +119,7 @@ class ClusterTest {
 
   private void startNode(int k, int port) throws Exception {
     nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), PARTITIONS, GatewayOptions.defaults(0),
-        "127.0.0.1", port, ADMIN_TOKEN, INGEST_TOKEN, workspace, controlDirect, null)).start());
+        "127.0.0.1", port, ADMIN_TOKEN, INGEST_TOKEN, workspace, controlDirect, null).withAllowNonDurableDatabase(true)).start());
     nodePorts[k] = nodes[k].internalPort();
   }
 

@@ -60,7 +60,7 @@ class ForwardingSinkContractTest extends EventSinkContract {
       PgDatabase db = server.createDatabase("sink_contract_node" + k);
       databases.add(db);
       nodes.add(await(new Node(vertx, new NodeOptions(k, config(db), PARTITIONS, GatewayOptions.defaults(0), "127.0.0.1", 0,
-          TOKEN, TOKEN, workspace, controlPg, null)).start()));
+          TOKEN, TOKEN, workspace, controlPg, null).withAllowNonDurableDatabase(true)).start()));
     }
     topology = await(TopologyWatcher.start(vertx, control, Duration.ofSeconds(1)));
     forwarding = new ForwardingSink(vertx, topology, TOKEN, registry);

@@ -113,7 +113,7 @@ final class MigrationCluster implements AutoCloseable {
   void startNode(int k) throws Exception {
     if (nodes[k] == null && processes[k] == null) {
       nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), partitions, GatewayOptions.defaults(0),
-          "127.0.0.1", 0, TOKEN, workspace, control, null)).start());
+          "127.0.0.1", 0, TOKEN, workspace, control, null).withAllowNonDurableDatabase(true)).start());
     }
   }
 
@@ -145,7 +145,7 @@ final class MigrationCluster implements AutoCloseable {
             + control.port() + "/" + control.database(),
         "--config", workspace.toString(), "--port", "0", "--host", "127.0.0.1", "--admin-port", String.valueOf(adminPort),
         "--admin-host", "127.0.0.1", "--admin-token", TOKEN + "-admin", "--ingest-token", TOKEN,
-        "--partitions", String.valueOf(partitions));
+        "--partitions", String.valueOf(partitions), "--allow-non-durable-database");
     pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     processes[k] = pb.start();
     HttpClient probe = HttpClient.newHttpClient();
@@ -182,7 +182,7 @@ final class MigrationCluster implements AutoCloseable {
 
   Migrator.Result migrate(int n, MigratorOptions options) throws Exception {
     ControlStore store = await(ControlStore.open(vertx, control));
-    try (NodeDatabases dbs = new NodeDatabases(vertx, k -> config(nodeDbs.get(k)))) {
+    try (NodeDatabases dbs = new NodeDatabases(vertx, k -> config(nodeDbs.get(k)), true)) {
       return await(new Migrator(vertx, store, dbs, options, p -> {}).run(n, Migrator.Only.ALL), 300);
     } finally {
       await(store.closeAsync());

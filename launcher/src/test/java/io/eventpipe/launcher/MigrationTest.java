@@ -107,7 +107,7 @@ class MigrationTest {
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopAtSwitch));
       Thread.sleep(500);
       ControlStore store = await(ControlStore.open(c.vertx, c.control));
-      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)))) {
+      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)), true)) {
         Migrator.Result r = await(new Migrator(c.vertx, store, dbs, MigrationCluster.fastOptions(), p -> {}).abort());
         assertTrue(r.summary().contains("aborted before the switch"), r.summary());
         assertEquals(epoch, await(store.current()).get().epoch());
@@ -241,7 +241,7 @@ class MigrationTest {
       MigratorOptions stopInCopy = MigrationCluster.crashingBefore("copied");
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopInCopy));
       ControlStore store = await(ControlStore.open(c.vertx, c.control));
-      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)))) {
+      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)), true)) {
         Migrator.Result r = await(new Migrator(c.vertx, store, dbs, MigrationCluster.fastOptions(), p -> {}).abort(), 120);
         assertTrue(r.summary().contains("rolled back"), r.summary());
         assertEquals(2, (int) await(store.nodeCount()));

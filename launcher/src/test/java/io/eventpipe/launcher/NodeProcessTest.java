@@ -176,7 +176,7 @@ class NodeProcessTest {
     ProcessBuilder pb = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
         "io.eventpipe.launcher.Main", "node", "--node-id", "0", "--pg-url", db.uri(), "--config", workspace.toString(),
         "--port", String.valueOf(port), "--host", "127.0.0.1", "--admin-port", String.valueOf(adminPort),
-        "--admin-host", "127.0.0.1", "--admin-token", TOKEN);
+        "--admin-host", "127.0.0.1", "--admin-token", TOKEN, "--allow-non-durable-database");
     pb.redirectErrorStream(true).redirectOutput(log.toFile());
     return pb.start();
   }

@@ -66,7 +66,7 @@ class RollingUpgradeTest {
     await(control.initialize(8, 1));
     db = server.createDatabase("upgrade_node0");
     node = await(new Node(vertx, new NodeOptions(0, config(db), 8, GatewayOptions.defaults(0), "127.0.0.1", 0, TOKEN, TOKEN,
-        workspace, controlPg, null)).start());
+        workspace, controlPg, null).withAllowNonDurableDatabase(true)).start());
     topology = await(TopologyWatcher.start(vertx, control, Duration.ofSeconds(1)));
   }
 

@@ -7,7 +7,6 @@ import io.eventpipe.node.Node;
 import io.eventpipe.node.NodeOptions;
 import io.eventpipe.routing.Partitioner;
 import io.eventpipe.testing.PgDatabase;
-import io.eventpipe.testing.PgServer;
 import io.eventpipe.testing.SequenceChecker;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -97,6 +96,7 @@ public final class DeliveryBench {
   }
 
   public static void main(String[] args) throws Exception {
+    BenchPg.get(); // first: its durability settings head the output
     System.out.printf(Locale.ROOT, "%d events over %d users; %d requests in flight; %d cores%n%n", EVENTS, USERS, IN_FLIGHT,
         Runtime.getRuntime().availableProcessors());
     System.out.println("| mode | sink capacity (direct client), events/s | node delivery, events/s | of sink capacity | order violations | duplicates |");
@@ -116,7 +116,7 @@ public final class DeliveryBench {
     sink.server.close().toCompletionStage().toCompletableFuture().get();
     sinkPort = fresh.start(sinkVertx).toCompletionStage().toCompletableFuture().get();
 
-    PgDatabase db = PgServer.get().createDatabase("bench_delivery_" + batch);
+    PgDatabase db = BenchPg.get().createDatabase("bench_delivery_" + batch);
     Path workspace = Files.createTempFile("bench-workspace", ".yaml");
     Files.writeString(workspace, """
         egress: {allow: [127.0.0.0/8]}
@@ -177,7 +177,7 @@ public final class DeliveryBench {
     node.stop().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
     vertx.close().toCompletionStage().toCompletableFuture().get();
     sinkVertx.close().toCompletionStage().toCompletableFuture().get();
-    PgServer.get().dropDatabase(db);
+    BenchPg.get().dropDatabase(db);
   }
 
   /** Stores events {@code from..from+n} straight into the node's ingest queue (what a 200 from the gateway means). */

@@ -69,8 +69,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Run: {@code ./bench gateway -Dseconds=5}. Properties: {@code -Dseconds=5 -Dwarmup=1 -Devents=1,20,100
  * -Dconcurrency=64 -Dhalf=0.5 -Draw.threads=1,2 -Dhttp.baseline=true}; for profiling, {@code -Dtimeline=true}
- * (worst latency per 250 ms of each open loop, on stderr) and {@code -Dpg.set=synchronous_commit=off,...}
- * (ALTER SYSTEM on the embedded server for the run).
+ * (worst latency per 250 ms of each open loop, on stderr) and {@code -Dpg.set=wal_buffers=64MB,...}
+ * (ALTER SYSTEM on the embedded server for the run; the durability settings, given on the server's command line,
+ * stay on, and the values in effect are printed).
  */
 public final class GatewayBench {
 
@@ -87,7 +88,7 @@ public final class GatewayBench {
   public static void main(String[] args) throws Exception {
     int[] sizes = ints(System.getProperty("events", "1,20,100"));
     int[] rawThreads = ints(System.getProperty("raw.threads", "1,2"));
-    PgServer server = PgServer.get();
+    PgServer server = BenchPg.get();
     int cores = Runtime.getRuntime().availableProcessors();
     System.out.printf(Locale.ROOT, "PostgreSQL: %s; workspace: one source, no destinations (the node's processor"
         + " finishes each ingested job, fanning it out to nothing); event ~%d bytes as sent;"
@@ -244,9 +245,9 @@ public final class GatewayBench {
     if (settings.isBlank()) {
       return;
     }
-    if (!"embedded".equals(PgServer.get().kind())) {
+    if (!"embedded".equals(BenchPg.get().kind())) {
       throw new IllegalArgumentException("-Dpg.set only applies to the embedded PostgreSQL, not to a "
-          + PgServer.get().kind() + " server");
+          + BenchPg.get().kind() + " server");
     }
     try (Connection c = db.connect(); Statement s = c.createStatement()) {
       for (String kv : settings.split(",")) {
@@ -255,7 +256,18 @@ public final class GatewayBench {
       }
       s.execute("SELECT pg_reload_conf()");
     }
-    System.out.println("PostgreSQL settings for this run: " + settings);
+    // what the server runs with: a setting the server was started with (-c) is not changed by ALTER SYSTEM
+    StringBuilder actual = new StringBuilder();
+    try (Connection c = db.connect(); Statement s = c.createStatement()) {
+      for (String kv : settings.split(",")) {
+        String name = kv.split("=", 2)[0].trim();
+        try (ResultSet rs = s.executeQuery("SELECT current_setting('" + name.replace("'", "''") + "')")) {
+          rs.next();
+          actual.append(actual.length() == 0 ? "" : ", ").append(name).append('=').append(rs.getString(1));
+        }
+      }
+    }
+    System.out.println("PostgreSQL settings for this run: " + actual);
   }
 
   /** Server-wide WAL volume and checkpoints (PostgreSQL 14+ / 17+), or -1 where unavailable. */

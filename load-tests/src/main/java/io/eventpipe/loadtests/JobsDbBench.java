@@ -50,7 +50,7 @@ public final class JobsDbBench {
   public static void main(String[] args) throws Exception {
     int[] writers = ints(System.getProperty("writers", "1,4,16,64"));
     int[] events = ints(System.getProperty("events", "1,100"));
-    PgServer server = PgServer.get();
+    PgServer server = BenchPg.get();
     System.out.printf(Locale.ROOT, "PostgreSQL: %s; event payload %d bytes; %d s per measurement; %d cores%n",
         server.kind(), EVENT.length, SECONDS, Runtime.getRuntime().availableProcessors());
 

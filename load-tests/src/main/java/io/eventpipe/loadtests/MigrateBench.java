@@ -35,6 +35,7 @@ public final class MigrateBench {
   private static final int PARTITIONS = 1024;
 
   public static void main(String[] args) throws Exception {
+    BenchPg.get(); // first: its durability settings head the output
     if ("latency".equals(System.getProperty("mode"))) {
       latency();
       return;
@@ -43,7 +44,7 @@ public final class MigrateBench {
     int runs = Integer.getInteger("runs", 3);
     int batch = Integer.getInteger("batch", 2000);
     Vertx vertx = Vertx.vertx();
-    PgServer server = PgServer.get();
+    PgServer server = BenchPg.get();
     System.out.printf(Locale.ROOT, "# migration copy rate: %,d pending jobs on the moved partitions, 1 -> 2 nodes, batches of %d%n%n", jobs, batch);
     System.out.println("| run | raw ceiling 1 thread, rows/s | raw ceiling 2 threads, rows/s | copy, jobs/s | of 1-thread ceiling | of 2-thread ceiling |");
     System.out.println("|---:|---:|---:|---:|---:|---:|");
@@ -84,7 +85,7 @@ public final class MigrateBench {
     int seconds = Integer.getInteger("seconds", 10);
     int backlogSeconds = Integer.getInteger("backlog", 10);
     int maxRate = Integer.getInteger("maxJobsPerSecond", 0);
-    PgServer server = PgServer.get();
+    PgServer server = BenchPg.get();
     Vertx vertx = Vertx.vertx();
     java.nio.file.Path workspace = java.nio.file.Files.createTempDirectory("migrate-bench").resolve("workspace.yaml");
     java.nio.file.Files.writeString(workspace, "egress: {allow: [127.0.0.0/8]}\nsources:\n  - id: bench\n    writeKey: "

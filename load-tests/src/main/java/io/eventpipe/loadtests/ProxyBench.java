@@ -36,6 +36,7 @@ public final class ProxyBench {
   private static final String TOKEN = "bench-internal-token";
 
   public static void main(String[] args) throws Exception {
+    BenchPg.get(); // first: its durability settings head the output
     String[] sizes = System.getProperty("events", "1,100").split(",");
     int cores = Runtime.getRuntime().availableProcessors();
     Path workspace = Files.createTempDirectory("proxy-bench").resolve("workspace.yaml");
@@ -61,7 +62,7 @@ public final class ProxyBench {
   }
 
   private static GatewayBench.Result direct(Path workspace, int events) throws Exception {
-    PgDatabase db = PgServer.get().createDatabase("bench_direct");
+    PgDatabase db = BenchPg.get().createDatabase("bench_direct");
     Vertx vertx = Vertx.vertx();
     Node node = await(new Node(vertx, NodeOptions.standalone(0, config(db), 1024, GatewayOptions.defaults(0).withHost("127.0.0.1"),
         "127.0.0.1", 0, TOKEN, workspace)).start());
@@ -70,12 +71,12 @@ public final class ProxyBench {
     } finally {
       await(node.stop());
       await(vertx.close());
-      PgServer.get().dropDatabase(db);
+      BenchPg.get().dropDatabase(db);
     }
   }
 
   private static GatewayBench.Result cluster(Path workspace, int nodeCount, int events) throws Exception {
-    PgServer server = PgServer.get();
+    PgServer server = BenchPg.get();
     PgDatabase controlDb = server.createDatabase("bench_control");
     PgConfig control = config(controlDb);
     Vertx vertx = Vertx.vertx();

@@ -1,5 +1,6 @@
 package io.eventpipe.migrator;
 
+import io.eventpipe.jobsdb.Durability;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.jobsdb.PartitionMover;
@@ -29,12 +30,27 @@ public final class NodeDatabases implements AutoCloseable {
 
   private final Vertx vertx;
   private final IntFunction<PgConfig> locate;
+  private final boolean allowNonDurable;
   private final Map<Integer, Future<Node>> open = new HashMap<>();
 
-  /** @param locate node ordinal &rarr; its database (for example from a URL template with {@code {node}}) */
+  /**
+   * Node databases that must commit durably (the migrator writes jobs into them: a copy acknowledged by a
+   * non-durable target could vanish after its source deleted it).
+   *
+   * @param locate node ordinal &rarr; its database (for example from a URL template with {@code {node}})
+   */
   public NodeDatabases(Vertx vertx, IntFunction<PgConfig> locate) {
+    this(vertx, locate, false);
+  }
+
+  /**
+   * @param locate          node ordinal &rarr; its database
+   * @param allowNonDurable open databases that do not commit durably too (tests on a throwaway server only)
+   */
+  public NodeDatabases(Vertx vertx, IntFunction<PgConfig> locate, boolean allowNonDurable) {
     this.vertx = Objects.requireNonNull(vertx, "vertx");
     this.locate = Objects.requireNonNull(locate, "locate");
+    this.allowNonDurable = allowNonDurable;
   }
 
   /** A URL template: {@code {node}} is replaced by the ordinal. */
@@ -53,11 +69,17 @@ public final class NodeDatabases implements AutoCloseable {
     if (f == null || f.failed()) {
       PgConfig pg = locate.apply(k);
       Pool pool = pg.createPool(vertx, 4);
-      // the three schemas are independent: their Flyway runs (about a second each here) go concurrently
-      Future<NodePartitions> parts = NodePartitions.open(vertx, pg, pool);
-      Future<PartitionMover> gw = PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("gw"));
-      Future<PartitionMover> rt = PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO));
-      f = Future.all(parts, gw, rt).map(x -> new Node(k, pg, pool, parts.result(), gw.result(), rt.result()))
+      f = Durability.read(pool)
+          .map(d -> allowNonDurable ? d : d.requireDurable(pg.redacted(), "Fix the server; only for a test on a throwaway"
+              + " server, run the migrator with --allow-non-durable-database"))
+          .compose(d -> {
+            // the three schemas are independent: their Flyway runs (about a second each here) go concurrently
+            Future<NodePartitions> parts = NodePartitions.open(vertx, pg, pool);
+            Future<PartitionMover> gw = PartitionMover.open(vertx, pg, pool, JobsDbOptions.defaults("gw"));
+            Future<PartitionMover> rt = PartitionMover.open(vertx, pg, pool,
+                JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO));
+            return Future.all(parts, gw, rt).map(x -> new Node(k, pg, pool, parts.result(), gw.result(), rt.result()));
+          })
           .recover(e -> {
             pool.close();
             return Future.failedFuture(new MigrationException("cannot open node " + k + "'s database " + pg.redacted() + ": "

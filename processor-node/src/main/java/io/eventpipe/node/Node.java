@@ -8,11 +8,13 @@ import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.wire.WireVersions;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.gateway.http.GatewayServer;
+import io.eventpipe.jobsdb.Durability;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.node.admin.InternalHttp;
 import io.eventpipe.jobsdb.JobsDbOptions;
 import io.eventpipe.jobsdb.NodePartitions;
 import io.eventpipe.routing.Partitioner;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
@@ -58,6 +60,7 @@ public final class Node {
   private long heartbeatTimer = -1;
   private long clusterGauges = -1;
   private volatile WireVersions wireVersions = WireVersions.CURRENT;
+  private volatile Durability durability;
 
   public Node(Vertx vertx, NodeOptions options) {
     this.vertx = vertx;
@@ -71,9 +74,9 @@ public final class Node {
   public Future<Node> start() {
     config = WorkspaceConfigStore.watch(options.workspace());
     pool = options.pg().createPool(vertx, 16);
-    Future<Void> cluster = Future.succeededFuture();
+    Future<Void> cluster = checkDurable();
     if (options.clustered()) {
-      cluster = ControlStore.open(vertx, options.control())
+      cluster = cluster.compose(v -> ControlStore.open(vertx, options.control()))
           .compose(store -> {
             control = store;
             return TopologyWatcher.start(vertx, store, Duration.ofSeconds(2));
@@ -129,6 +132,28 @@ public final class Node {
               internalServer.actualPort(), options.pg().redacted());
           return this;
         });
+  }
+
+  /**
+   * Refuses a database that does not commit durably, before anything is served: an event acknowledged there can be
+   * lost by a crash. {@link NodeOptions#allowNonDurableDatabase()} (tests) lets the node start, loudly.
+   */
+  private Future<Void> checkDurable() {
+    return Durability.read(pool).map(d -> {
+      durability = d;
+      Gauge.builder("node.database.non.durable", () -> d.durable() ? 0 : 1)
+          .description("1 when this node's database does not commit durably (allowed for tests only)").register(registry);
+      if (d.durable()) {
+        LOG.info("node {} database {}", options.nodeId(), d.summary());
+      } else if (options.allowNonDurableDatabase()) {
+        LOG.warn("NON-DURABLE DATABASE, FOR TESTS ONLY: node {} starts on {}, which does not commit durably ({}): a crash"
+            + " of PostgreSQL or its host can lose acknowledged events", options.nodeId(), options.pg().redacted(), d.problems());
+      } else {
+        d.requireDurable(options.pg().redacted(), "Fix the server; only for a test on a throwaway server, start the node"
+            + " with --allow-non-durable-database (PIPELINE_ALLOW_NON_DURABLE_DATABASE=true)");
+      }
+      return null;
+    });
   }
 
   /**
@@ -198,6 +223,7 @@ public final class Node {
     ingest.pendingCounts().compose(gw -> deliveries.pendingCounts().map(rt -> new JsonObject()
             .put("node", options.nodeId())
             .put("ready", ready)
+            .put("databaseDurable", durability == null ? null : durability.durable())
             .put("epoch", topology == null ? null : topology.current().epoch())
             .put("ownedPartitions", topology == null ? options.partitions() : topology.current().ownedBy(options.nodeId()).length)
             .put("fencedPartitions", follower == null ? 0 : follower.fenced())

@@ -22,6 +22,10 @@ import java.util.Objects;
  * @param control       the control store; null for a standalone node, which owns every partition and serves the
  *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
  * @param advertise     the host:port other processes reach the internal port at (null: internalHost:actual port)
+ * @param allowNonDurableDatabase start even when {@link #pg()} does not commit durably ({@code fsync},
+ *                      {@code synchronous_commit} or {@code full_page_writes} off), with a warning and the
+ *                      {@code node.database.non.durable} gauge at 1: for tests on a fast throwaway server only, since
+ *                      a crash there loses acknowledged events. False unless asked for, so a node refuses such a database
  */
 public record NodeOptions(
     int nodeId,
@@ -34,7 +38,8 @@ public record NodeOptions(
     String ingestToken,
     Path workspace,
     PgConfig control,
-    String advertise) {
+    String advertise,
+    boolean allowNonDurableDatabase) {
 
   public NodeOptions {
     Objects.requireNonNull(pg, "pg");
@@ -55,6 +60,12 @@ public record NodeOptions(
     }
   }
 
+  /** A node that refuses a database that does not commit durably. */
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
+      String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise) {
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise, false);
+  }
+
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
   public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
       String token, Path workspace, PgConfig control, String advertise) {
@@ -65,6 +76,12 @@ public record NodeOptions(
   public static NodeOptions standalone(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost,
       int internalPort, String adminToken, Path workspace) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, null, workspace, null, null);
+  }
+
+  /** These options, with {@link #allowNonDurableDatabase()} set to {@code allow}. */
+  public NodeOptions withAllowNonDurableDatabase(boolean allow) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, allow);
   }
 
   public boolean clustered() {

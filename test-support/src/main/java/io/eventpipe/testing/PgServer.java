@@ -19,7 +19,10 @@ import org.testcontainers.postgresql.PostgreSQLContainer;
  *   <li>an external server named by {@code EVENTPIPE_TEST_PG_URL}
  *       ({@code postgresql://user:password@host:port/db}, the user may create databases);</li>
  *   <li>a Testcontainers container when a Docker engine answers;</li>
- *   <li>an embedded PostgreSQL (real server binaries shipped in a Maven artifact) otherwise.</li>
+ *   <li>an embedded PostgreSQL (real server binaries shipped in a Maven artifact) otherwise, with the library's
+ *       defaults: fsync and synchronous_commit off, for speed. Nodes refuse such a database unless told otherwise,
+ *       so a test that starts one passes {@code allowNonDurableDatabase} (or {@code --allow-non-durable-database}).
+ *       Benchmarks do not use this one: they run on the durable server {@code pipeline local} uses.</li>
  * </ol>
  * Callers get a fresh database from {@link #createDatabase(String)} so test classes never share state.
  */
@@ -62,9 +65,8 @@ public final class PgServer {
   }
 
   private static PgServer start() {
-    String external = System.getenv("EVENTPIPE_TEST_PG_URL");
-    if (external != null && !external.isBlank()) {
-      return external(external);
+    if (externalConfigured()) {
+      return external(System.getenv("EVENTPIPE_TEST_PG_URL"));
     }
     if (!"false".equalsIgnoreCase(System.getenv("EVENTPIPE_TEST_DOCKER")) && dockerAvailable()) {
       PostgreSQLContainer container = new PostgreSQLContainer("postgres:17-alpine")
@@ -90,6 +92,22 @@ public final class PgServer {
     } catch (Exception e) {
       throw new IllegalStateException("cannot start an embedded PostgreSQL; set EVENTPIPE_TEST_PG_URL to use an existing server", e);
     }
+  }
+
+  /**
+   * A server someone else started (a benchmark's durable embedded one), to create and drop databases on as
+   * {@link #get()}'s server does.
+   *
+   * @param user a role that may create databases, whose password is {@code password}
+   */
+  public static PgServer of(String host, int port, String user, String password, String adminDatabase, String kind) {
+    return new PgServer(host, port, user, password, adminDatabase, kind);
+  }
+
+  /** Whether {@link #get()} uses the external server named by {@code EVENTPIPE_TEST_PG_URL}. */
+  public static boolean externalConfigured() {
+    String external = System.getenv("EVENTPIPE_TEST_PG_URL");
+    return external != null && !external.isBlank();
   }
 
   private static boolean dockerAvailable() {
@@ -139,6 +157,11 @@ public final class PgServer {
 
   private String adminJdbcUrl() {
     return "jdbc:postgresql://" + host + ":" + port + "/" + adminDatabase;
+  }
+
+  /** A JDBC connection to the server's admin database, as the user that creates databases. */
+  public Connection connectAdmin() throws SQLException {
+    return DriverManager.getConnection(adminJdbcUrl(), user, password);
   }
 
   public String kind() {
