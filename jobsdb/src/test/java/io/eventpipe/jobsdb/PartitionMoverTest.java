@@ -196,6 +196,53 @@ class PartitionMoverTest {
     assertFalse(r.jobIds()[1] == StoreResult.DUPLICATE);
   }
 
+  /**
+   * Issue 15, hole 4: a new target that never wrote in an hour receives that hour's entries from the migrator; once the
+   * hour turns they are in the previous bucket, which the target's own process never created. It must still check them.
+   */
+  @Test
+  void importedEntriesInABucketTheTargetNeverCreatedAreCheckedAfterTheHourTurns() {
+    // both clocks one minute before an hour boundary later than anything the other tests reached
+    Instant latest = src.clock.instant().isAfter(dst.clock.instant()) ? src.clock.instant() : dst.clock.instant();
+    Instant minuteBefore = Instant.ofEpochSecond((latest.getEpochSecond() / 3600 + 2) * 3600 - 60);
+    src.clock.advance(Duration.between(src.clock.instant(), minuteBefore));
+    dst.clock.advance(Duration.between(dst.clock.instant(), minuteBefore));
+    JobsDb target = dst.open(dst.options("h4"));
+    JobsDb source = src.open(src.options("h4"));
+    List<NewJob> acknowledged = new ArrayList<>();
+    for (int i = 0; i < 3000; i++) {
+      acknowledged.add(src.job(40 + i % 2, "user" + i % 11, "", "m-" + i, "first"));
+    }
+    await(source.store(acknowledged));
+    // the migrator copies the window (the target stores nothing in this hour: a node added by the scale-up)
+    PartitionMover from = mover(src, "h4");
+    PartitionMover to = mover(dst, "h4");
+    JobsDb.DedupEntry cursor = null;
+    List<JobsDb.DedupEntry> page;
+    int copied = 0;
+    do {
+      page = await(from.exportDedup(Set.of(40, 41), Instant.EPOCH, cursor, 1000));
+      await(to.importDedup(page));
+      copied += page.size();
+      cursor = page.isEmpty() ? null : page.get(page.size() - 1);
+    } while (page.size() == 1000);
+    assertEquals(3000, copied, "the window moved");
+
+    // the hour turns; the SDKs retry every acknowledged event, beside new ones
+    src.clock.advance(Duration.ofMinutes(2));
+    dst.clock.advance(Duration.ofMinutes(2));
+    List<NewJob> retries = new ArrayList<>();
+    for (int i = 0; i < 3000; i++) {
+      retries.add(dst.job(40 + i % 2, "user" + i % 11, "", "m-" + i, "retry"));
+      retries.add(dst.job(40 + i % 2, "user" + i % 11, "", "n-" + i, "new"));
+    }
+    StoreResult r = await(target.store(retries));
+    assertEquals(3000, r.stored(), "every retry is a duplicate, every new event is stored");
+    List<String> bodies = dst.drain(target, "").stream().map(j -> new String(j.payload(), java.nio.charset.StandardCharsets.UTF_8))
+        .distinct().toList();
+    assertEquals(List.of("new"), bodies);
+  }
+
   @Test
   void aFenceWaitsForWritesThatCheckedBeforeItAndOnlyTheFencedCallerFails() throws Exception {
     JobsDb db = src.open(src.options("q4"));

@@ -80,7 +80,11 @@ final class DedupBuckets {
         });
   }
 
-  /** Creates the bucket of {@code t} unless known, then analyzes the previous one (probed by {@link #fresh}). */
+  /**
+   * Creates the bucket of {@code t} unless known, then analyzes the previous one if it exists (probed by {@link #fresh}:
+   * its plan should see its real size). Which buckets exist is read again from the database here, since the migrator
+   * creates buckets too.
+   */
   Future<Void> ensure(Instant t) {
     long bucket = bucketOf(t);
     if (knownDedupBuckets.containsKey(bucket)) {
@@ -95,6 +99,7 @@ final class DedupBuckets {
                 + " FOR VALUES FROM ('" + lo + "') TO ('" + hi + "')").execute())
             .compose(v -> conn.query("CREATE UNIQUE INDEX IF NOT EXISTS " + dedupBucketName(bucket) + "_key ON " + name
                 + " (partition_id, message_id)").execute()))
+        .compose(v -> load())
         .compose(v -> knownDedupBuckets.containsKey(bucket - 1)
             ? pool.query("ANALYZE " + s + "." + dedupBucketName(bucket - 1)).execute().<Void>mapEmpty()
             : Future.<Void>succeededFuture())
@@ -115,17 +120,15 @@ final class DedupBuckets {
       parts[i] = jobs.get(i).partitionId();
       msgs[i] = jobs.get(i).messageId();
     }
-    // The current bucket's unique index decides within the bucket (an index probe, whatever the table's
-    // statistics); the previous bucket, if it exists, is probed row by row through LATERAL for ids seen
-    // within the window. Older buckets are outside the window by construction.
+    // Every bucket the database holds within the window is probed (through the parent table: partition pruning on
+    // seen_at keeps the probe to the current and previous buckets, plus any bucket the migrator imported, whichever
+    // process created them), an index probe per messageId; the current bucket's unique index then decides between
+    // concurrent transactions.
     long bucket = bucketOf(now);
-    String previous = knownDedupBuckets.containsKey(bucket - 1)
-        ? " AND NOT EXISTS (SELECT 1 FROM " + s + "." + dedupBucketName(bucket - 1) + " d"
-          + " WHERE d.partition_id = u.p AND d.message_id = u.m AND d.seen_at >= $4)"
-        : " AND $4::timestamptz IS NOT NULL";
     String sql = "INSERT INTO " + s + "." + dedupBucketName(bucket) + " (partition_id, message_id, seen_at)"
         + " SELECT DISTINCT u.p, u.m, $3::timestamptz FROM unnest($1::int[], $2::text[]) AS u(p, m)"
-        + " WHERE true" + previous
+        + " WHERE NOT EXISTS (SELECT 1 FROM " + s + ".dedup d"
+        + " WHERE d.partition_id = u.p AND d.message_id = u.m AND d.seen_at >= $4)"
         + " ON CONFLICT DO NOTHING RETURNING partition_id, message_id";
     return conn.preparedQuery(sql)
         .execute(Tuple.of(parts, msgs, ts(now), ts(now.minus(options.dedupWindow()))))
