@@ -191,9 +191,11 @@ class PartitionMoverTest {
       cursor = page.isEmpty() ? null : page.get(page.size() - 1);
     } while (page.size() == 500);
     assertEquals(2251, entries);
-    StoreResult r = await(target.store(List.of(dst.job(30, "k", "d", "msg-0", "retry"), dst.job(30, "k", "d", "fresh", "new"))));
+    StoreResult r = await(target.store(List.of(dst.job(30, "k", "d", "msg-0", "retry"), dst.job(30, "k", "d", "fresh", "new"),
+        dst.sourced(30, "another-source", "k", "d", "msg-2", "same messageId, other source"))));
     assertEquals(StoreResult.DUPLICATE, r.jobIds()[0], "a messageId acknowledged before the move is deduplicated after it");
     assertFalse(r.jobIds()[1] == StoreResult.DUPLICATE);
+    assertFalse(r.jobIds()[2] == StoreResult.DUPLICATE, "the copied entries keep their source: they dedup only its events");
   }
 
   /**
