@@ -114,7 +114,9 @@ final class DedupBuckets {
 
   /**
    * Inserts the batch's (partition, source, messageId) keys into the current dedup bucket unless seen within the
-   * window; returns which jobs are new. A key repeated inside the batch counts once (its first occurrence).
+   * window; returns which jobs are new. A key repeated inside the batch counts once (its first occurrence). The
+   * caller's transaction holds {@code node.fence_lock} FOR SHARE ({@code NodePartitions.refused} ran first), so the
+   * generation the entries are stamped with cannot change before they commit (see {@link #markForMigration}).
    */
   Future<boolean[]> fresh(SqlConnection conn, List<NewJob> jobs, Instant now) {
     Integer[] parts = new Integer[jobs.size()];
@@ -131,8 +133,9 @@ final class DedupBuckets {
     // source-less entries from before V4; the current bucket's unique index then decides between concurrent
     // transactions.
     long bucket = bucketOf(now);
-    String sql = "INSERT INTO " + s + "." + dedupBucketName(bucket) + " (partition_id, source_id, message_id, seen_at)"
-        + " SELECT DISTINCT u.p, u.s, u.m, $4::timestamptz FROM unnest($1::int[], $2::text[], $3::text[]) AS u(p, s, m)"
+    String sql = "INSERT INTO " + s + "." + dedupBucketName(bucket) + " (partition_id, source_id, message_id, seen_at, mark)"
+        + " SELECT DISTINCT u.p, u.s, u.m, $4::timestamptz, (SELECT generation FROM node.fence_lock)"
+        + " FROM unnest($1::int[], $2::text[], $3::text[]) AS u(p, s, m)"
         + " WHERE NOT EXISTS (SELECT 1 FROM " + s + ".dedup d WHERE d.partition_id = u.p AND d.message_id = u.m"
         + " AND (d.source_id = u.s OR d.source_id IS NULL) AND d.seen_at >= $5)"
         + " ON CONFLICT DO NOTHING RETURNING partition_id, source_id, message_id";
@@ -176,23 +179,47 @@ final class DedupBuckets {
   // ---------------------------------------------------------------- migration
 
   /**
-   * A page of the entries of {@code partitions} seen at or after {@code since} (and within the window), in
+   * Source, before the first copy of a migration's dedup window: bumps the node's fence-lock generation, which waits
+   * for every ingest transaction in flight (they hold the row FOR SHARE) and stamps every later one's entries with the
+   * new generation or a higher one, and records it as the migration's mark unless one is recorded (a rerun keeps the
+   * first). So every entry below the mark was committed before the first copy began, and the copy after the fence,
+   * from the mark on, takes every other: no clock and no stalled commit can make an entry miss both.
+   */
+  Future<Long> markForMigration(String migrationId) {
+    return pool.withTransaction(conn -> conn.query("UPDATE node.fence_lock SET generation = generation + 1 RETURNING generation")
+        .execute()
+        .compose(rows -> conn.preparedQuery("INSERT INTO " + s + ".dedup_marks (migration_id, mark) VALUES ($1, $2)"
+            + " ON CONFLICT (migration_id) DO NOTHING").execute(Tuple.of(migrationId, rows.iterator().next().getLong(0))))
+        .compose(v -> markOf(conn, migrationId)));
+  }
+
+  /** The mark {@link #markForMigration} recorded for a migration, or 0 (everything) if none was. */
+  Future<Long> markOf(String migrationId) {
+    return markOf(pool, migrationId);
+  }
+
+  private Future<Long> markOf(io.vertx.sqlclient.SqlClient client, String migrationId) {
+    return client.preparedQuery("SELECT mark FROM " + s + ".dedup_marks WHERE migration_id = $1").execute(Tuple.of(migrationId))
+        .map(rows -> rows.size() == 0 ? 0L : rows.iterator().next().getLong(0));
+  }
+
+  /**
+   * A page of the entries of {@code partitions} within the window whose mark is at least {@code fromMark}, in
    * (partition, messageId, source) order after {@code after} (null for the first page; source-less entries sort last,
    * as in the buckets' unique index, which serves the walk).
    */
-  Future<List<DedupEntry>> export(Collection<Integer> partitions, Instant since, DedupEntry after, int limit) {
+  Future<List<DedupEntry>> export(Collection<Integer> partitions, long fromMark, DedupEntry after, int limit) {
     if (!enabled()) {
       return Future.succeededFuture(List.of());
     }
     Instant windowStart = options.clock().instant().minus(options.dedupWindow());
-    Instant from = since == null || since.isBefore(windowStart) ? windowStart : since;
     // after (p, m, s): the rest of (p, m) is the sources after s and the source-less entry; after (p, m, null), none
     return pool.preparedQuery("SELECT partition_id, source_id, message_id, seen_at FROM " + s + ".dedup"
-            + " WHERE partition_id = ANY($1::int[]) AND seen_at >= $2 AND (partition_id, message_id) >= ($3, $4)"
+            + " WHERE partition_id = ANY($1::int[]) AND seen_at >= $2 AND mark >= $7 AND (partition_id, message_id) >= ($3, $4)"
             + " AND ((partition_id, message_id) > ($3, $4) OR ($5::text IS NOT NULL AND (source_id > $5 OR source_id IS NULL)))"
             + " ORDER BY partition_id, message_id, source_id LIMIT $6")
-        .execute(Tuple.of(partitions.toArray(new Integer[0]), ts(from), after == null ? Integer.MIN_VALUE : after.partitionId(),
-            after == null ? "" : after.messageId(), after == null ? "" : after.sourceId(), limit))
+        .execute(Tuple.of(partitions.toArray(new Integer[0]), ts(windowStart), after == null ? Integer.MIN_VALUE : after.partitionId(),
+            after == null ? "" : after.messageId(), after == null ? "" : after.sourceId(), limit).addLong(fromMark))
         .map(rows -> {
           List<DedupEntry> out = new ArrayList<>(rows.rowCount());
           for (Row r : rows) {
