@@ -183,16 +183,7 @@ class PartitionMoverTest {
     assertEquals("HTTP 400", listed.get(0).lastError());
 
     // the dedup window, page by page
-    List<JobsDb.DedupEntry> page;
-    JobsDb.DedupEntry cursor = null;
-    int entries = 0;
-    do {
-      page = await(from.exportDedup(Set.of(30), 0, cursor, 500));
-      await(to.importDedup(page));
-      entries += page.size();
-      cursor = page.isEmpty() ? null : page.get(page.size() - 1);
-    } while (page.size() == 500);
-    assertEquals(2251, entries);
+    assertEquals(2251, copyDedup(from, to, Set.of(30), 0));
     StoreResult r = await(target.store(List.of(dst.job(30, "k", "d", "msg-0", "retry"), dst.job(30, "k", "d", "fresh", "new"),
         dst.sourced(30, "another-source", "k", "d", "msg-2", "same messageId, other source"))));
     assertEquals(StoreResult.DUPLICATE, r.jobIds()[0], "a messageId acknowledged before the move is deduplicated after it");
@@ -221,16 +212,7 @@ class PartitionMoverTest {
     // the migrator copies the window (the target stores nothing in this hour: a node added by the scale-up)
     PartitionMover from = mover(src, "h4");
     PartitionMover to = mover(dst, "h4");
-    JobsDb.DedupEntry cursor = null;
-    List<JobsDb.DedupEntry> page;
-    int copied = 0;
-    do {
-      page = await(from.exportDedup(Set.of(60, 61), 0, cursor, 1000));
-      await(to.importDedup(page));
-      copied += page.size();
-      cursor = page.isEmpty() ? null : page.get(page.size() - 1);
-    } while (page.size() == 1000);
-    assertEquals(3000, copied, "the window moved");
+    assertEquals(3000, copyDedup(from, to, Set.of(60, 61), 0), "the window moved");
 
     // the hour turns; the SDKs retry every acknowledged event, beside new ones
     src.clock.advance(Duration.ofMinutes(2));
