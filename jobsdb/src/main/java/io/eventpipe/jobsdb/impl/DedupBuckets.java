@@ -101,7 +101,12 @@ final class DedupBuckets {
             .compose(v -> conn.query("CREATE TABLE IF NOT EXISTS " + name + " PARTITION OF " + s + ".dedup"
                 + " FOR VALUES FROM ('" + lo + "') TO ('" + hi + "')").execute())
             .compose(v -> conn.query("CREATE UNIQUE INDEX IF NOT EXISTS " + dedupBucketName(bucket) + "_skey ON " + name
-                + " (partition_id, message_id, source_id)").execute()))
+                + " (partition_id, message_id, source_id)").execute())
+            // source-less entries (from a node of the version before V4 on this database) stay unique among themselves
+            .compose(v -> conn.query("CREATE UNIQUE INDEX IF NOT EXISTS " + dedupBucketName(bucket) + "_lkey ON " + name
+                + " (partition_id, message_id) WHERE source_id IS NULL").execute())
+            // a bucket that such a node created after V4 ran has its source-blind index: it would refuse a second source
+            .compose(v -> conn.query("DROP INDEX IF EXISTS " + s + "." + dedupBucketName(bucket) + "_key").execute()))
         .compose(v -> load())
         .compose(v -> knownDedupBuckets.containsKey(bucket - 1)
             ? pool.query("ANALYZE " + s + "." + dedupBucketName(bucket - 1)).execute().<Void>mapEmpty()
