@@ -39,7 +39,7 @@ public interface JobsDb extends AutoCloseable {
 
   /**
    * Stores jobs through group commit: concurrent callers share one transaction. The future completes only
-   * after the commit. Jobs whose messageId was seen in their partition within the dedup window are not
+   * after the commit. Jobs whose messageId their source sent in their partition within the dedup window are not
    * stored again and come back as {@link StoreResult#DUPLICATE}. A caller with a job of a fenced partition gets
    * {@link JobsDbException.Fenced} and stores nothing; the others in the transaction are not affected, and when a
    * shared transaction fails its callers are retried one by one, so only the one at fault fails.
@@ -113,6 +113,12 @@ public interface JobsDb extends AutoCloseable {
     shutdown();
   }
 
-  /** One remembered messageId. */
-  record DedupEntry(int partitionId, String messageId, java.time.Instant seenAt) {}
+  /**
+   * One remembered messageId of a source in a partition.
+   *
+   * @param sourceId the source that sent it, or null for an entry written before dedup was keyed by source: it stands
+   *     for the messageId seen from any source (so a retry across that upgrade is still deduplicated) until it leaves
+   *     the window
+   */
+  record DedupEntry(int partitionId, String sourceId, String messageId, java.time.Instant seenAt) {}
 }

@@ -71,8 +71,23 @@ public interface PartitionMover {
   /** Target: the last source job id a stream imported (its progress mark), or {@link Long#MIN_VALUE}. */
   Future<Long> progress(String migrationId, String stream);
 
-  /** A page of the dedup window of {@code partitions}, seen at or after {@code since}, after a cursor. */
-  Future<List<JobsDb.DedupEntry>> exportDedup(Collection<Integer> partitions, Instant since, JobsDb.DedupEntry after, int limit);
+  /**
+   * Source, before the first copy of the dedup window: marks where the copy begins, by the commits of this node's
+   * database, not by a clock. Waits for the ingest transactions in flight (as a fence does, for milliseconds); every
+   * entry written by a later one is at or above the mark, every entry below it is committed. Returns the mark (a rerun
+   * returns the first one recorded).
+   */
+  Future<Long> markDedup(String migrationId);
+
+  /** Source: the mark {@link #markDedup} recorded for the migration, or 0 (the whole window) if none was. */
+  Future<Long> dedupMark(String migrationId);
+
+  /**
+   * A page of the dedup window of {@code partitions}, of entries at or above {@code fromMark} (0 for all), after a
+   * cursor. After the fence (no write of these partitions is in flight any more) the pages from the migration's mark
+   * on hold everything that the copy before the fence may have missed.
+   */
+  Future<List<JobsDb.DedupEntry>> exportDedup(Collection<Integer> partitions, long fromMark, JobsDb.DedupEntry after, int limit);
 
   /** Adds remembered messageIds (idempotent). */
   Future<Void> importDedup(List<JobsDb.DedupEntry> entries);

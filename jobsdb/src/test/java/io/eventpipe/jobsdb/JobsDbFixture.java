@@ -49,7 +49,11 @@ final class JobsDbFixture implements AutoCloseable {
 
 
   NewJob job(int partition, String key, String dest, String messageId, String body) {
-    return new NewJob(partition, key, "src", dest, messageId, clock.instant(), body.getBytes(StandardCharsets.UTF_8));
+    return sourced(partition, "src", key, dest, messageId, body);
+  }
+
+  NewJob sourced(int partition, String source, String key, String dest, String messageId, String body) {
+    return new NewJob(partition, key, source, dest, messageId, clock.instant(), body.getBytes(StandardCharsets.UTF_8));
   }
 
   /** Reads everything pending for a destination, acking as it goes, in read order. */

@@ -179,6 +179,95 @@ class JobsDbTest {
     assertEquals(List.of("one", "other-partition", "new", "after-window"), bodies);
   }
 
+  /**
+   * Issue 14: messageIds are client-chosen, so a source that knows (or guesses) another's could have its events
+   * dropped as duplicates. Dedup is keyed by source: B's event with A's messageId and user is stored, and each
+   * source's own retry is still a duplicate, beside innocent traffic, in batches past the group-commit limit.
+   */
+  @Test
+  void aSourceCannotSuppressAnotherSourcesEventsWithTheSameMessageId() {
+    JobsDb db = fx.open(fx.options("bysource").withMaxBatchJobs(500));
+    List<NewJob> first = new ArrayList<>();
+    for (int i = 0; i < 1500; i++) {
+      first.add(fx.sourced(i % 4, "source-a", "user" + i, "", "m-" + i, "a-" + i));
+      first.add(fx.sourced(i % 4, "source-c", "other" + i, "", "c-" + i, "c-" + i));
+    }
+    assertEquals(3000, await(db.store(first)).stored());
+    // B replays A's messageIds for A's users (and, in the same batch, sends them twice itself)
+    List<NewJob> hostile = new ArrayList<>();
+    for (int i = 0; i < 1500; i++) {
+      hostile.add(fx.sourced(i % 4, "source-b", "user" + i, "", "m-" + i, "b-" + i));
+      hostile.add(fx.sourced(i % 4, "source-b", "user" + i, "", "m-" + i, "b-again-" + i));
+    }
+    StoreResult b = await(db.store(hostile));
+    assertEquals(1500, b.stored(), "B's events are stored once each, whatever A sent");
+    fx.clock.advance(Duration.ofMinutes(30));
+    List<NewJob> retries = new ArrayList<>();
+    for (int i = 0; i < 1500; i++) {
+      retries.add(fx.sourced(i % 4, "source-a", "user" + i, "", "m-" + i, "a-retry-" + i));
+      retries.add(fx.sourced(i % 4, "source-b", "user" + i, "", "m-" + i, "b-retry-" + i));
+      retries.add(fx.sourced(i % 4, "source-c", "other" + i, "", "c-" + i, "c-retry-" + i));
+    }
+    assertEquals(0, await(db.store(retries)).stored(), "every source's retry is a duplicate");
+    Map<String, Long> bySource = fx.drain(db, "").stream()
+        .collect(Collectors.groupingBy(j -> new String(j.payload(), StandardCharsets.UTF_8).replaceAll("-[0-9]+$", ""),
+            Collectors.counting()));
+    assertEquals(Map.of("a", 1500L, "b", 1500L, "c", 1500L), bySource);
+  }
+
+  /**
+   * Issue 14, the upgrade: entries written before dedup was keyed by source have none. Each still dedups its
+   * messageId (from any source, since which one sent it is unknown) for the rest of its window, so an SDK retry that
+   * spans the upgrade is not stored twice; the bucket that was live at the upgrade then takes both sources' entries.
+   */
+  @Test
+  void entriesFromBeforeTheUpgradeStillDedupARetryThatSpansIt() {
+    JobsDbOptions options = fx.options("upgrade");
+    String schema = options.schema();
+    org.flywaydb.core.Flyway.configure().dataSource(fx.pg.jdbcUrl(), fx.pg.user(), fx.pg.password())
+        .schemas(schema).defaultSchema(schema).locations("classpath:db/jobsdb").target("3").load().migrate();
+    // what the version before wrote, half an hour into an hour: a bucket keyed by (partition, messageId), 2,500 entries
+    long hour = Duration.ofHours(1).toMillis();
+    fx.clock.advance(Duration.ofMillis(hour - Math.floorMod(fx.clock.instant().toEpochMilli(), hour)).plusMinutes(30));
+    long bucket = Math.floorDiv(fx.clock.instant().toEpochMilli(), hour);
+    String name = schema + ".dedup_b" + bucket;
+    await(fx.pool.query("CREATE TABLE " + name + " PARTITION OF " + schema + ".dedup FOR VALUES FROM ('"
+        + Instant.ofEpochMilli(bucket * hour) + "') TO ('" + Instant.ofEpochMilli((bucket + 1) * hour) + "')").execute());
+    await(fx.pool.query("CREATE UNIQUE INDEX dedup_b" + bucket + "_key ON " + name + " (partition_id, message_id)").execute());
+    await(fx.pool.query("INSERT INTO " + name + " (partition_id, message_id, seen_at) SELECT g % 4, 'old-' || g, '"
+        + fx.clock.instant() + "' FROM generate_series(0, 2499) g").execute());
+
+    JobsDb db = fx.open(options);
+    // a node of the version before, still running on this database after a newer process migrated it, writes as it
+    // did: its own retries stay duplicates
+    assertEquals(0, await(fx.pool.query("INSERT INTO " + name + " (partition_id, message_id, seen_at) SELECT g % 4, 'old-' || g, '"
+        + fx.clock.instant() + "' FROM generate_series(0, 2499) g ON CONFLICT DO NOTHING").execute()).rowCount());
+    List<NewJob> afterUpgrade = new ArrayList<>();
+    for (int i = 0; i < 2500; i++) {
+      afterUpgrade.add(fx.sourced(i % 4, "source-a", "user" + i, "", "old-" + i, "a-retry"));
+      afterUpgrade.add(fx.sourced(i % 4, "source-a", "user" + i, "", "new-" + i, "a-new"));
+      afterUpgrade.add(fx.sourced(i % 4, "source-b", "user" + i, "", "new-" + i, "b-new"));
+    }
+    StoreResult r = await(db.store(afterUpgrade));
+    assertEquals(5000, r.stored(), "the retries of old entries are duplicates; A's and B's new messageIds are both stored");
+    // the hour turns: the old bucket is the previous one, still within the window
+    fx.clock.advance(Duration.ofMinutes(50));
+    List<NewJob> later = new ArrayList<>();
+    for (int i = 0; i < 2500; i++) {
+      later.add(fx.sourced(i % 4, "source-a", "user" + i, "", "old-" + i, "a-retry-again"));
+      later.add(fx.sourced(i % 4, "source-b", "user" + i, "", "new-" + i, "b-retry"));
+      later.add(fx.sourced(i % 4, "source-b", "user" + i, "", "later-" + i, "b-later"));
+    }
+    assertEquals(2500, await(db.store(later)).stored(), "only the new messageIds are stored");
+    Map<String, Long> bodies = fx.drain(db, "").stream()
+        .collect(Collectors.groupingBy(j -> new String(j.payload(), StandardCharsets.UTF_8), Collectors.counting()));
+    assertEquals(Map.of("a-new", 2500L, "b-new", 2500L, "b-later", 2500L), bodies);
+    // past the window the old entries are gone with their bucket
+    fx.clock.advance(Duration.ofMinutes(70));
+    await(db.runMaintenance());
+    assertEquals(2500, await(db.store(later.stream().filter(j -> j.messageId().startsWith("old-")).toList())).stored());
+  }
+
   @Test
   void jobsInFlightAtACrashArePendingAfterRestartWithTheirAttempts() {
     JobsDbOptions options = fx.options("crash");

@@ -9,7 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.PgServer;
 import io.eventpipe.testing.PostgresExtension;
+import io.eventpipe.testing.Waiting;
 import io.vertx.core.Future;
+import io.vertx.sqlclient.SqlConnection;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -181,19 +183,122 @@ class PartitionMoverTest {
     assertEquals("HTTP 400", listed.get(0).lastError());
 
     // the dedup window, page by page
-    List<JobsDb.DedupEntry> page;
-    JobsDb.DedupEntry cursor = null;
-    int entries = 0;
-    do {
-      page = await(from.exportDedup(Set.of(30), Instant.EPOCH, cursor, 500));
-      await(to.importDedup(page));
-      entries += page.size();
-      cursor = page.isEmpty() ? null : page.get(page.size() - 1);
-    } while (page.size() == 500);
-    assertEquals(2251, entries);
-    StoreResult r = await(target.store(List.of(dst.job(30, "k", "d", "msg-0", "retry"), dst.job(30, "k", "d", "fresh", "new"))));
+    assertEquals(2251, copyDedup(from, to, Set.of(30), 0));
+    StoreResult r = await(target.store(List.of(dst.job(30, "k", "d", "msg-0", "retry"), dst.job(30, "k", "d", "fresh", "new"),
+        dst.sourced(30, "another-source", "k", "d", "msg-2", "same messageId, other source"))));
     assertEquals(StoreResult.DUPLICATE, r.jobIds()[0], "a messageId acknowledged before the move is deduplicated after it");
     assertFalse(r.jobIds()[1] == StoreResult.DUPLICATE);
+    assertFalse(r.jobIds()[2] == StoreResult.DUPLICATE, "the copied entries keep their source: they dedup only its events");
+  }
+
+  /**
+   * Issue 15, hole 4: a new target that never wrote in an hour receives that hour's entries from the migrator; once the
+   * hour turns they are in the previous bucket, which the target's own process never created. It must still check them.
+   */
+  @Test
+  void importedEntriesInABucketTheTargetNeverCreatedAreCheckedAfterTheHourTurns() {
+    // both clocks one minute before an hour boundary later than anything the other tests reached
+    Instant latest = src.clock.instant().isAfter(dst.clock.instant()) ? src.clock.instant() : dst.clock.instant();
+    Instant minuteBefore = Instant.ofEpochSecond((latest.getEpochSecond() / 3600 + 2) * 3600 - 60);
+    src.clock.advance(Duration.between(src.clock.instant(), minuteBefore));
+    dst.clock.advance(Duration.between(dst.clock.instant(), minuteBefore));
+    JobsDb target = dst.open(dst.options("h4"));
+    JobsDb source = src.open(src.options("h4"));
+    List<NewJob> acknowledged = new ArrayList<>();
+    for (int i = 0; i < 3000; i++) {
+      acknowledged.add(src.job(60 + i % 2, "user" + i % 11, "", "m-" + i, "first"));
+    }
+    await(source.store(acknowledged));
+    // the migrator copies the window (the target stores nothing in this hour: a node added by the scale-up)
+    PartitionMover from = mover(src, "h4");
+    PartitionMover to = mover(dst, "h4");
+    assertEquals(3000, copyDedup(from, to, Set.of(60, 61), 0), "the window moved");
+
+    // the hour turns; the SDKs retry every acknowledged event, beside new ones
+    src.clock.advance(Duration.ofMinutes(2));
+    dst.clock.advance(Duration.ofMinutes(2));
+    List<NewJob> retries = new ArrayList<>();
+    for (int i = 0; i < 3000; i++) {
+      retries.add(dst.job(60 + i % 2, "user" + i % 11, "", "m-" + i, "retry"));
+      retries.add(dst.job(60 + i % 2, "user" + i % 11, "", "n-" + i, "new"));
+    }
+    StoreResult r = await(target.store(retries));
+    assertEquals(3000, r.stored(), "every retry is a duplicate, every new event is stored");
+    List<String> bodies = dst.drain(target, "").stream().map(j -> new String(j.payload(), java.nio.charset.StandardCharsets.UTF_8))
+        .distinct().toList();
+    assertEquals(List.of("new"), bodies);
+  }
+
+  /**
+   * Issue 15, hole 9: a store whose commit stalls (here on a lock the test holds) across the migrator's first copy of the
+   * dedup window, however long, and commits only when the fence waits for it. Its messageIds must reach the target:
+   * the copy after the fence is keyed by the source database's commits (the mark), not by a clock and a margin.
+   */
+  @Test
+  void aCommitStalledAcrossTheFirstDedupCopyStillReachesTheTarget() {
+    JobsDb source = src.open(src.options("h9"));
+    JobsDb target = dst.open(dst.options("h9"));
+    PartitionMover from = mover(src, "h9");
+    PartitionMover to = mover(dst, "h9");
+    Set<Integer> moving = Set.of(70, 71);
+    List<NewJob> before = new ArrayList<>();
+    for (int i = 0; i < 2000; i++) {
+      before.add(src.job(70 + i % 3, "user" + i % 13, "", "m-" + i, "before"));
+    }
+    await(source.store(before));
+
+    // step prepare: the mark, then the first copy, while a commit stalls on a lock the test holds
+    long mark = await(from.markDedup("mig-9"));
+    assertEquals(mark, await(from.markDedup("mig-9")), "a rerun keeps the first mark");
+    SqlConnection blocker = await(src.pool.getConnection());
+    await(blocker.query("BEGIN").execute());
+    await(blocker.query("LOCK TABLE jobs_h9.jobs IN SHARE MODE").execute());
+    List<NewJob> late = new ArrayList<>();
+    for (int i = 0; i < 600; i++) {
+      late.add(src.job(70 + i % 3, "user" + i % 13, "", "s-" + i, "stalled"));
+    }
+    Future<StoreResult> stalled = source.store(late);
+    Waiting.eventually("the store's commit waits for the test's lock", () -> await(src.pool.query(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").execute())
+        .iterator().next().getLong(0) > 0);
+    int first = copyDedup(from, to, moving, 0);
+    // the stalled writer's clock reading is now as old as you like: what it wrote is found by its mark
+    src.clock.advance(Duration.ofMinutes(10));
+
+    // step fence: it waits for the stalled commit, which the test lets go
+    Future<Void> fenced = partitions(src).fence("mig-9", moving);
+    await(blocker.query("COMMIT").execute());
+    await(blocker.close());
+    assertEquals(600, await(stalled).stored());
+    await(fenced);
+    int delta = copyDedup(from, to, moving, await(from.dedupMark("mig-9")));
+    assertEquals(1334, first, "the first copy saw what was committed: the moving partitions' 1,334 earlier entries");
+    assertEquals(400, delta, "the copy after the fence takes exactly what was written after the mark: the stalled 400");
+
+    List<NewJob> retries = new ArrayList<>();
+    for (int i = 0; i < 2000; i++) {
+      retries.add(dst.job(70 + i % 3, "user" + i % 13, "", "m-" + i, "retry"));
+    }
+    for (int i = 0; i < 600; i++) {
+      retries.add(dst.job(70 + i % 3, "user" + i % 13, "", "s-" + i, "retry"));
+      retries.add(dst.job(70 + i % 3, "user" + i % 13, "", "t-" + i, "new"));
+    }
+    // partition 72 did not move: its messageIds are new on the target
+    assertEquals(600 + 666 + 200, await(target.store(retries)).stored(), "only new events and the unmoved partition's are stored");
+  }
+
+  /** One copy of the dedup window as the migrator runs it: every page from {@code fromMark} on; returns the entries. */
+  private static int copyDedup(PartitionMover from, PartitionMover to, Set<Integer> parts, long fromMark) {
+    JobsDb.DedupEntry cursor = null;
+    List<JobsDb.DedupEntry> page;
+    int copied = 0;
+    do {
+      page = await(from.exportDedup(parts, fromMark, cursor, 500));
+      await(to.importDedup(page));
+      copied += page.size();
+      cursor = page.isEmpty() ? null : page.get(page.size() - 1);
+    } while (page.size() == 500);
+    return copied;
   }
 
   @Test

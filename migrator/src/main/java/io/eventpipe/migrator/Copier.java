@@ -5,7 +5,6 @@ import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.PartitionMover;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -166,18 +165,21 @@ final class Copier {
     });
   }
 
-  /** Copies the dedup window of {@code parts} seen since {@code since}, page by page (the import is idempotent). */
-  Future<Void> copyDedup(int s, int t, List<Integer> parts, Instant since) {
-    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, since, null)));
+  /**
+   * Copies the dedup window of {@code parts}, the entries at or above the source's {@code fromMark} (0 for all), page by
+   * page (the import is idempotent).
+   */
+  Future<Void> copyDedup(int s, int t, List<Integer> parts, long fromMark) {
+    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, fromMark, null)));
   }
 
-  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, Instant since, JobsDb.DedupEntry after) {
-    return from.exportDedup(parts, since, after, DEDUP_PAGE).compose(page -> {
+  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, long fromMark, JobsDb.DedupEntry after) {
+    return from.exportDedup(parts, fromMark, after, DEDUP_PAGE).compose(page -> {
       if (page.isEmpty()) {
         return Future.succeededFuture();
       }
       return to.importDedup(page).compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
-          : dedupPage(from, to, parts, since, page.get(page.size() - 1)));
+          : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1)));
     });
   }
 

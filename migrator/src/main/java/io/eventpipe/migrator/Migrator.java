@@ -36,12 +36,14 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Plan</b>: the new map is {@link Assignment#compute} for the new node count, which moves the minimum; the
  *       moves are recorded; a second migration is refused while one is active.</li>
  *   <li><b>Prepare</b>: each target records its incoming partitions as held in its own database (it will accept their
- *       writes but neither fan them out nor deliver them); the dedup window of the moving partitions is copied.</li>
+ *       writes but neither fan them out nor deliver them); each source marks where the dedup copy begins in its own
+ *       database's commits, then the dedup window of the moving partitions is copied.</li>
  *   <li><b>Fence</b>: each source records its outgoing partitions as fenced in its own database, in a transaction that
  *       waits for every write that checked the fence before it; from then on every ingest and fan-out on the source
  *       refuses them. The fence comes before the switch: were the epoch switched first, a proxy still at the old epoch
  *       could land event k+1 on the source after event k went to the target, and the copy would put k+1 first. Dedup
- *       entries written since the migration began are copied again (the set is final now).</li>
+ *       entries from each source's mark on are copied again (the set is final now, and nothing in it can be older than
+ *       the mark yet have escaped the first copy).</li>
  *   <li><b>Switch</b>: the new epoch is published and the step recorded, in one control-store transaction; proxies send
  *       the moved partitions to their targets (a fenced source answers "misdirected" and the proxy waits for the new
  *       epoch, invisibly to the SDK).</li>
@@ -280,30 +282,25 @@ public final class Migrator {
   }
 
   /**
-   * Step 2: targets hold their incoming partitions; the dedup window moves. Before the copy, the sources' database
-   * clocks are read and the earliest recorded: after the fence only entries seen since then are copied again.
+   * Step 2: targets hold their incoming partitions; the dedup window moves. Before the copy, each source marks where
+   * it begins in its own database's commits ({@link PartitionMover#markDedup}): after the fence only the entries from
+   * the mark on are copied again.
    */
   private Future<Void> prepare(Migration m) {
     return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
-        .compose(v -> {
-          Future<Instant> earliest = Future.succeededFuture(Instant.MAX);
-          for (int source : new TreeSet<>(m.moves().stream().map(Migration.Move::source).toList())) {
-            earliest = earliest.compose(e -> nodes.node(source).compose(n -> n.gw().now()).map(t -> t.isBefore(e) ? t : e));
-          }
-          return earliest.compose(cutoff -> control.recordDedupCutoff(m.id(), cutoff));
-        })
-        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, Instant.EPOCH)));
+        .compose(v -> forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.gw().markDedup(m.id())).<Void>mapEmpty()))
+        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0)));
   }
 
   /**
-   * Step 3: sources refuse the outgoing partitions' writes; the dedup entries written since the first copy move. The
-   * margin covers a commit in flight at the first copy (its entries carry the node's clock from before its commit)
-   * and a difference between a node's clock and its database's.
+   * Step 3: sources refuse the outgoing partitions' writes; the dedup entries written since the first copy began move.
+   * The fence waits for every write in flight, so nothing of these partitions is still to commit: the entries from the
+   * source's mark on are everything the first copy may have missed.
    */
   private Future<Void> fence(Migration m) {
-    Instant since = (m.dedupCutoff() != null ? m.dedupCutoff() : m.startedAt()).minus(options.dedupMargin());
     return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().fence(m.id(), parts)))
-        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, since)));
+        .compose(v -> forEachPair(m, (s, t, parts) -> nodes.node(s).compose(n -> n.gw().dedupMark(m.id()))
+            .compose(mark -> copier.copyDedup(s, t, parts, mark))));
   }
 
   /** Step 4: the new epoch, published and recorded in one transaction (an abort decides by it). */

@@ -13,12 +13,10 @@ import java.util.Objects;
  * @param lease how long a node's database must be without its serving process before the migrator confirms a fence
  *     on the node's behalf (a node that loses its database stops delivering within this time)
  * @param confirmTimeout how long to wait for a running node to confirm a fence
- * @param dedupMargin how far before the first copy of the dedup window (by the sources' database clocks) the entries
- *     are copied again after the fence: commits in flight then, and a node's clock ahead of its database's
  * @param hook called before each step; tests inject crashes with it
  */
 public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSecond, Duration readyTimeout, Duration lease,
-    Duration confirmTimeout, Duration dedupMargin, StepHook hook) {
+    Duration confirmTimeout, StepHook hook) {
 
   /** Called before a step runs (and before each copied batch, with step {@code COPIED}). */
   @FunctionalInterface
@@ -33,32 +31,31 @@ public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSeco
     Objects.requireNonNull(readyTimeout, "readyTimeout");
     Objects.requireNonNull(lease, "lease");
     Objects.requireNonNull(confirmTimeout, "confirmTimeout");
-    Objects.requireNonNull(dedupMargin, "dedupMargin");
     Objects.requireNonNull(hook, "hook");
   }
 
   public static MigratorOptions defaults() {
     return new MigratorOptions(2000, 8L << 20, 0, Duration.ofMinutes(5), Duration.ofSeconds(15), Duration.ofMinutes(2),
-        Duration.ofSeconds(5), step -> {});
+        step -> {});
   }
 
   public MigratorOptions withBatch(int jobs) {
-    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook);
   }
 
   public MigratorOptions withMaxJobsPerSecond(int rate) {
-    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, hook);
   }
 
   public MigratorOptions withReadyTimeout(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, hook);
   }
 
   public MigratorOptions withLease(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, hook);
   }
 
   public MigratorOptions withHook(StepHook h) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, h);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, h);
   }
 }

@@ -81,8 +81,18 @@ public final class PgPartitionMover implements PartitionMover {
   }
 
   @Override
-  public Future<List<JobsDb.DedupEntry>> exportDedup(Collection<Integer> partitions, Instant since, JobsDb.DedupEntry after, int limit) {
-    return dedup.export(partitions, since, after, limit);
+  public Future<Long> markDedup(String migrationId) {
+    return dedup.markForMigration(migrationId);
+  }
+
+  @Override
+  public Future<Long> dedupMark(String migrationId) {
+    return dedup.markOf(migrationId);
+  }
+
+  @Override
+  public Future<List<JobsDb.DedupEntry>> exportDedup(Collection<Integer> partitions, long fromMark, JobsDb.DedupEntry after, int limit) {
+    return dedup.export(partitions, fromMark, after, limit);
   }
 
   @Override

@@ -96,6 +96,41 @@ class DeliveryTest {
     }
   }
 
+  /**
+   * Issue 14 end to end: source {@code app} sends events with the messageIds (and users) of source {@code web}'s
+   * events. Dedup is per source, so both sources' events are stored and delivered, once each, and each source's SDK
+   * retries stay duplicates.
+   */
+  @Test
+  void aSourceReusingAnotherSourcesMessageIdsIsDeliveredAndBothSourcesRetriesStayDeduplicated() {
+    sink.behave((path, events) -> Sink.Reply.OK);
+    String yaml = Workspaces.of(
+        webhook("from-web", "web", true, "{\"url\": \"" + sink.url("/from-web") + "\"}"),
+        webhook("from-app", "app", true, "{\"url\": \"" + sink.url("/from-app") + "\"}"));
+    try (NodeFixture node = new NodeFixture(db, "bysource", Clock.systemUTC(), yaml)) {
+      node.start();
+      int users = 1000;
+      int perUser = 3;
+      node.ingest(node.users("web", "u", users, perUser));
+      node.ingest(node.users("app", "u", users, perUser)); // web's messageIds for web's users
+      node.ingest(node.users("web", "u", users, perUser)); // both SDKs retry everything
+      node.ingest(node.users("app", "u", users, perUser));
+      Sink.Endpoint web = sink.endpoint("/from-web");
+      Sink.Endpoint app = sink.endpoint("/from-app");
+      long total = (long) users * perUser;
+      eventually("both sources' events delivered", () -> web.accepted.delivered() == total && app.accepted.delivered() == total,
+          () -> "web=" + web.accepted.delivered() + " app=" + app.accepted.delivered());
+      eventually("all outcomes written", () -> node.pending("from-web") == 0 && node.pending("from-app") == 0);
+      Map<String, Long> expected = new HashMap<>();
+      for (int u = 0; u < users; u++) {
+        expected.put("u" + u, (long) perUser);
+      }
+      web.received.assertComplete(expected);
+      app.received.assertComplete(expected);
+      assertEquals(0, web.received.duplicates() + app.received.duplicates(), "the retries were not stored again");
+    }
+  }
+
   @Test
   void aFailingUserBlocksOnlyItselfAndAHangingDestinationOnlyItself() {
     ManualClock clock = new ManualClock();
