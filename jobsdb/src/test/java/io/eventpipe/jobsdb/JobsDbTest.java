@@ -340,6 +340,42 @@ class JobsDbTest {
         });
   }
 
+  /**
+   * A node restarted over datasets whose jobs have all finished: its maintenance ran before its first allocation and
+   * treated every dataset as below the one being written, so it dropped the dataset the sequence continues in, which an
+   * allocation in flight had just found to exist ("no partition of relation job_state found for row" on a migration's
+   * target). Maintenance before the first allocation keeps it; every store after it succeeds.
+   */
+  @Test
+  void maintenanceBeforeTheFirstAllocationKeepsTheDatasetTheSequenceContinuesIn() throws Exception {
+    JobsDbOptions options = fx.options("restarted").withDatasetSize(4096).withMaxBatchJobs(256);
+    JobsDb first = fx.open(options);
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < 3000; i++) {
+      jobs.add(fx.job(i % 64, "k" + (i % 50), "d", "m" + i, "p" + i));
+    }
+    await(first.store(jobs));
+    assertEquals(3000, fx.drain(first, "d").size());
+    await(first.shutdown());
+
+    JobsDb restarted = fx.open(options);
+    long lastValue;
+    try (Connection c = database.connect(); Statement st = c.createStatement();
+         ResultSet rs = st.executeQuery("SELECT last_value FROM jobs_restarted.job_id_seq")) {
+      rs.next();
+      lastValue = rs.getLong(1);
+    }
+    await(restarted.runMaintenance());
+    assertTrue(await(restarted.datasets()).contains("r" + lastValue / 4096),
+        "the dataset the sequence continues in survives maintenance: " + await(restarted.datasets()));
+    List<NewJob> more = new ArrayList<>();
+    for (int i = 0; i < 600; i++) {
+      more.add(fx.job(i % 64, "k" + (i % 50), "d", "n" + i, "q" + i));
+    }
+    await(restarted.store(more));
+    assertEquals(600, fx.drain(restarted, "d").size());
+  }
+
   @Test
   void finishedDatasetsAreDroppedWholeUnderLoadAndAbortedJobsMoveToTheDeadLetterTable() throws Exception {
     JobsDb db = fx.open(fx.options("rotate").withDatasetSize(2048).withMaxBatchJobs(256));

@@ -197,8 +197,7 @@ final class Datasets {
    * times out is left to the next maintenance (without failing this one, so compaction and the rest still run).
    */
   Future<Integer> dropFinished() {
-    long writing = writingDataset();
-    return pool.query("SELECT d.name, d.lo, d.kind, coalesce(r.completed, false) FROM " + s + ".datasets d"
+    return writingDataset().compose(writing -> pool.query("SELECT d.name, d.lo, d.kind, coalesce(r.completed, false) FROM " + s + ".datasets d"
             + " LEFT JOIN " + s + ".import_ranges r ON d.kind = 'import' AND r.lo = d.lo ORDER BY d.lo")
         .execute()
         .compose(rows -> {
@@ -214,12 +213,22 @@ final class Datasets {
             f = f.compose(n -> dropIfFinished(name).map(dropped -> n + (dropped ? 1 : 0)));
           }
           return f;
-        });
+        }));
   }
 
-  /** The regular dataset ids are being handed out from (those below it are full), or MAX_VALUE before any. */
-  private long writingDataset() {
-    return ids.end == 0 ? Long.MAX_VALUE : (ids.end - 1) / options.datasetSize();
+  /**
+   * The regular dataset ids are being handed out from; those below it are full, so they may be dropped or compacted.
+   * Before this process has allocated any id it is the dataset of the sequence's last value, where the next block
+   * starts at the earliest. (It used to be "none" then, MAX_VALUE, so maintenance on a node restarted over finished
+   * datasets dropped the very dataset an allocation in flight had just found to exist, and the insert failed with "no
+   * partition of relation job_state found for row": seen on a migration's target taking its first writes.)
+   */
+  private Future<Long> writingDataset() {
+    if (ids.end != 0) {
+      return Future.succeededFuture((ids.end - 1) / options.datasetSize());
+    }
+    return pool.query("SELECT last_value FROM " + s + ".job_id_seq").execute()
+        .map(rows -> rows.iterator().next().getLong(0) / options.datasetSize());
   }
 
   private Future<Boolean> dropIfFinished(String name) {
@@ -313,10 +322,10 @@ final class Datasets {
    * @return whether a dataset was compacted
    */
   Future<Boolean> compactOne() {
-    long writing = writingDataset();
     return resumeCompaction()
         .compose(resumed -> resumed ? Future.succeededFuture(true)
-            : pool.query("SELECT name, lo, hi FROM " + s + ".datasets WHERE kind = 'regular' ORDER BY lo").execute()
+            : writingDataset().compose(writing -> pool.query("SELECT name, lo, hi FROM " + s + ".datasets"
+                    + " WHERE kind = 'regular' ORDER BY lo").execute()
                 .compose(rows -> {
                   List<String> names = new ArrayList<>();
                   List<long[]> bounds = new ArrayList<>();
@@ -327,7 +336,7 @@ final class Datasets {
                     }
                   }
                   return firstCompacted(names, bounds, 0);
-                }))
+                })))
         .recover(e -> {
           if (lockTimeout(e)) {
             LOG.debug("queue {}: compaction postponed, the tables are busy: {}", options.queue(), e.getMessage());
