@@ -43,6 +43,8 @@ import java.util.TreeSet;
  */
 final class InternalIngest {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(InternalIngest.class);
+
   private final int nodeId;
   private final TopologyWatcher topology;
   private final JobsDb ingest;
@@ -134,7 +136,7 @@ final class InternalIngest {
     }
   }
 
-  private static void answer(HttpServerRequest req, Throwable err) {
+  private void answer(HttpServerRequest req, Throwable err) {
     if (req.response().ended()) {
       return;
     }
@@ -144,8 +146,8 @@ final class InternalIngest {
       }
       InternalHttp.error(req.response(), g.status(), g.getMessage());
     } else {
-      req.response().putHeader("Retry-After", "1");
-      InternalHttp.error(req.response(), 503, "not stored: " + err.getMessage());
+      InternalHttp.internalError(req.response(), 503, "not stored on node " + nodeId + "; retry", LOG,
+          "internal ingest not stored, answering 503", err);
     }
   }
 

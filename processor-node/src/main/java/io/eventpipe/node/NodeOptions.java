@@ -1,5 +1,6 @@
 package io.eventpipe.node;
 
+import io.eventpipe.gateway.http.ConnectionLimits;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.PgConfig;
 import java.nio.file.Path;
@@ -22,6 +23,7 @@ import java.util.Objects;
  * @param control       the control store; null for a standalone node, which owns every partition and serves the
  *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
  * @param advertise     the host:port other processes reach the internal port at (null: internalHost:actual port)
+ * @param internalConnections the internal port's header deadline, idle timeout and connection cap
  */
 public record NodeOptions(
     int nodeId,
@@ -34,9 +36,11 @@ public record NodeOptions(
     String ingestToken,
     Path workspace,
     PgConfig control,
-    String advertise) {
+    String advertise,
+    ConnectionLimits internalConnections) {
 
   public NodeOptions {
+    Objects.requireNonNull(internalConnections, "internalConnections");
     Objects.requireNonNull(pg, "pg");
     Objects.requireNonNull(gateway, "gateway");
     Objects.requireNonNull(adminToken, "adminToken");
@@ -53,6 +57,18 @@ public record NodeOptions(
     if (ingestToken != null && ingestToken.length() < 8) {
       throw new IllegalArgumentException("ingest token must be at least 8 characters");
     }
+  }
+
+  /** With the internal port's default {@link ConnectionLimits#internalDefaults()}. */
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
+      String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise) {
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
+        ConnectionLimits.internalDefaults());
+  }
+
+  public NodeOptions withInternalConnections(ConnectionLimits v) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, v);
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
