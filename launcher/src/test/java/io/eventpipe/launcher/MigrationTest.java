@@ -273,7 +273,7 @@ class MigrationTest {
       MigratorOptions stopAtSwitch = MigrationCluster.crashingBefore("switched");
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopAtSwitch));
       ControlStore store = await(ControlStore.open(c.vertx, c.control));
-      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)))) {
+      try (var dbs = new io.eventpipe.migrator.NodeDatabases(c.vertx, k -> MigrationCluster.config(c.nodeDbs.get(k)), true)) {
         Migration m = await(store.activeMigration()).orElseThrow();
         assertEquals(Migration.Step.FENCED, m.step());
         // the switch's first transaction, as the old migrator ran it: the epoch is in force, SWITCHED never recorded

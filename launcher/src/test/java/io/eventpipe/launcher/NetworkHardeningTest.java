@@ -77,7 +77,7 @@ class NetworkHardeningTest {
     await(control.initialize(8, 1));
     nodeDb = server.createDatabase("nh_node0");
     node = await(new Node(vertx, new NodeOptions(0, config(nodeDb), 8, GatewayOptions.defaults(0), "127.0.0.1", 0, ADMIN, INGEST,
-        workspace, controlPg, null, LIMITS)).start());
+        workspace, controlPg, null, LIMITS).withAllowNonDurableDatabase(true)).start());
     proxy = await(new Proxy(vertx, new Proxy.Options(GatewayOptions.defaults(0).withHost("127.0.0.1"), controlPg, INGEST,
         "127.0.0.1", 0, workspace, LIMITS)).start());
   }
