@@ -443,7 +443,7 @@ final class DestinationWorker extends VerticleBase {
     metrics.attempts.increment(d.jobs().size());
     Future<DeliveryResult> f;
     try {
-      f = client.deliver(d.jobs());
+      f = client.deliver(d.jobs(), options.nodeName());
     } catch (RuntimeException e) {
       f = Future.failedFuture(e);
     }
