@@ -97,6 +97,30 @@ class MigrationTest {
     }
   }
 
+  /** Hole 10 of issue 15: two migrator processes never drive a migration at once (the control store's lease). */
+  @Test
+  void aSecondMigratorProcessCannotRunWhileAnotherHoldsTheLease(@TempDir Path dir) throws Exception {
+    try (MigrationCluster c = new MigrationCluster(dir, 16, 2, 1)) {
+      c.startNode(1);
+      ControlStore store = await(ControlStore.open(c.vertx, c.control));
+      try {
+        ControlStore.MigratorLease other = await(store.takeMigratorLease(c.vertx)); // a migrator process running
+        ExecutionException busy = assertThrows(ExecutionException.class, () -> c.migrate(2, MigrationCluster.fastOptions()));
+        assertTrue(busy.getCause() instanceof ControlStore.MigratorBusy, busy.getCause().toString());
+        assertTrue(busy.getCause().getMessage().contains("another migrator process"), busy.getCause().getMessage());
+        assertTrue(await(store.activeMigration()).isEmpty(), "the refused run planned nothing");
+        await(other.release());
+        Migrator.Result r = c.migrate(2, MigrationCluster.fastOptions()); // once it ended, the next one runs
+        assertTrue(r.summary().contains("finished"), r.summary());
+        ControlStore.MigratorLease again = await(store.takeMigratorLease(c.vertx));
+        assertTrue(again.held(), "a finished run let go of the lease");
+        await(again.release());
+      } finally {
+        await(store.closeAsync());
+      }
+    }
+  }
+
   @Test
   void anAbortBeforeTheSwitchKeepsTheOldTopology(@TempDir Path dir) throws Exception {
     try (MigrationCluster c = new MigrationCluster(dir, 16, 3, 2)) {

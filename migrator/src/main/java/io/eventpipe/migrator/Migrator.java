@@ -78,6 +78,8 @@ public final class Migrator {
   private final Copier copier;
   private volatile String activity = "starting";
   private volatile Migration current;
+  /** the control store's migrator lease while a run holds it */
+  private volatile ControlStore.MigratorLease lease;
   private volatile long jobsTotal;
   private volatile int partitionsDone;
   /** migrations whose nodes' databases were opened (concurrently) by this run */
@@ -97,6 +99,27 @@ public final class Migrator {
    * Completes when the new topology serves and nothing is left on removed nodes.
    */
   public Future<Result> run(int toNodes, Only only) {
+    return leased(() -> runLeased(toNodes, only));
+  }
+
+  /**
+   * Runs {@code work} holding the control store's migrator lease (a second migrator process fails at once, naming
+   * the reason), released when it ends.
+   */
+  private Future<Result> leased(java.util.function.Supplier<Future<Result>> work) {
+    return control.takeMigratorLease(vertx).compose(lease -> {
+      this.lease = lease;
+      Future<Result> f;
+      try {
+        f = work.get();
+      } catch (RuntimeException e) {
+        f = Future.failedFuture(e);
+      }
+      return f.eventually(lease::release);
+    });
+  }
+
+  private Future<Result> runLeased(int toNodes, Only only) {
     long timer = vertx.setPeriodic(1000, t -> report());
     return control.activeMigration()
         .compose(active -> {
@@ -125,6 +148,10 @@ public final class Migrator {
    * by completing the migration and migrating back.
    */
   public Future<Result> abort() {
+    return leased(this::abortLeased);
+  }
+
+  private Future<Result> abortLeased() {
     long timer = vertx.setPeriodic(1000, t -> report());
     return control.activeMigration()
         .compose(active -> {
@@ -215,6 +242,11 @@ public final class Migrator {
               + m.toNodes() + " nodes serve epoch after " + m.fromEpoch()));
     }
     Step next = Step.values()[m.step().ordinal() + 1];
+    ControlStore.MigratorLease held = lease;
+    if (held != null && !held.held()) {
+      return Future.failedFuture(new MigrationException(m.id() + ": lost the migrator lease (the control store's connection"
+          + " dropped) before step " + next.name().toLowerCase(Locale.ROOT) + "; another migrator may run now: rerun"));
+    }
     activity = next.name().toLowerCase(Locale.ROOT);
     Future<Void> work;
     try {
