@@ -16,9 +16,11 @@ import java.util.Objects;
  * @param dedupMargin how far before the first copy of the dedup window (by the sources' database clocks) the entries
  *     are copied again after the fence: commits in flight then, and a node's clock ahead of its database's
  * @param hook called before each step; tests inject crashes with it
+ * @param copyStreams concurrent copy streams per (pair, queue, destination), over disjoint partition slices; a rerun
+ *     adopts the slices a previous run recorded, whatever its count
  */
 public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSecond, Duration readyTimeout, Duration lease,
-    Duration confirmTimeout, Duration dedupMargin, StepHook hook) {
+    Duration confirmTimeout, Duration dedupMargin, StepHook hook, int copyStreams) {
 
   /** Called before a step runs (and before each copied batch, with step {@code COPIED}). */
   @FunctionalInterface
@@ -35,30 +37,37 @@ public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSeco
     Objects.requireNonNull(confirmTimeout, "confirmTimeout");
     Objects.requireNonNull(dedupMargin, "dedupMargin");
     Objects.requireNonNull(hook, "hook");
+    if (copyStreams < 1 || copyStreams > 64) {
+      throw new IllegalArgumentException("copyStreams must be in 1..64, was " + copyStreams);
+    }
   }
 
   public static MigratorOptions defaults() {
     return new MigratorOptions(2000, 8L << 20, 0, Duration.ofMinutes(5), Duration.ofSeconds(15), Duration.ofMinutes(2),
-        Duration.ofSeconds(5), step -> {});
+        Duration.ofSeconds(5), step -> {}, 2);
   }
 
   public MigratorOptions withBatch(int jobs) {
-    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, hook, copyStreams);
   }
 
   public MigratorOptions withMaxJobsPerSecond(int rate) {
-    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, dedupMargin, hook, copyStreams);
   }
 
   public MigratorOptions withReadyTimeout(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, dedupMargin, hook, copyStreams);
   }
 
   public MigratorOptions withLease(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, dedupMargin, hook);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, dedupMargin, hook, copyStreams);
   }
 
   public MigratorOptions withHook(StepHook h) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, h);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, h, copyStreams);
+  }
+
+  public MigratorOptions withCopyStreams(int n) {
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, dedupMargin, hook, n);
   }
 }
