@@ -358,6 +358,57 @@ public final class ControlStore implements AutoCloseable {
     }
   }
 
+  /** The advisory lock key of the migrator lease in the control store's database. */
+  public static final long MIGRATOR_LOCK = 0x6d69_6772_6174_6f72L; // "migrator"
+
+  /**
+   * The migrator's lease, held on a connection of its own for as long as one migrator process runs a migration:
+   * a second migrator process cannot take it, so two never drive the protocol at once (each step is idempotent, but
+   * two interleaved runs are not). Closing it (or the process dying, which drops the connection) lets the next one
+   * take it.
+   */
+  public static final class MigratorLease implements AutoCloseable {
+    private final io.vertx.pgclient.PgConnection conn;
+    private volatile boolean lost;
+
+    private MigratorLease(io.vertx.pgclient.PgConnection conn) {
+      this.conn = conn;
+      conn.closeHandler(v -> lost = true);
+    }
+
+    /** Whether the lease's connection is still up (a migrator that lost it may no longer be alone). */
+    public boolean held() {
+      return !lost;
+    }
+
+    public Future<Void> release() {
+      return conn.close();
+    }
+
+    @Override
+    public void close() {
+      conn.close();
+    }
+  }
+
+  /** Takes the {@link MigratorLease}, failing with {@link MigratorBusy} if another process holds it. */
+  public Future<MigratorLease> takeMigratorLease(Vertx vertx) {
+    return io.vertx.pgclient.PgConnection.connect(vertx, pg.connectOptions()).compose(conn -> conn
+        .query("SELECT pg_try_advisory_lock(" + MIGRATOR_LOCK + ")").execute()
+        .compose(rows -> rows.iterator().next().getBoolean(0) ? Future.succeededFuture(new MigratorLease(conn))
+            : conn.close().transform(x -> Future.failedFuture(new MigratorBusy()))));
+  }
+
+  /** Another migrator process holds the lease. */
+  public static final class MigratorBusy extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    public MigratorBusy() {
+      super("another migrator process is running against this control store (it holds the migrator lease): wait for it"
+          + " to end, or stop it, then rerun");
+    }
+  }
+
   /** Another migration is in progress: one at a time. */
   public static final class MigrationInProgress extends IllegalStateException {
     private static final long serialVersionUID = 1L;

@@ -5,7 +5,6 @@ import io.eventpipe.control.Migration;
 import io.eventpipe.control.Migration.Step;
 import io.eventpipe.control.NodeInfo;
 import io.eventpipe.jobsdb.NodePartitions;
-import io.eventpipe.jobsdb.PartitionMover;
 import io.eventpipe.routing.Assignment;
 import io.eventpipe.routing.Topology;
 import io.vertx.core.Future;
@@ -50,15 +49,17 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Confirm</b>: each running source drops what it holds in memory for the fenced partitions, lets its deliveries
  *       in flight finish and records the confirmation. A source whose database nobody serves for the lease time is
  *       down; the migrator confirms for it.</li>
- *   <li><b>Copy</b>: per (source, target) pair, per queue and destination, the pending jobs and then the aborted ones
- *       are streamed in job order, in bounded batches: each batch commits on the target together with its progress
- *       mark, then is marked migrated on the source. States travel with the jobs (attempts, first attempt, next retry,
- *       last error), times as durations. Imported jobs take ids below every local id, so they precede the held
- *       writes.</li>
+ *   <li><b>Copy</b>: per (source, target) pair, per queue and destination, the aborted jobs and then the pending ones
+ *       are streamed in job order, in bounded batches, per partition slice: each batch commits on the target together
+ *       with its progress mark (scoped by the slice's partitions, so a rerun slicing otherwise resumes each from its
+ *       own), and only while the target holds its partitions for this migration. States travel with the jobs
+ *       (attempts, first attempt, next retry, last error), times as durations. Imported jobs take ids below every local
+ *       id and every earlier import, so they precede the held writes.</li>
  *   <li><b>Release</b>: targets serve the partitions; copied jobs are delivered first (lower ids), then the held writes.
  *       Retry times of copied jobs move on by the time they were held.</li>
- *   <li><b>Finish</b>: sources record the partitions as gone; removed nodes are forgotten by the control store and must
- *       hold nothing (checked).</li>
+ *   <li><b>Finish</b>: sources retire what the copy took (up to the targets' marks) and record the partitions as
+ *       gone; anything the copy did not take is reported and kept, never retired unseen; removed nodes are forgotten
+ *       by the control store and must hold nothing (checked).</li>
  * </ol>
  * An abort before the switch undoes the holds and fences; after the switch it completes the migration and then
  * migrates back to the old map (the targets already took writes for the moved partitions). "After the switch" means the
@@ -108,6 +109,8 @@ public final class Migrator {
   private final Copier copier;
   private volatile String activity = "starting";
   private volatile Migration current;
+  /** the control store's migrator lease while a run holds it */
+  private volatile ControlStore.MigratorLease lease;
   private volatile long jobsTotal;
   private volatile int partitionsDone;
   /** migrations whose nodes' databases were opened (concurrently) by this run */
@@ -127,6 +130,27 @@ public final class Migrator {
    * Completes when the new topology serves and nothing is left on removed nodes.
    */
   public Future<Result> run(int toNodes, Only only) {
+    return leased(() -> runLeased(toNodes, only));
+  }
+
+  /**
+   * Runs {@code work} holding the control store's migrator lease (a second migrator process fails at once, naming
+   * the reason), released when it ends.
+   */
+  private Future<Result> leased(java.util.function.Supplier<Future<Result>> work) {
+    return control.takeMigratorLease(vertx).compose(lease -> {
+      this.lease = lease;
+      Future<Result> f;
+      try {
+        f = work.get();
+      } catch (RuntimeException e) {
+        f = Future.failedFuture(e);
+      }
+      return f.eventually(lease::release);
+    });
+  }
+
+  private Future<Result> runLeased(int toNodes, Only only) {
     long timer = vertx.setPeriodic(1000, t -> report());
     return control.activeMigration()
         .compose(active -> {
@@ -155,6 +179,10 @@ public final class Migrator {
    * by completing the migration and migrating back.
    */
   public Future<Result> abort() {
+    return leased(this::abortLeased);
+  }
+
+  private Future<Result> abortLeased() {
     long timer = vertx.setPeriodic(1000, t -> report());
     return control.activeMigration()
         .compose(active -> {
@@ -246,6 +274,11 @@ public final class Migrator {
               + m.toNodes() + " nodes serve epoch after " + m.fromEpoch()));
     }
     Step next = Step.values()[m.step().ordinal() + 1];
+    ControlStore.MigratorLease held = lease;
+    if (held != null && !held.held()) {
+      return Future.failedFuture(new MigrationException(m.id() + ": lost the migrator lease (the control store's connection"
+          + " dropped) before step " + next.name().toLowerCase(Locale.ROOT) + "; another migrator may run now: rerun"));
+    }
     activity = next.name().toLowerCase(Locale.ROOT);
     Future<Void> work;
     try {
@@ -403,23 +436,25 @@ public final class Migrator {
   }
 
   /**
-   * Step 8: sources mark the copied jobs migrated (one statement per queue and destination) and record the partitions
-   * as gone; removed nodes must hold nothing, and are forgotten.
+   * Step 8: sources retire the jobs the copy took (up to the targets' progress marks, per queue, destination and
+   * slice) and record the partitions as gone; anything of the moved partitions the copy did not take (written or
+   * changed on the source after the copy passed it) is reported and kept, and the step fails: it is never retired
+   * unseen. Removed nodes must hold nothing, and are forgotten.
    */
   private Future<Void> finish(Migration m) {
-    Future<Void> gone = forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> {
-      Future<Void> f = Future.succeededFuture();
-      for (PartitionMover q : n.queues()) {
-        f = f.compose(v -> q.destinations(parts)).compose(dests -> {
-          Future<Void> g = Future.succeededFuture();
-          for (String d : dests) {
-            g = g.compose(v -> q.markAllMigrated(d, parts).mapEmpty());
-          }
-          return g;
-        });
-      }
-      return f.compose(v -> n.partitions().markGone(m.id(), parts));
+    List<String> notCopied = new ArrayList<>();
+    Future<Void> retired = forEachPair(m, (s, t, parts) -> copier.retireCopied(m.id(), s, t, parts).map(l -> {
+      notCopied.addAll(l);
+      return null;
     }));
+    Future<Void> gone = retired.compose(v -> {
+      if (!notCopied.isEmpty()) {
+        return Future.failedFuture(new MigrationException(m.id() + ": the sources hold jobs of the moved partitions that"
+            + " the copy did not take (written or changed after it passed them; kept, not retired): " + String.join("; ", notCopied)
+            + ". Their partitions are fenced; inspect them with the admin API of the node before rerunning"));
+      }
+      return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().markGone(m.id(), parts)));
+    });
     if (m.toNodes() >= m.fromNodes()) {
       return gone;
     }

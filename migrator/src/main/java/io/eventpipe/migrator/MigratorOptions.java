@@ -14,9 +14,11 @@ import java.util.Objects;
  *     on the node's behalf (a node that loses its database stops delivering within this time)
  * @param confirmTimeout how long to wait for a running node to confirm a fence
  * @param hook called before each step; tests inject crashes with it
+ * @param copyStreams concurrent copy streams per (pair, queue, destination), over disjoint partition slices; a rerun
+ *     adopts the slices a previous run recorded, whatever its count
  */
 public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSecond, Duration readyTimeout, Duration lease,
-    Duration confirmTimeout, StepHook hook) {
+    Duration confirmTimeout, StepHook hook, int copyStreams) {
 
   /** Called before a step runs (and before each copied batch, with step {@code COPIED}). */
   @FunctionalInterface
@@ -32,30 +34,37 @@ public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSeco
     Objects.requireNonNull(lease, "lease");
     Objects.requireNonNull(confirmTimeout, "confirmTimeout");
     Objects.requireNonNull(hook, "hook");
+    if (copyStreams < 1 || copyStreams > 64) {
+      throw new IllegalArgumentException("copyStreams must be in 1..64, was " + copyStreams);
+    }
   }
 
   public static MigratorOptions defaults() {
     return new MigratorOptions(2000, 8L << 20, 0, Duration.ofMinutes(5), Duration.ofSeconds(15), Duration.ofMinutes(2),
-        step -> {});
+        step -> {}, 2);
   }
 
   public MigratorOptions withBatch(int jobs) {
-    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook);
+    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, copyStreams);
   }
 
   public MigratorOptions withMaxJobsPerSecond(int rate) {
-    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, hook);
+    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, hook, copyStreams);
   }
 
   public MigratorOptions withReadyTimeout(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, hook);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, hook, copyStreams);
   }
 
   public MigratorOptions withLease(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, hook);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, hook, copyStreams);
   }
 
   public MigratorOptions withHook(StepHook h) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, h);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, h, copyStreams);
+  }
+
+  public MigratorOptions withCopyStreams(int n) {
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, n);
   }
 }

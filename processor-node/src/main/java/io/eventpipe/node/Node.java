@@ -162,7 +162,7 @@ public final class Node {
    * so a second process on the same database fails here, before it serves anything.
    */
   private Future<Void> startComponents() {
-    components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry);
+    components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry, "node-" + options.nodeId());
     follower = new PartitionFollower(vertx, options.pg(), partitions, components.router, components.processor, options.nodeId(),
         registry);
     return PartitionFollower.initiallyFenced(partitions)
