@@ -85,15 +85,34 @@ class MigrationTest {
     }
   }
 
+  /**
+   * Issue 16, item 1: a run toward another count than the open migration's (what a rollback's hooks do) used to be
+   * refused, leaving the release stuck; it is a new goal: the open migration, before its switch, is reversed, then the
+   * run goes to its own count. One migration is still recorded at a time.
+   */
   @Test
-  void aSecondMigrationIsRefusedNamingTheOneInProgress(@TempDir Path dir) throws Exception {
+  void aRunToAnotherCountReversesTheOpenMigrationBeforeItsSwitchThenGoesThere(@TempDir Path dir) throws Exception {
     try (MigrationCluster c = new MigrationCluster(dir, 16, 3, 2)) {
+      MigrationCluster.Load load = c.new Load(20, 2, 10);
       c.startNode(2);
       MigratorOptions stopAtSwitch = MigrationCluster.crashingBefore("switched");
       assertThrows(ExecutionException.class, () -> c.migrate(3, stopAtSwitch));
-      ExecutionException other = assertThrows(ExecutionException.class, () -> c.migrate(1, MigrationCluster.fastOptions()));
-      assertTrue(other.getCause() instanceof ControlStore.MigrationInProgress, other.getCause().toString());
-      assertTrue(other.getCause().getMessage().contains("2 -> 3"), other.getCause().getMessage());
+      Migrator.Result r = c.migrate(1, MigrationCluster.fastOptions());
+      assertEquals(1, r.toNodes(), r.summary());
+      assertTrue(r.summary().contains("2 -> 3) reversed before the switch"), r.summary());
+      assertEquals(1, (int) await(nodeCount(c)));
+      ControlStore store = await(ControlStore.open(c.vertx, c.control));
+      try {
+        List<Migration> recent = await(store.recentMigrations(2));
+        assertEquals(Migration.Step.FINISHED, recent.get(0).step(), recent.get(0).toString());
+        assertEquals(Migration.Step.ABORTED, recent.get(1).step(), recent.get(1).toString());
+      } finally {
+        await(store.closeAsync());
+      }
+      Thread.sleep(500);
+      load.close();
+      assertEquals(0, load.errors.get(), "SDK requests failed: " + load.errorSamples);
+      c.assertAllDelivered(load.acked, 60);
     }
   }
 
