@@ -42,7 +42,8 @@ public final class Main {
       "admin-host", "ingest-token", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
-      "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress", "allow-non-durable-database");
+      "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress", "allow-non-durable-database",
+      "lock-wait-seconds", "if-initialized");
   private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
       "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password");
   private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "progress");
@@ -130,6 +131,7 @@ public final class Main {
                   --to N  --control-url postgresql://...  --node-pg-url 'postgresql://user:pw@host-{node}:5432/db'
                   --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no throttle)
                   --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
+                  --lock-wait-seconds 0 (for another migrator to end)  --if-initialized (no cluster yet: exit 0)
                   --allow-non-durable-database (tests only: node databases with fsync/synchronous_commit off)
           control-init  provisions the control store as its owner: roles and their passwords, schema, grants, topology
                   --control-url postgresql://owner:pw@host:5432/control  --cluster-nodes N (a new cluster's topology)

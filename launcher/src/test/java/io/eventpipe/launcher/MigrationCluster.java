@@ -72,9 +72,7 @@ final class MigrationCluster implements AutoCloseable {
     PgServer server = PgServer.get();
     PgDatabase controlDb = server.createDatabase("mig_control");
     control = config(controlDb);
-    for (int k = 0; k < maxNodes; k++) {
-      nodeDbs.add(server.createDatabase("mig_node" + k));
-    }
+    nodeDbs.addAll(server.createDatabases("mig_node", maxNodes)); // one URL template reaches them: nodeUrlTemplate()
     sink = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
       if (!sinkPath.equals(req.path())) {
         foreign.incrementAndGet();
@@ -392,6 +390,18 @@ final class MigrationCluster implements AutoCloseable {
     }
     await(sink.close());
     await(vertx.close());
+  }
+
+  /** The node databases as the migrator's {@code --node-pg-url} names them ({@code {node}} is the ordinal). */
+  String nodeUrlTemplate() {
+    String first = nodeDbs.get(0).uri();
+    return first.substring(0, first.length() - 1) + "{node}";
+  }
+
+  /** The control store's URL as a flag takes it. */
+  String controlUrl() {
+    return "postgresql://" + control.user() + ":" + control.password() + "@" + control.host() + ":" + control.port() + "/"
+        + control.database();
   }
 
   static PgConfig config(PgDatabase db) {

@@ -118,8 +118,7 @@ public final class Node {
           if (!options.clustered()) {
             return Future.succeededFuture();
           }
-          String address = options.advertise() != null ? options.advertise() : options.internalHost() + ":" + internalServer.actualPort();
-          return control.registerNode(options.nodeId(), address);
+          return control.registerNode(options.nodeId(), advertised());
         })
         .map(v -> {
           ready = true;
@@ -239,7 +238,19 @@ public final class Node {
   }
 
   private void heartbeat() {
-    control.heartbeat(options.nodeId(), ready).onFailure(e -> LOG.debug("heartbeat to the control store failed: {}", e.toString()));
+    control.heartbeat(options.nodeId(), ready)
+        .compose(registered -> registered ? Future.<Void>succeededFuture() : registerAgain())
+        .onFailure(e -> LOG.debug("heartbeat to the control store failed: {}", e.toString()));
+  }
+
+  /** A shrink forgot this node while it runs on (a rollback back to this size keeps its pod): it registers again. */
+  private Future<Void> registerAgain() {
+    LOG.info("node {} is not registered in the control store (a shrink forgot it): registering again", options.nodeId());
+    return control.registerNode(options.nodeId(), advertised()).compose(v -> control.heartbeat(options.nodeId(), ready)).mapEmpty();
+  }
+
+  private String advertised() {
+    return options.advertise() != null ? options.advertise() : options.internalHost() + ":" + internalServer.actualPort();
   }
 
   /**
