@@ -405,22 +405,22 @@ class PartitionMoverTest {
     JobsDb target = dst.open(dst.options("q7"));
     PartitionMover from = mover(src, "q7");
     PartitionMover to = mover(dst, "q7");
-    await(source.store(List.of(src.job(70, "k", "d", "m7-1", "a"), src.job(71, "j", "d", "m7-2", "b"))));
-    PartitionMover.Batch both = exported(from, "d", Set.of(70, 71));
-    PartitionMover.Batch innocent = exported(from, "d", Set.of(71));
-    await(partitions(dst).hold("mig-7", Set.of(70, 71)));
+    await(source.store(List.of(src.job(170, "k", "d", "m7-1", "a"), src.job(171, "j", "d", "m7-2", "b"))));
+    PartitionMover.Batch both = exported(from, "d", Set.of(170, 171));
+    PartitionMover.Batch innocent = exported(from, "d", Set.of(171));
+    await(partitions(dst).hold("mig-7", Set.of(170, 171)));
     // another migrator process (a stale one, or a second run of another migration) cannot import here
     JobsDbException.ImportConflict stale = assertThrows(JobsDbException.ImportConflict.class,
-        () -> await(to.importBatch(new PartitionMover.Slice("mig-other", List.of(70, 71)), "q7/0/d/pending", both)));
+        () -> await(to.importBatch(new PartitionMover.Slice("mig-other", List.of(170, 171)), "q7/0/d/pending", both)));
     assertTrue(stale.getMessage().contains("not held for this migration"), stale.getMessage());
     // once a partition is released (or unheld by an abort) nothing more is imported into it, not even a part
-    await(partitions(dst).release("mig-7", Set.of(70)));
+    await(partitions(dst).release("mig-7", Set.of(170)));
     assertThrows(JobsDbException.ImportConflict.class,
-        () -> await(to.importBatch(new PartitionMover.Slice("mig-7", List.of(70, 71)), "q7/0/d/pending", both)));
-    assertEquals(0, await(to.count(Set.of(70, 71)))[0], "a refused import wrote nothing");
+        () -> await(to.importBatch(new PartitionMover.Slice("mig-7", List.of(170, 171)), "q7/0/d/pending", both)));
+    assertEquals(0, await(to.count(Set.of(170, 171)))[0], "a refused import wrote nothing");
     // the partition still held imports as before
-    assertEquals(1, (int) await(to.importBatch(new PartitionMover.Slice("mig-7", List.of(71)), "q7/0/d/pending", innocent)));
-    await(partitions(dst).release("mig-7", Set.of(71)));
+    assertEquals(1, (int) await(to.importBatch(new PartitionMover.Slice("mig-7", List.of(171)), "q7/0/d/pending", innocent)));
+    await(partitions(dst).release("mig-7", Set.of(171)));
     assertEquals(List.of("m7-2"), dst.drain(target, "d").stream().map(Job::messageId).toList());
   }
 
