@@ -171,9 +171,12 @@ public final class Node {
   }
 
   private Future<Void> startInternalPort() {
-    var adminApi = components.adminApi(deliveries, config, options.adminToken());
+    // every body read on this port (internal ingest, the admin API's replay) shares one byte budget and has the public
+    // API's body deadline
+    BodyReader.Budget bodies = new BodyReader.Budget(options.gateway().maxInFlightBytes());
+    var adminApi = components.adminApi(vertx, deliveries, config, options.adminToken(), bodies, options.gateway().bodyTimeoutMs());
     InternalIngest internal = options.clustered() ? new InternalIngest(vertx, options.nodeId(), topology, ingest, registry,
-        components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs(),
+        components.processor::wake, bodies, options.gateway().bodyTimeoutMs(),
         clock, () -> wireVersions)
         : null;
     ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry);
