@@ -185,7 +185,8 @@ public final class Node {
         components.processor::wake, bodies, options.gateway().bodyTimeoutMs(),
         clock, () -> wireVersions)
         : null;
-    ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry);
+    ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry,
+        IngestBatch.MAX_BYTES, options.gateway().bodyTimeoutMs());
     internalServer = guard.createServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()), req -> {
       req.response().putHeader(WireVersions.RANGE_HEADER, wireVersions.header());
       switch (req.path()) {

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * and hold its connection and bytes for ever. Every body read on a node's internal port now has the public API's body
  * deadline ({@code --body-timeout-ms}) and the port's byte budget (the gateway's BodyReader): tricklers get a 408 and
  * a closed connection while other admin requests are served, and bodies past the cap a 413, with or without a
- * Content-Length.
+ * Content-Length. A body nobody reads (a request answered without it) no longer holds its connection either.
  */
 @ExtendWith(PostgresExtension.class)
 class AdminBodyDeadlineTest {
@@ -65,7 +65,8 @@ class AdminBodyDeadlineTest {
       for (int i = 0; i < 3; i++) {
         Socket s = RawHttp.connect(port);
         tricklers.add(s);
-        Thread t = new Thread(() -> trickle(s, stop), "trickler-" + i);
+        Thread t = new Thread(() -> trickle(s, "POST " + REPLAY + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN
+            + "\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"all\": ", stop), "trickler-" + i);
         t.setDaemon(true);
         t.start();
       }
@@ -81,6 +82,22 @@ class AdminBodyDeadlineTest {
         assertTrue(answer.startsWith("HTTP/1.1 408"), "a trickled body is refused at the body deadline: " + answer);
         assertTrue(answer.contains("within " + BODY_TIMEOUT_MS + " ms"), answer);
         RawHttp.awaitClosedByServer(s);
+      }
+
+      // a body nobody reads (answered 401, or a GET that ignores it), trickled with or without a token: the
+      // connection closes after the answer, within the body deadline, instead of being read and discarded for ever
+      for (String head : new String[] {"GET /admin/v1/destinations HTTP/1.1\r\nHost: x\r\n",
+          "GET /health/live HTTP/1.1\r\nHost: x\r\n",
+          "GET /admin/v1/destinations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN + "\r\n"}) {
+        try (Socket s = RawHttp.connect(port)) {
+          Thread t = new Thread(() -> trickle(s, head + "Content-Length: 100000\r\n\r\n", stop), "unread-trickler");
+          t.setDaemon(true);
+          t.start();
+          String answer = RawHttp.readResponse(s.getInputStream());
+          assertTrue(answer.startsWith("HTTP/1.1 401") || answer.startsWith("HTTP/1.1 200"), answer);
+          assertEquals(200, send("GET", "/admin/v1/destinations", null).statusCode(), "others are served meanwhile");
+          RawHttp.awaitClosedByServer(s);
+        }
       }
 
       // past the cap: refused, with a declared length and without one (chunked)
@@ -102,12 +119,11 @@ class AdminBodyDeadlineTest {
     }
   }
 
-  /** An authorized replay whose headers are complete and whose body comes one byte every 50 ms. */
-  private static void trickle(Socket s, AtomicBoolean stop) {
+  /** Sends {@code head} (complete headers, maybe a body's start), then the body one byte every 50 ms. */
+  private static void trickle(Socket s, String head, AtomicBoolean stop) {
     try {
       OutputStream out = s.getOutputStream();
-      out.write(("POST " + REPLAY + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN
-          + "\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"all\": ").getBytes(StandardCharsets.US_ASCII));
+      out.write(head.getBytes(StandardCharsets.US_ASCII));
       out.flush();
       while (!stop.get()) {
         out.write(' ');
