@@ -31,8 +31,9 @@ import org.slf4j.LoggerFactory;
  * elsewhere: a body by its reader's deadline ({@link BodyReader}), silence by the idle timeout. A body that nobody
  * reads (a request answered without it: a 401, a 404, a GET with a body) would otherwise be read and discarded by
  * Vert.x for as long as it trickles, each byte restarting the idle timeout: once such a request is answered, the guard
- * swallows at most another {@code unreadBodyBytes} of it within the body deadline, then closes the connection
- * ({@link BodyReader#swallowThenClose}).
+ * discards at most another {@code unreadBodyBytes} of it within the body deadline and closes the connection past
+ * either (a body that ends in time keeps its connection alive, as the client expects of an answer without
+ * {@code Connection: close}).
  *
  * <p>Cleartext HTTP/2 (h2c) is off on these ports: Vert.x decides between HTTP/1 and h2c only once a client has sent
  * bytes, so a client that connects and sends nothing would have no connection to time out. Nothing of ours speaks
@@ -148,8 +149,9 @@ public final class ConnectionGuard {
     conn.active++;
     conn.cancel();
     req.response().endHandler(v -> {
-      if (!req.isEnded() && declaresBody(req)) {
-        BodyReader.swallowThenClose(vertx, req, unreadBodyBytes, bodyTimeoutMs); // answered; nobody reads the rest
+      if (!req.isEnded() && declaresBody(req)
+          && !"close".equalsIgnoreCase(req.response().headers().get(io.vertx.core.http.HttpHeaders.CONNECTION))) {
+        discardWithinDeadline(req); // answered; nobody reads the rest (a handler that closes swallows it itself)
       }
       if (--conn.active == 0 && connections.containsKey(conn.connection)) {
         conn.arm(limits.idleTimeoutSeconds() * 1000L);
@@ -166,6 +168,28 @@ public final class ConnectionGuard {
     String length = req.getHeader(io.vertx.core.http.HttpHeaders.CONTENT_LENGTH);
     return req.getHeader(io.vertx.core.http.HttpHeaders.TRANSFER_ENCODING) != null
         || length != null && !length.trim().equals("0");
+  }
+
+  /**
+   * Lets the rest of an answered request's body arrive and be discarded (so a kept-alive client can send its next
+   * request) within the body deadline and up to {@code unreadBodyBytes}; past either the connection is closed.
+   */
+  private void discardWithinDeadline(HttpServerRequest req) {
+    long[] left = {unreadBodyBytes};
+    long timer = vertx.setTimer(bodyTimeoutMs, t -> {
+      LOG.debug("{} port: closing {}: an answered request's body did not end within {} ms", server,
+          req.connection().remoteAddress(), bodyTimeoutMs);
+      req.connection().close();
+    });
+    req.handler(chunk -> {
+      left[0] -= chunk.length();
+      if (left[0] < 0) {
+        vertx.cancelTimer(timer);
+        req.connection().close();
+      }
+    });
+    req.endHandler(v -> vertx.cancelTimer(timer));
+    req.exceptionHandler(e -> vertx.cancelTimer(timer));
   }
 
   /** One connection's deadline; touched on its event loop only. */
