@@ -292,7 +292,111 @@ class ContractTest {
       String control = p.flag("control-url");
       assertTrue(control != null && services.containsKey(ChartTest.hostOf(control)), name + ": control store " + control);
     });
-    assertEquals(Set.of("node", "proxy"), roles);
+    assertEquals(Set.of("control-init", "migrator", "node", "proxy", "status"), roles);
+  }
+
+  /**
+   * Issue 14: compose connected every process to the control store as its owner (the image's superuser), so a
+   * compromised proxy could rewrite node addresses. As in the chart, only control-init holds the owner's credentials
+   * and runs first; it creates each role with the password from its variable, and every other process connects as its
+   * own role (the chart's user for that role) with that role's password, never the owner's.
+   */
+  @Test
+  void composeGivesEachProcessItsOwnControlStoreRoleAsTheChartDoes() throws IOException {
+    Map<String, Object> compose = new Yaml().load(Files.readString(Path.of("compose", "docker-compose.yml"), StandardCharsets.UTF_8));
+    @SuppressWarnings("unchecked")
+    Map<String, Map<String, Object>> services = (Map<String, Map<String, Object>>) compose.get("services");
+    // the chart's user per role, the role's password flag of control-init per user
+    Map<String, String> chartUsers = new LinkedHashMap<>();
+    chartProcesses(RenderedChart.render()).values().stream().filter(p -> p.role() != null && p.flag("control-url") != null)
+        .forEach(p -> chartUsers.put(p.role(), userOf(p.flag("control-url"))));
+    Map<String, String> passwordFlag = Map.of(io.eventpipe.control.ControlRoles.PROXY, "proxy-role-password",
+        io.eventpipe.control.ControlRoles.ANY_NODE, "node-role-password", io.eventpipe.control.ControlRoles.MIGRATOR,
+        "migrator-role-password", io.eventpipe.control.ControlRoles.STATUS, "status-role-password");
+    Map<String, String> roleOf = Map.of("proxy", io.eventpipe.control.ControlRoles.PROXY, "node",
+        io.eventpipe.control.ControlRoles.ANY_NODE, "migrator", io.eventpipe.control.ControlRoles.MIGRATOR, "status",
+        io.eventpipe.control.ControlRoles.STATUS);
+
+    Map<String, String> controlDbEnv = stringMap(services.get("control-db").get("environment"));
+    String ownerUser = controlDbEnv.getOrDefault("POSTGRES_USER", "postgres");
+    String ownerPassword = variableOf(controlDbEnv.get("POSTGRES_PASSWORD"));
+    Map<String, Process> processes = new LinkedHashMap<>();
+    services.forEach((name, s) -> {
+      if (String.valueOf(s.get("image")).startsWith("eventpipe:")) {
+        @SuppressWarnings("unchecked")
+        List<String> command = (List<String>) s.get("command");
+        processes.put(name, process("compose service " + name, "eventpipe:dev", command, stringMap(s.get("environment"))));
+      }
+    });
+    Process init = processes.get("control-init");
+    assertTrue(init != null && "control-init".equals(init.role()),
+        "no control-init service: something else would have to connect as the control store's owner");
+    assertEquals(ownerUser, userOf(init.flag("control-url")), "control-init connects as the owner");
+    assertEquals(ownerPassword, variableOf(passwordOf(init.flag("control-url"))));
+    assertTrue(chartUsers.keySet().containsAll(Set.of("proxy", "node", "migrator")), "the chart's roles: " + chartUsers);
+    processes.forEach((name, p) -> {
+      if (p == init) {
+        return;
+      }
+      p.env().forEach((k, v) -> assertFalse(v.contains("${" + ownerPassword),
+          name + " " + k + " holds the control store owner's password " + ownerPassword + ": " + v));
+      String url = p.flag("control-url");
+      String user = userOf(url);
+      assertFalse(user.equals(ownerUser) || variableOf(passwordOf(url)).equals(ownerPassword),
+          name + " connects to the control store with the owner's credentials: " + url);
+      assertEquals(roleOf.get(p.role()), user, name + " (" + p.role() + ") connects as another role");
+      if (chartUsers.containsKey(p.role())) {
+        assertEquals(chartUsers.get(p.role()), user, name + ": the chart gives role " + p.role() + " another user");
+      }
+      // its password is the one control-init sets for that role
+      assertEquals(variableOf(init.flag(passwordFlag.get(user))), variableOf(passwordOf(url)),
+          name + " uses a password control-init does not set for " + user);
+      for (String flag : passwordFlag.values()) {
+        assertFalse(p.has(flag), name + " holds a role password (" + flag + "): only control-init does");
+      }
+      assertFalse(p.has("cluster-nodes"), name + ": only control-init creates the topology (its role cannot)");
+      assertTrue(dependsOnCompletion(services, name, "control-init"), name + " may start before control-init has run");
+    });
+  }
+
+  /** Whether {@code name} waits, directly or through what it depends on, for {@code on} to complete successfully. */
+  private static boolean dependsOnCompletion(Map<String, Map<String, Object>> services, String name, String on) {
+    Object deps = services.get(name).get("depends_on");
+    if (deps instanceof Map<?, ?> m) {
+      if (m.get(on) instanceof Map<?, ?> c && "service_completed_successfully".equals(c.get("condition"))) {
+        return true;
+      }
+      return m.keySet().stream().anyMatch(d -> dependsOnCompletion(services, String.valueOf(d), on));
+    }
+    if (deps instanceof List<?> l) {
+      return l.stream().anyMatch(d -> dependsOnCompletion(services, String.valueOf(d), on));
+    }
+    return false;
+  }
+
+  private static Map<String, String> stringMap(Object env) {
+    Map<String, String> out = new LinkedHashMap<>();
+    if (env instanceof Map<?, ?> m) {
+      m.forEach((k, v) -> out.put(String.valueOf(k), String.valueOf(v)));
+    }
+    return out;
+  }
+
+  private static String userOf(String url) {
+    String rest = url.substring(url.indexOf("://") + 3);
+    return rest.substring(0, rest.indexOf(':'));
+  }
+
+  private static String passwordOf(String url) {
+    String rest = url.substring(url.indexOf("://") + 3);
+    return rest.substring(rest.indexOf(':') + 1, rest.lastIndexOf('@'));
+  }
+
+  /** The variable a compose value interpolates: {@code ${NAME}} or {@code ${NAME:?message}}. */
+  private static String variableOf(String value) {
+    Matcher m = Pattern.compile("\\$\\{([A-Z_]+)[}:]").matcher(String.valueOf(value));
+    assertTrue(m.find(), "not a compose variable: " + value);
+    return m.group(1);
   }
 
   /**

@@ -10,6 +10,8 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The settings of a PostgreSQL server that decide whether a commit survives a crash, as one session of the role
@@ -29,6 +31,8 @@ import java.util.Set;
  *                           where the platform supports it)
  */
 public record Durability(String version, String fsync, String synchronousCommit, String fullPageWrites, String walSyncMethod) {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Durability.class);
 
   private static final String QUERY = "SELECT current_setting('server_version'), current_setting('fsync'),"
       + " current_setting('synchronous_commit'), current_setting('full_page_writes'), current_setting('wal_sync_method')";
@@ -100,6 +104,32 @@ public record Durability(String version, String fsync, String synchronousCommit,
         + " does not commit durably, so a crash of it or its host could lose acknowledged events: "
         + String.join("; ", problems.stream().map(Problem::toString).toList())
         + (escapeHatch == null || escapeHatch.isEmpty() ? "" : ". " + escapeHatch));
+  }
+
+  /**
+   * {@link #requireDurable} unless {@code allowed} (a process started with the tests-only
+   * {@code --allow-non-durable-database}), in which case a non-durable database is logged loudly and accepted.
+   *
+   * @param database names the database (no password: {@link PgConfig#redacted()})
+   */
+  public Durability requireDurableUnless(boolean allowed, String database, String escapeHatch) {
+    if (!allowed || durable()) {
+      return requireDurable(database, escapeHatch);
+    }
+    LOG.warn("NON-DURABLE DATABASE, FOR TESTS ONLY (--allow-non-durable-database): {} does not commit durably ({}): a"
+        + " crash of PostgreSQL or its host can lose what was committed there", database, problems());
+    return this;
+  }
+
+  /**
+   * Reads the settings of {@code pg} on a connection of its own (closed before the future completes) and applies
+   * {@link #requireDurableUnless}: for a process that checks a database before it opens its store there (the control
+   * store, whose pools belong to {@code ControlStore}).
+   */
+  public static Future<Durability> check(io.vertx.core.Vertx vertx, PgConfig pg, boolean allowed, String escapeHatch) {
+    io.vertx.sqlclient.Pool pool = pg.createPool(vertx, 1);
+    return read(pool).eventually(() -> pool.close())
+        .map(d -> d.requireDurableUnless(allowed, pg.redacted(), escapeHatch));
   }
 
   /** One line for logs and benchmark output, e.g. {@code PostgreSQL 17.7: fsync=on synchronous_commit=on ...}. */

@@ -2,6 +2,8 @@ package io.eventpipe.launcher;
 
 import io.eventpipe.control.ControlRoles;
 import io.eventpipe.control.ControlStore;
+import io.eventpipe.jobsdb.Durability;
+import io.eventpipe.jobsdb.JobsDbException;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.routing.Topology;
 import io.vertx.core.Vertx;
@@ -37,10 +39,37 @@ final class ControlInit {
 
   private ControlInit() {}
 
+  /**
+   * The control store's topology and migration records decide which node holds an acknowledged event, so the control
+   * store must commit durably like the node databases: {@code role} (control-init, migrator) refuses it otherwise,
+   * with the setting and its fix, unless started with the tests-only {@code --allow-non-durable-database}. Checked
+   * where a process starts, not in {@code ControlStore.open}, which tests open on fast servers at many places.
+   */
+  static void requireDurable(PgConfig control, boolean allowNonDurable, String role) {
+    try (Connection c = DriverManager.getConnection(control.jdbcUrl(), control.user(), control.password())) {
+      requireDurable(c, control, allowNonDurable, role);
+    } catch (SQLException e) {
+      throw new Flags.BadFlag("pipeline " + role + ": cannot read the durability settings of the control store at "
+          + control.redacted() + " (SQLSTATE " + e.getSQLState() + ")");
+    }
+  }
+
+  private static void requireDurable(Connection c, PgConfig control, boolean allowNonDurable, String role)
+      throws SQLException {
+    try {
+      Durability.read(c).requireDurableUnless(allowNonDurable, "the control store at " + control.redacted(),
+          "Fix the server; only for a test on a throwaway server, run pipeline " + role
+              + " with --allow-non-durable-database (PIPELINE_ALLOW_NON_DURABLE_DATABASE=true)");
+    } catch (JobsDbException.NotDurable e) {
+      throw new Flags.BadFlag(e.getMessage());
+    }
+  }
+
   static void run(Flags flags, int partitions) throws Exception {
     PgConfig owner = PgConfig.parse(flags.required("control-url"));
     int clusterNodes = flags.integer("cluster-nodes", 0, 0, 4096);
     int waitSeconds = flags.integer("wait-seconds", 300, 0, 86_400);
+    boolean allowNonDurable = flags.bool("allow-non-durable-database", false);
     Map<String, String> passwords = new LinkedHashMap<>();
     for (Map.Entry<String, String> e : ROLE_FLAGS.entrySet()) {
       String pw = flags.string(e.getKey(), null);
@@ -52,6 +81,7 @@ final class ControlInit {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(waitSeconds);
     while (true) {
       try (Connection c = DriverManager.getConnection(owner.jdbcUrl(), owner.user(), owner.password())) {
+        requireDurable(c, owner, allowNonDurable, "control-init");
         if (!passwords.isEmpty()) {
           ControlRoles.provision(c, passwords);
         }

@@ -45,7 +45,8 @@ public final class Main {
       "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress", "allow-non-durable-database",
       "lock-wait-seconds", "if-initialized");
   private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
-      "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password");
+      "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password",
+      "allow-non-durable-database");
   private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "progress");
 
   /**
@@ -122,7 +123,8 @@ public final class Main {
                   --cluster-nodes N (creates the topology of a new cluster)
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
                   --ingest-token TOKEN (what proxies send; required with --control-url, not the admin token)
-                  --allow-non-durable-database (tests only: start although fsync/synchronous_commit/full_page_writes is off)
+                  --allow-non-durable-database (tests only: start although its database or the control store has
+                  fsync/synchronous_commit/full_page_writes off)
           proxy   the stateless user-keyed proxy
                   --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --ingest-token TOKEN
           status  the topology, each node's health and pending jobs, the migration in progress, stranded partitions
@@ -132,11 +134,12 @@ public final class Main {
                   --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no throttle)
                   --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
                   --lock-wait-seconds 0 (for another migrator to end)  --if-initialized (no cluster yet: exit 0)
-                  --allow-non-durable-database (tests only: node databases with fsync/synchronous_commit off)
+                  --allow-non-durable-database (tests only: node databases or a control store not durable)
           control-init  provisions the control store as its owner: roles and their passwords, schema, grants, topology
                   --control-url postgresql://owner:pw@host:5432/control  --cluster-nodes N (a new cluster's topology)
                   --partitions 1024  --proxy-role-password  --node-role-password  --migrator-role-password
                   --status-role-password (each creates that role; use the PIPELINE_ variables)  --wait-seconds 300
+                  --allow-non-durable-database (tests only: a control store with fsync/synchronous_commit off)
           scale   resizes a running `local`: starts or stops its nodes and migrates; a rerun finishes the job
                   --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --progress
 
@@ -267,7 +270,9 @@ public final class Main {
     SecretFiles.checkToken("ingest-token", ingestToken);
     distinctTokens(adminToken, ingestToken);
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    boolean allowNonDurable = flags.bool("allow-non-durable-database", false);
     if (controlUrl != null && clusterNodes > 0) {
+      ControlInit.requireDurable(PgConfig.parse(controlUrl), allowNonDurable, "node"); // before it writes the topology
       // the first node of a new cluster creates its topology; later starts find it and keep it
       io.eventpipe.control.ControlStore store = io.eventpipe.control.ControlStore.open(vertx, PgConfig.parse(controlUrl))
           .toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
@@ -288,7 +293,7 @@ public final class Main {
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), adminToken, ingestToken, config,
         controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null), internalConnections(flags))
-        .withAllowNonDurableDatabase(flags.bool("allow-non-durable-database", false)));
+        .withAllowNonDurableDatabase(allowNonDurable));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);

@@ -44,6 +44,8 @@ final class Migrate {
       default -> throw new Flags.BadFlag("--only=" + flags.raw("only") + " must be all, grow or shrink");
     };
     Duration lockWait = Duration.ofSeconds(flags.integer("lock-wait-seconds", 0, 0, 86_400));
+    boolean allowNonDurable = flags.bool("allow-non-durable-database", false);
+    ControlInit.requireDurable(control, allowNonDurable, "migrator");
     Boolean cluster = flags.bool("if-initialized", false) ? holdsACluster(control) : Boolean.TRUE;
     if (cluster == null) {
       return 1;
@@ -53,7 +55,7 @@ final class Migrate {
           + (abort ? "abort" : "move") + " (--if-initialized)");
       return 0;
     }
-    return run(control, nodes, flags.bool("allow-non-durable-database", false), options(flags).withHook(hook), lockWait,
+    return run(control, nodes, allowNonDurable, options(flags).withHook(hook), lockWait,
         flags.string("progress", "auto"), to, only, abort);
   }
 

@@ -132,13 +132,7 @@ final class InternalIngest {
    * swallow a bounded rest so the sender reads the answer before the connection closes (a 408 closes at once).
    */
   private void refuse(HttpServerRequest req, Throwable err) {
-    req.response().putHeader("Connection", "close");
-    answer(req, err);
-    if (err instanceof GatewayException g && g.status() == 408) {
-      req.connection().close();
-    } else {
-      BodyReader.swallowThenClose(vertx, req, IngestBatch.MAX_BYTES, bodyTimeoutMs);
-    }
+    InternalHttp.refuseBody(vertx, req, err, IngestBatch.MAX_BYTES, bodyTimeoutMs, e -> answer(req, e));
   }
 
   private void answer(HttpServerRequest req, Throwable err) {

@@ -63,6 +63,9 @@ public final class Node {
   private volatile WireVersions wireVersions = WireVersions.CURRENT;
   private volatile Durability durability;
 
+  private static final String FIX_OR_ALLOW = "Fix the server; only for a test on a throwaway server, start the node"
+      + " with --allow-non-durable-database (PIPELINE_ALLOW_NON_DURABLE_DATABASE=true)";
+
   public Node(Vertx vertx, NodeOptions options) {
     this.vertx = vertx;
     this.options = options;
@@ -77,7 +80,11 @@ public final class Node {
     pool = options.pg().createPool(vertx, 16);
     Future<Void> cluster = checkDurable();
     if (options.clustered()) {
-      cluster = cluster.compose(v -> ControlStore.open(vertx, options.control()))
+      // the control store's topology and migration records decide where acknowledged events live: it must commit
+      // durably too, under the same tests-only allowance as this node's own database
+      cluster = cluster.compose(v -> Durability.check(vertx, options.control(), options.allowNonDurableDatabase(),
+              "This is the control store. " + FIX_OR_ALLOW))
+          .compose(v -> ControlStore.open(vertx, options.control()))
           .compose(store -> {
             control = store;
             return TopologyWatcher.start(vertx, store, Duration.ofSeconds(2));
@@ -149,8 +156,7 @@ public final class Node {
         LOG.warn("NON-DURABLE DATABASE, FOR TESTS ONLY: node {} starts on {}, which does not commit durably ({}): a crash"
             + " of PostgreSQL or its host can lose acknowledged events", options.nodeId(), options.pg().redacted(), d.problems());
       } else {
-        d.requireDurable(options.pg().redacted(), "Fix the server; only for a test on a throwaway server, start the node"
-            + " with --allow-non-durable-database (PIPELINE_ALLOW_NON_DURABLE_DATABASE=true)");
+        d.requireDurable(options.pg().redacted(), FIX_OR_ALLOW);
       }
       return null;
     });
@@ -171,12 +177,16 @@ public final class Node {
   }
 
   private Future<Void> startInternalPort() {
-    var adminApi = components.adminApi(deliveries, config, options.adminToken());
+    // every body read on this port (internal ingest, the admin API's replay) shares one byte budget and has the public
+    // API's body deadline
+    BodyReader.Budget bodies = new BodyReader.Budget(options.gateway().maxInFlightBytes());
+    var adminApi = components.adminApi(vertx, deliveries, config, options.adminToken(), bodies, options.gateway().bodyTimeoutMs());
     InternalIngest internal = options.clustered() ? new InternalIngest(vertx, options.nodeId(), topology, ingest, registry,
-        components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs(),
+        components.processor::wake, bodies, options.gateway().bodyTimeoutMs(),
         clock, () -> wireVersions)
         : null;
-    ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry);
+    ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry,
+        IngestBatch.MAX_BYTES, options.gateway().bodyTimeoutMs());
     internalServer = guard.createServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()), req -> {
       req.response().putHeader(WireVersions.RANGE_HEADER, wireVersions.header());
       switch (req.path()) {

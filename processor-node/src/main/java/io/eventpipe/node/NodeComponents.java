@@ -37,7 +37,8 @@ final class NodeComponents {
     return processor.stop().transform(ar -> router.stop());
   }
 
-  AdminApi adminApi(JobsDb deliveries, WorkspaceConfigStore config, String token) {
-    return new AdminApi(deliveries, config, router, token);
+  AdminApi adminApi(Vertx vertx, JobsDb deliveries, WorkspaceConfigStore config, String token,
+      io.eventpipe.gateway.http.BodyReader.Budget budget, long bodyTimeoutMs) {
+    return new AdminApi(deliveries, config, router, token, vertx, budget, bodyTimeoutMs);
   }
 }

@@ -24,7 +24,7 @@ import java.util.Objects;
  *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
  * @param advertise     the host:port other processes reach the internal port at (null: internalHost:actual port)
  * @param internalConnections the internal port's header deadline, idle timeout and connection cap
- * @param allowNonDurableDatabase start even when {@link #pg()} does not commit durably ({@code fsync},
+ * @param allowNonDurableDatabase start even when {@link #pg()} (or {@link #control()}) does not commit durably ({@code fsync},
  *                      {@code synchronous_commit} or {@code full_page_writes} off), with a warning and the
  *                      {@code node.database.non.durable} gauge at 1: for tests on a fast throwaway server only, since
  *                      a crash there loses acknowledged events. False unless asked for, so a node refuses such a database

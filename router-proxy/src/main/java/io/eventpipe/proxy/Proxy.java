@@ -87,7 +87,8 @@ public final class Proxy {
           return gateway.start();
         })
         .compose(port -> {
-          metrics = new ConnectionGuard(vertx, "metrics", options.metricsConnections(), registry)
+          metrics = new ConnectionGuard(vertx, "metrics", options.metricsConnections(), registry,
+              ConnectionGuard.DEFAULT_UNREAD_BODY_BYTES, options.gateway().bodyTimeoutMs())
               .createServer(new HttpServerOptions().setHost(options.metricsHost()).setPort(options.metricsPort()), req -> {
             switch (req.path()) {
               case "/metrics" -> req.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());

@@ -28,7 +28,12 @@ import org.slf4j.LoggerFactory;
  * is answered ({@link ConnectionLimits#idleTimeoutSeconds()}: the keep-alive wait, as hyper's header read timeout
  * also bounds the wait between requests), and cancelled when a request's headers are complete (the moment Vert.x
  * calls the request handler). When it fires, the connection is closed. What comes after the headers is bounded
- * elsewhere: a body by its reader's deadline ({@link BodyReader}), silence by the idle timeout.
+ * elsewhere: a body by its reader's deadline ({@link BodyReader}), silence by the idle timeout. A body that nobody
+ * reads (a request answered without it: a 401, a 404, a GET with a body) would otherwise be read and discarded by
+ * Vert.x for as long as it trickles, each byte restarting the idle timeout: once such a request is answered, the guard
+ * discards at most another {@code unreadBodyBytes} of it within the body deadline and closes the connection past
+ * either (a body that ends in time keeps its connection alive, as the client expects of an answer without
+ * {@code Connection: close}).
  *
  * <p>Cleartext HTTP/2 (h2c) is off on these ports: Vert.x decides between HTTP/1 and h2c only once a client has sent
  * bytes, so a client that connects and sends nothing would have no connection to time out. Nothing of ours speaks
@@ -42,6 +47,8 @@ public final class ConnectionGuard {
 
   private static final Logger LOG = LoggerFactory.getLogger(ConnectionGuard.class);
   private static final long LOG_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+  /** What the ports without a body of their own swallow of a body nobody reads, at most. */
+  public static final long DEFAULT_UNREAD_BODY_BYTES = 1 << 20;
 
   private final Vertx vertx;
   private final String server;
@@ -51,11 +58,27 @@ public final class ConnectionGuard {
   private final Counter refused;
   private final Counter headerTimeouts;
   private final AtomicLong lastRefusalLog = new AtomicLong(System.nanoTime() - LOG_EVERY_NANOS);
+  private final long unreadBodyBytes;
+  private final long bodyTimeoutMs;
+
+  /** A port whose bodies have the default deadline ({@link GatewayOptions#DEFAULT_BODY_TIMEOUT_MS}). */
+  public ConnectionGuard(Vertx vertx, String server, ConnectionLimits limits, MeterRegistry registry) {
+    this(vertx, server, limits, registry, DEFAULT_UNREAD_BODY_BYTES, GatewayOptions.DEFAULT_BODY_TIMEOUT_MS);
+  }
 
   /**
    * @param server the port's name in metrics and logs ({@code public}, {@code internal}, {@code metrics}, ...)
+   * @param unreadBodyBytes how much of a body nobody reads is swallowed after its request's answer, at most
+   * @param bodyTimeoutMs the port's body deadline ({@code --body-timeout-ms}), for the bodies nobody reads too
    */
-  public ConnectionGuard(Vertx vertx, String server, ConnectionLimits limits, MeterRegistry registry) {
+  public ConnectionGuard(Vertx vertx, String server, ConnectionLimits limits, MeterRegistry registry, long unreadBodyBytes,
+      long bodyTimeoutMs) {
+    if (unreadBodyBytes < 0 || bodyTimeoutMs <= 0) {
+      throw new IllegalArgumentException("unreadBodyBytes (" + unreadBodyBytes + ") must be at least 0 and bodyTimeoutMs ("
+          + bodyTimeoutMs + ") positive");
+    }
+    this.unreadBodyBytes = unreadBodyBytes;
+    this.bodyTimeoutMs = bodyTimeoutMs;
     this.vertx = Objects.requireNonNull(vertx, "vertx");
     this.server = Objects.requireNonNull(server, "server");
     this.limits = Objects.requireNonNull(limits, "limits");
@@ -126,11 +149,47 @@ public final class ConnectionGuard {
     conn.active++;
     conn.cancel();
     req.response().endHandler(v -> {
+      if (!req.isEnded() && declaresBody(req)
+          && !"close".equalsIgnoreCase(req.response().headers().get(io.vertx.core.http.HttpHeaders.CONNECTION))) {
+        discardWithinDeadline(req); // answered; nobody reads the rest (a handler that closes swallows it itself)
+      }
       if (--conn.active == 0 && connections.containsKey(conn.connection)) {
         conn.arm(limits.idleTimeoutSeconds() * 1000L);
       }
     });
     handler.handle(req);
+  }
+
+  /**
+   * Whether the request has a body to come: a request without one may look not yet ended when a handler answers it at
+   * once (its end is the next thing Vert.x reads), and must keep its connection.
+   */
+  private static boolean declaresBody(HttpServerRequest req) {
+    String length = req.getHeader(io.vertx.core.http.HttpHeaders.CONTENT_LENGTH);
+    return req.getHeader(io.vertx.core.http.HttpHeaders.TRANSFER_ENCODING) != null
+        || length != null && !length.trim().equals("0");
+  }
+
+  /**
+   * Lets the rest of an answered request's body arrive and be discarded (so a kept-alive client can send its next
+   * request) within the body deadline and up to {@code unreadBodyBytes}; past either the connection is closed.
+   */
+  private void discardWithinDeadline(HttpServerRequest req) {
+    long[] left = {unreadBodyBytes};
+    long timer = vertx.setTimer(bodyTimeoutMs, t -> {
+      LOG.debug("{} port: closing {}: an answered request's body did not end within {} ms", server,
+          req.connection().remoteAddress(), bodyTimeoutMs);
+      req.connection().close();
+    });
+    req.handler(chunk -> {
+      left[0] -= chunk.length();
+      if (left[0] < 0) {
+        vertx.cancelTimer(timer);
+        req.connection().close();
+      }
+    });
+    req.endHandler(v -> vertx.cancelTimer(timer));
+    req.exceptionHandler(e -> vertx.cancelTimer(timer));
   }
 
   /** One connection's deadline; touched on its event loop only. */

@@ -110,7 +110,8 @@ public final class GatewayServer {
     this.rateLimiter = RateLimiter.create(config::rateLimitFor);
     this.keyLimiter = new KeyRateLimiter(config::rateLimitFor, System::nanoTime, registry);
     this.bodyBudget = new BodyReader.Budget(options.maxInFlightBytes());
-    this.connections = new ConnectionGuard(vertx, "public", options.connections(), registry);
+    this.connections = new ConnectionGuard(vertx, "public", options.connections(), registry, options.maxRequestBytes(),
+        options.bodyTimeoutMs());
     this.latency = Timer.builder("gateway.request.latency").description("Time from request to answer")
         .publishPercentileHistogram().register(registry);
     this.bytes = DistributionSummary.builder("gateway.request.bytes").description("Request body bytes as received")

@@ -6,7 +6,10 @@ import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.Job;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.ReplayFilter;
+import io.eventpipe.gateway.GatewayException;
+import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.node.router.Router;
+import io.vertx.core.Vertx;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
@@ -41,7 +44,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code POST /admin/v1/destinations/{id}/replay} with {@code {"all": true}}, {@code {"jobIds": [..]}} or
  *       {@code {"from": "<ISO instant>", "to": "<ISO instant>"}} (by receipt time, from inclusive, to exclusive;
  *       either may be left out): makes the matching aborted jobs pending again with a fresh attempt count; answers
- *       {@code {"replayed": n}}. Replayed jobs keep their order per key and go before the key's other pending jobs.</li>
+ *       {@code {"replayed": n}}. Replayed jobs keep their order per key and go before the key's other pending jobs.
+ *       The body (at most {@value #MAX_BODY} bytes, else 413) must arrive within the public API's body deadline (else
+ *       408 and the connection closed): the admin token must not be a licence to hold a connection for ever.</li>
  * </ul>
  */
 public final class AdminApi implements Handler<HttpServerRequest> {
@@ -58,13 +63,27 @@ public final class AdminApi implements Handler<HttpServerRequest> {
   private final WorkspaceConfigStore config;
   private final Router router;
   private final byte[] expectedToken;
+  private final Vertx vertx;
+  private final BodyReader.Budget budget;
+  private final long bodyTimeoutMs;
 
   /**
    * @param rt the per-destination queue
    * @param router the node's router, for delivery states and to wake a destination after a replay; may be null
    * @param token the bearer token callers must present (required; the launcher decides how strong it must be)
+   * @param budget the body bytes the internal port holds at once (shared with its other readers)
+   * @param bodyTimeoutMs how long a body may take to arrive: the public API's body deadline
+   *                      ({@link io.eventpipe.gateway.http.GatewayOptions#bodyTimeoutMs()}), since a token holder's
+   *                      trickled body would otherwise hold its connection and bytes for ever
    */
-  public AdminApi(JobsDb rt, WorkspaceConfigStore config, Router router, String token) {
+  public AdminApi(JobsDb rt, WorkspaceConfigStore config, Router router, String token, Vertx vertx, BodyReader.Budget budget,
+      long bodyTimeoutMs) {
+    this.vertx = Objects.requireNonNull(vertx, "vertx");
+    this.budget = Objects.requireNonNull(budget, "budget");
+    if (bodyTimeoutMs <= 0) {
+      throw new IllegalArgumentException("the admin API's body deadline must be positive, got " + bodyTimeoutMs + " ms");
+    }
+    this.bodyTimeoutMs = bodyTimeoutMs;
     this.rt = Objects.requireNonNull(rt, "rt");
     this.config = Objects.requireNonNull(config, "config");
     this.router = router;
@@ -207,25 +226,13 @@ public final class AdminApi implements Handler<HttpServerRequest> {
   private void replay(HttpServerRequest req, String id) {
     HttpServerResponse resp = req.response();
     String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
-    if (length != null && length.length() > 9) {
-      InternalHttp.error(resp, 413, "body too large: at most " + MAX_BODY + " bytes");
+    if (length != null && (length.length() > 9 || length.trim().matches("[0-9]+") && Long.parseLong(length.trim()) > MAX_BODY)) {
+      refuse(req, new GatewayException(413, "body too large: at most " + MAX_BODY + " bytes"));
       return;
     }
-    Buffer body = Buffer.buffer();
-    boolean[] tooLarge = new boolean[1];
-    req.handler(chunk -> {
-      if (body.length() + chunk.length() > MAX_BODY) {
-        tooLarge[0] = true;
-      } else {
-        body.appendBuffer(chunk);
-      }
-    });
-    req.exceptionHandler(e -> LOG.debug("Admin replay request failed: {}", e.toString()));
-    req.endHandler(v -> {
-      if (tooLarge[0]) {
-        InternalHttp.error(resp, 413, "body too large: at most " + MAX_BODY + " bytes");
-        return;
-      }
+    // the public API's body deadline and the port's byte budget: a client holding the token cannot trickle the body
+    BodyReader reader = new BodyReader(vertx, req, MAX_BODY, bodyTimeoutMs, budget);
+    reader.read().onComplete(ar -> reader.release()).onFailure(err -> refuse(req, err)).onSuccess(body -> {
       ReplayFilter filter;
       try {
         filter = replayFilter(body);
@@ -249,6 +256,21 @@ public final class AdminApi implements Handler<HttpServerRequest> {
         }
         InternalHttp.json(resp, 200, new JsonObject().put("replayed", ar.result()));
       });
+    });
+  }
+
+  /** A replay body not read whole: {@link InternalHttp#refuseBody}, answered as {@code {"error": ...}}. */
+  private void refuse(HttpServerRequest req, Throwable err) {
+    InternalHttp.refuseBody(vertx, req, err, MAX_BODY, bodyTimeoutMs, e -> {
+      if (e instanceof GatewayException g) {
+        if (g.status() == 503) {
+          req.response().putHeader("Retry-After", "1");
+        }
+        InternalHttp.error(req.response(), g.status(), g.getMessage());
+      } else {
+        LOG.debug("admin replay body failed: {}", e.toString()); // the connection broke: nobody reads an answer
+        InternalHttp.error(req.response(), 400, "the request body could not be read");
+      }
     });
   }
 

@@ -1,6 +1,8 @@
 package io.eventpipe.node.admin;
 
+import io.eventpipe.gateway.http.BodyReader;
 import io.eventpipe.gateway.http.InternalErrors;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
@@ -56,5 +58,22 @@ public final class InternalHttp {
       resp.putHeader("Retry-After", "1");
     }
     json(resp, status, InternalErrors.body(message, id));
+  }
+
+  /**
+   * A body that was not read whole ({@link BodyReader} failed: over its cap, over the port's budget, past the body
+   * deadline, or a broken connection): {@code answer} answers with {@code Connection: close}; then a 408 closes the
+   * connection at once (its client trickles), anything else after a bounded swallow of the rest, so the sender reads
+   * the answer before the connection closes.
+   */
+  public static void refuseBody(Vertx vertx, HttpServerRequest req, Throwable err, long maxBytes, long timeoutMs,
+      java.util.function.Consumer<Throwable> answer) {
+    req.response().putHeader("Connection", "close");
+    answer.accept(err);
+    if (err instanceof io.eventpipe.gateway.GatewayException g && g.status() == 408) {
+      req.connection().close();
+    } else {
+      BodyReader.swallowThenClose(vertx, req, maxBytes, timeoutMs);
+    }
   }
 }

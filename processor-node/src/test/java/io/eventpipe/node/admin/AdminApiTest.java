@@ -49,7 +49,8 @@ class AdminApiTest {
       node.start();
       Sink.Endpoint ep = sink.endpoint("/h");
       HttpServer server = await(node.vertx.createHttpServer()
-          .requestHandler(new AdminApi(node.rt, node.store, node.router, TOKEN)).listen(0, "127.0.0.1"));
+          .requestHandler(new AdminApi(node.rt, node.store, node.router, TOKEN, node.vertx,
+              new io.eventpipe.gateway.http.BodyReader.Budget(64 << 20), 60_000)).listen(0, "127.0.0.1"));
       port = server.actualPort();
 
       node.ingest(node.event("web", "x", 1), node.event("web", "y", 1));
