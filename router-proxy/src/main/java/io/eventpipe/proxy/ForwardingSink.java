@@ -214,6 +214,10 @@ public final class ForwardingSink implements EventSink {
     }
 
     private Future<Void> post(List<Pending> batch, boolean versionRetried) {
+      return post(batch, versionRetried, false);
+    }
+
+    private Future<Void> post(List<Pending> batch, boolean versionRetried, boolean resent) {
       String versionKey = node + "|" + address;
       WireVersions known = nodeVersions.get(versionKey);
       int version = versionFor(known);
@@ -248,6 +252,12 @@ public final class ForwardingSink implements EventSink {
           })
           .transform(ar -> {
             if (ar.failed()) {
+              if (!resent && ar.cause() instanceof io.vertx.core.http.HttpClosedException) {
+                // a kept-alive connection the node closed as idle just as this batch went out on it (the race of every
+                // HTTP/1.1 keep-alive client): resend once on a fresh connection; the node dedups by messageId, so a
+                // batch it did store is not stored twice
+                return post(batch, versionRetried, true);
+              }
               fail(batch, new NodeUnavailable("node " + node + " at " + address + " is unreachable: " + ar.cause().getMessage()));
               return Future.succeededFuture();
             }
