@@ -442,6 +442,8 @@ final class MigrationCluster implements AutoCloseable {
       failing.remove(HistoryChecker.Kind.DUPLICATED);
     }
     history.assertNo(failing, this::evidence);
+    System.out.println("history: " + history.acked() + " events acknowledged and delivered; anomalies allowed (a node was"
+        + " killed: " + nodeKilled + "): " + HistoryChecker.counts(history.check()));
   }
 
   /**
