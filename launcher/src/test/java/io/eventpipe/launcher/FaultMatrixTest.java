@@ -21,10 +21,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * reordered or duplicated beyond a retry (duplicates are legitimate only after a kill -9 of a node).
  *
  * <p>The faults: kill -9 of a source node process (a shrink 3 -> 2 whose source, node 2, is a process; it restarts, as
- * its pod would, before the rerun), of a target node process (a growth 2 -> 3 into node 2, a process), of the proxy (a
- * process, restarted on its port while the migration goes on) and of the migrator (which runs in this JVM: its crash is
- * the step hook's exception with its connections to the node databases cut at that moment; HookSequenceTest kills a
- * real migrator process); a node's PostgreSQL restarted mid-step and the control store's PostgreSQL restarted
+ * its pod would, before the rerun), of a target node process (a growth 2 -> 3 into node 2, a process; it restarts
+ * before the rerun), of the proxy (a process, restarted on its port while the migration goes on, as its pod would) and
+ * of the migrator (which runs in this JVM: its crash is the step hook's exception with its connections to the node
+ * databases cut at that moment; HookSequenceTest kills a real migrator process); a node's PostgreSQL restarted mid-step and the control store's PostgreSQL restarted
  * mid-step (modelled by {@link io.eventpipe.testing.TcpProxy}: every connection cut, new ones refused for 3 s, since
  * the test server is one PostgreSQL for the whole JVM); and the migrator cut from a source node's database for longer
  * than the lease.
@@ -103,9 +103,6 @@ class FaultMatrixTest {
       if (fault == Fault.SOURCE_KILLED || fault == Fault.TARGET_KILLED) {
         c.startNodeProcess(2, dir); // its pod restarts on its database
       }
-      if (fault == Fault.PROXY_KILLED) {
-        c.startProxyProcess(dir);
-      }
       Migrator.Result r = c.migrate(to, MigrationCluster.fastOptions());
       assertTrue(r.summary().contains("finished") || r.summary().contains("nothing"), fault + " at " + step + ": " + r.summary());
       if (shrink) {
@@ -130,6 +127,7 @@ class FaultMatrixTest {
     int[] calls = {0};
     AtomicBoolean fired = new AtomicBoolean();
     List<Thread> background = new ArrayList<>();
+    List<Throwable> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
     MigratorOptions options = MigrationCluster.fastOptions().withBatch(100).withHook(s -> {
       if (!s.equals(hookStep) || ++calls[0] != nth || !fired.compareAndSet(false, true)) {
         return;
@@ -154,11 +152,20 @@ class FaultMatrixTest {
           } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
           }
-          // the migrator goes on; the proxy restarts after the run
+          // the migrator goes on; the proxy restarts meanwhile (its pod), reading the topology of that moment
+          background.add(during(failures, () -> {
+            try {
+              c.startProxyProcess(c.workspace.getParent());
+            } catch (Exception e) {
+              throw new IllegalStateException("the proxy process did not restart", e);
+            }
+          }));
         }
-        case NODE_PG_RESTARTED -> background.add(during(() -> c.restart(c.nodePg.get(0), "node 0's PostgreSQL", 3000)));
-        case CONTROL_PG_RESTARTED -> background.add(during(() -> c.restart(c.controlPg, "the control store's PostgreSQL", 3000)));
-        case MIGRATOR_CUT_FROM_A_NODE -> background.add(during(() -> c.restart(c.migratorLink.get(0),
+        case NODE_PG_RESTARTED ->
+            background.add(during(failures, () -> c.restart(c.nodePg.get(0), "node 0's PostgreSQL", 3000)));
+        case CONTROL_PG_RESTARTED ->
+            background.add(during(failures, () -> c.restart(c.controlPg, "the control store's PostgreSQL", 3000)));
+        case MIGRATOR_CUT_FROM_A_NODE -> background.add(during(failures, () -> c.restart(c.migratorLink.get(0),
             "the migrator's link to node 0", 2 * MigrationCluster.fastOptions().lease().toMillis() + 1000)));
       }
     });
@@ -172,11 +179,18 @@ class FaultMatrixTest {
       t.join(Duration.ofSeconds(30).toMillis());
     }
     assertTrue(fired.get(), "the migration reached " + step + " and the fault was injected");
+    assertTrue(failures.isEmpty(), "the fault's thread failed: " + failures);
   }
 
-  /** Starts {@code fault} on a thread of its own, so the step it interrupts is running meanwhile. */
-  private static Thread during(Runnable fault) {
-    Thread t = new Thread(fault, "fault");
+  /** Starts {@code fault} on a thread of its own, so the step it interrupts runs meanwhile; its failure goes to {@code failures}. */
+  private static Thread during(List<Throwable> failures, Runnable fault) {
+    Thread t = new Thread(() -> {
+      try {
+        fault.run();
+      } catch (RuntimeException | Error e) {
+        failures.add(e);
+      }
+    }, "fault");
     t.setDaemon(true);
     t.start();
     return t;
