@@ -309,7 +309,7 @@ class HookSequenceTest {
       assertEquals(0, load.errors.get(), "SDK requests failed: " + load.errorSamples);
     }
     assertTrue(load.total() > 100, "the load kept going: " + load.total());
-    c.assertAllDelivered(load.acked, 120);
+    c.assertAllDelivered(120);
   }
 
   private static <T> T withStore(MigrationCluster c, java.util.function.Function<ControlStore, io.vertx.core.Future<T>> f)

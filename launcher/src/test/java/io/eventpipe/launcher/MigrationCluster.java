@@ -11,7 +11,8 @@ import io.eventpipe.node.NodeOptions;
 import io.eventpipe.proxy.Proxy;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.PgServer;
-import io.eventpipe.testing.SequenceChecker;
+import io.eventpipe.testing.HistoryChecker;
+import io.eventpipe.testing.TcpProxy;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -36,8 +37,18 @@ import java.util.function.BooleanSupplier;
 
 /**
  * A real cluster in one JVM for migration tests: a control store, up to {@code maxNodes} node databases on a real
- * PostgreSQL, nodes started and stopped at will, a proxy, a webhook sink that checks every user's order (and can fail
- * a share of requests), and a load of SDK-shaped requests that keeps going while the cluster is resized.
+ * PostgreSQL, nodes started and stopped at will, a proxy, a webhook sink (which can fail a share of requests), and a
+ * load of SDK-shaped requests that keeps going while the cluster is resized. The load's requests and acknowledgements,
+ * every delivery attempt the sink saw (who sent it, what it answered) and the cluster's events (migration steps, kills,
+ * cuts) go to one {@link HistoryChecker}, which {@link #assertAllDelivered} checks.
+ *
+ * <p>With {@code faultLinks}, every connection to a database goes through a {@link TcpProxy}: one per node database
+ * ({@link #nodePg}, used by that node and by the migrator) and one for the control store ({@link #controlPg}, used by
+ * every node, the proxy and the migrator). The test server is one embedded PostgreSQL for the whole JVM, so "a node's
+ * PostgreSQL restarts" is modelled by its proxy cutting every connection and refusing new ones for a while: what
+ * clients see of a restart (connections reset mid-transaction, then refused), without the server losing anything.
+ * The migrator reaches node k through one more proxy of its own ({@link #migratorLink}), so it can be cut from that
+ * node alone while the node keeps its database.
  */
 final class MigrationCluster implements AutoCloseable {
 
@@ -49,8 +60,16 @@ final class MigrationCluster implements AutoCloseable {
   final List<PgDatabase> nodeDbs = new ArrayList<>();
   final Node[] nodes;
   final Process[] processes;
-  final SequenceChecker delivered = new SequenceChecker();
+  private final long startedNanos = System.nanoTime();
+  final HistoryChecker history = new HistoryChecker(() -> (System.nanoTime() - startedNanos) / 1_000_000);
+  /** A node process was killed (kill -9): a delivery it made and had no time to record may be made again. */
+  volatile boolean nodeKilled;
   final PgConfig control;
+  /** The connections between the processes and the databases, when {@code faultLinks}; else empty / null. */
+  final List<TcpProxy> nodePg = new ArrayList<>();
+  final List<TcpProxy> migratorLink = new ArrayList<>();
+  TcpProxy controlPg;
+  private final PgConfig controlDirect;
   final Path workspace;
   /** share of sink requests answered 503, in [0, 1) */
   volatile double sinkFailureRate;
@@ -60,45 +79,53 @@ final class MigrationCluster implements AutoCloseable {
    */
   final String sinkPath = "/events/" + java.util.UUID.randomUUID();
   final AtomicLong foreign = new AtomicLong();
-  private final long startedNanos = System.nanoTime();
   private final Random sinkRandom = new Random(1);
   private io.vertx.core.http.HttpServer sink;
   volatile Proxy proxy;
+  /** The proxy as a process of its own ({@link #startProxyProcess}), else null. */
+  private Process proxyProcess;
+  private int proxyProcessPort;
 
   MigrationCluster(Path dir, int partitions, int maxNodes, int initialNodes) throws Exception {
+    this(dir, partitions, maxNodes, initialNodes, false);
+  }
+
+  MigrationCluster(Path dir, int partitions, int maxNodes, int initialNodes, boolean faultLinks) throws Exception {
     this.partitions = partitions;
     this.nodes = new Node[maxNodes];
     this.processes = new Process[maxNodes];
     PgServer server = PgServer.get();
     PgDatabase controlDb = server.createDatabase("mig_control");
-    control = config(controlDb);
+    controlDirect = config(controlDb);
     nodeDbs.addAll(server.createDatabases("mig_node", maxNodes)); // one URL template reaches them: nodeUrlTemplate()
+    if (faultLinks) {
+      controlPg = new TcpProxy(controlDb.host(), controlDb.port());
+      for (int k = 0; k < maxNodes; k++) {
+        TcpProxy db = new TcpProxy(nodeDbs.get(k).host(), nodeDbs.get(k).port());
+        nodePg.add(db);
+        migratorLink.add(new TcpProxy(db.host(), db.port()));
+      }
+    }
+    control = controlPg == null ? controlDirect : via(controlDirect, controlPg);
     sink = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
       if (!sinkPath.equals(req.path())) {
         foreign.incrementAndGet();
         req.response().setStatusCode(404).end();
         return;
       }
-      // who sent it: the router's origin headers (node, job id in that node's database, attempt)
-      String origin = req.getHeader("X-Eventpipe-Node") + " job " + req.getHeader("X-Eventpipe-Job-Ids") + " attempt "
-          + req.getHeader("X-Eventpipe-Attempts") + " at " + (System.nanoTime() - startedNanos) / 1_000_000 + " ms";
       boolean fail;
       synchronized (sinkRandom) {
         fail = sinkRandom.nextDouble() < sinkFailureRate;
       }
+      int status = fail ? 503 : 200;
       JsonObject e = new JsonObject(body.toString(StandardCharsets.UTF_8));
       JsonObject props = e.getJsonObject("properties");
-      if (fail) {
-        if (props != null && props.containsKey("seq")) {
-          delivered.note(e.getString("userId"), props.getLong("seq"), origin + ": answered 503");
-        }
-        req.response().setStatusCode(503).end();
-        return;
-      }
       if (props != null && props.containsKey("seq")) {
-        delivered.observe(e.getString("userId"), props.getLong("seq"), origin);
+        // who sent it: the router's origin headers (node, job id in that node's database, attempt), and the answer
+        history.delivery(e.getString("userId"), props.getLong("seq"), req.getHeader("X-Eventpipe-Node"),
+            req.getHeader("X-Eventpipe-Job-Ids"), req.getHeader("X-Eventpipe-Attempts"), status);
       }
-      req.response().end();
+      req.response().setStatusCode(status).end();
     })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     workspace = dir.resolve("workspace.yaml");
     Files.writeString(workspace, "egress: {allow: [127.0.0.0/8]}\nsources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n"
@@ -119,6 +146,64 @@ final class MigrationCluster implements AutoCloseable {
         "127.0.0.1", 0, workspace)).start());
   }
 
+  /** The port the load sends to: the in-process proxy's, or the proxy process's. */
+  int proxyPort() {
+    Proxy p = proxy;
+    return p != null ? p.port() : proxyProcessPort;
+  }
+
+  /**
+   * Replaces the proxy by a {@code pipeline proxy} process on a port of its own, which a restart after
+   * {@link #killProxyProcess} takes again (the load keeps sending there, and gets refused while it is down).
+   */
+  void startProxyProcess(Path dir) throws Exception {
+    if (proxyProcessPort == 0) {
+      proxyProcessPort = freePort();
+    }
+    int adminPort = freePort();
+    Path log = dir.resolve("proxy.log");
+    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
+        "-cp", System.getProperty("java.class.path"), "io.eventpipe.launcher.Main", "proxy", "--control-url", controlUrl(),
+        "--config", workspace.toString(), "--port", String.valueOf(proxyProcessPort), "--host", "127.0.0.1",
+        "--admin-port", String.valueOf(adminPort), "--admin-host", "127.0.0.1", "--ingest-token", TOKEN);
+    pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    Proxy inProcess = proxy;
+    proxyProcess = pb.start();
+    awaitReady(adminPort, () -> "the proxy process became ready; its log: " + log);
+    proxy = null;
+    if (inProcess != null) {
+      await(inProcess.stop());
+    }
+    history.event("proxy process started on port " + proxyProcessPort);
+  }
+
+  /** kill -9 of the proxy process. */
+  void killProxyProcess() throws InterruptedException {
+    if (proxyProcess != null) {
+      history.event("kill -9 of the proxy (a process)");
+      proxyProcess.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+      proxyProcess = null;
+    }
+  }
+
+  private static int freePort() throws java.io.IOException {
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+      return socket.getLocalPort();
+    }
+  }
+
+  private static void awaitReady(int adminPort, java.util.function.Supplier<String> what) throws InterruptedException {
+    HttpClient probe = HttpClient.newHttpClient();
+    waitFor(() -> {
+      try {
+        return probe.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + adminPort + "/health/ready")).build(),
+            HttpResponse.BodyHandlers.ofString()).statusCode() == 200;
+      } catch (Exception e) {
+        return false;
+      }
+    }, 90, what);
+  }
+
   /** Stops the proxy and starts another (the load follows its new port). */
   void restartProxy() throws Exception {
     Proxy old = proxy;
@@ -128,7 +213,7 @@ final class MigrationCluster implements AutoCloseable {
 
   void startNode(int k) throws Exception {
     if (nodes[k] == null && processes[k] == null) {
-      nodes[k] = await(new Node(vertx, new NodeOptions(k, config(nodeDbs.get(k)), partitions, GatewayOptions.defaults(0),
+      nodes[k] = await(new Node(vertx, new NodeOptions(k, nodeConfig(k), partitions, GatewayOptions.defaults(0),
           "127.0.0.1", 0, TOKEN, workspace, control, null).withAllowNonDurableDatabase(true)).start());
     }
   }
@@ -149,36 +234,27 @@ final class MigrationCluster implements AutoCloseable {
   /** Runs node {@code k} as a process of its own (a {@code pipeline node}), so a test can kill -9 it. */
   void startNodeProcess(int k, Path dir) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    PgDatabase db = nodeDbs.get(k);
+    PgConfig db = nodeConfig(k);
     Path log = dir.resolve("node" + k + ".log");
-    int adminPort;
-    try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
-      adminPort = socket.getLocalPort();
-    }
+    int adminPort = freePort();
     ProcessBuilder pb = new ProcessBuilder(java, "-Xmx384m", "-cp", System.getProperty("java.class.path"),
-        "io.eventpipe.launcher.Main", "node", "--node-id", String.valueOf(k), "--pg-url", db.uri(),
-        "--control-url", "postgresql://" + control.user() + ":" + control.password() + "@" + control.host() + ":"
-            + control.port() + "/" + control.database(),
+        "io.eventpipe.launcher.Main", "node", "--node-id", String.valueOf(k), "--pg-url", url(db),
+        "--control-url", controlUrl(),
         "--config", workspace.toString(), "--port", "0", "--host", "127.0.0.1", "--admin-port", String.valueOf(adminPort),
         "--admin-host", "127.0.0.1", "--admin-token", TOKEN + "-admin", "--ingest-token", TOKEN,
         "--partitions", String.valueOf(partitions), "--allow-non-durable-database");
     pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     processes[k] = pb.start();
-    HttpClient probe = HttpClient.newHttpClient();
-    waitFor(() -> {
-      try {
-        return probe.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + adminPort + "/health/ready")).build(),
-            HttpResponse.BodyHandlers.ofString()).statusCode() == 200;
-      } catch (Exception e) {
-        return false;
-      }
-    }, 90, () -> "node process " + k + " became ready; its log: " + log);
+    awaitReady(adminPort, () -> "node process " + k + " became ready; its log: " + log);
+    history.event("node " + k + " started (a process)");
   }
 
   /** kill -9 of a node process. */
   void killNodeProcess(int k) throws InterruptedException {
     Process p = processes[k];
     if (p != null) {
+      nodeKilled = true;
+      history.event("kill -9 of node " + k + " (a process)");
       p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
       processes[k] = null;
     }
@@ -198,11 +274,46 @@ final class MigrationCluster implements AutoCloseable {
 
   Migrator.Result migrate(int n, MigratorOptions options) throws Exception {
     ControlStore store = await(ControlStore.open(vertx, control));
-    try (NodeDatabases dbs = new NodeDatabases(vertx, k -> config(nodeDbs.get(k)), true)) {
-      return await(new Migrator(vertx, store, dbs, options, p -> {}).run(n, Migrator.Only.ALL), 300);
+    MigratorOptions.StepHook hook = options.hook();
+    MigratorOptions recorded = options.withHook(step -> {
+      history.event("migrator to " + n + ": before " + step);
+      hook.before(step);
+    });
+    try (NodeDatabases dbs = new NodeDatabases(vertx, this::migratorConfig, true)) {
+      return await(new Migrator(vertx, store, dbs, recorded, p -> {}).run(n, Migrator.Only.ALL), 300);
+    } catch (Exception e) {
+      history.event("migrator to " + n + " failed: " + e.getCause());
+      throw e;
     } finally {
       await(store.closeAsync());
     }
+  }
+
+  /** How node {@code k} reaches its database: through {@link #nodePg} when the cluster has fault links. */
+  PgConfig nodeConfig(int k) {
+    return nodePg.isEmpty() ? config(nodeDbs.get(k)) : via(config(nodeDbs.get(k)), nodePg.get(k));
+  }
+
+  /** How the migrator reaches node {@code k}'s database: through {@link #migratorLink}, then the node's own link. */
+  PgConfig migratorConfig(int k) {
+    return migratorLink.isEmpty() ? config(nodeDbs.get(k)) : via(config(nodeDbs.get(k)), migratorLink.get(k));
+  }
+
+  private static PgConfig via(PgConfig c, TcpProxy link) {
+    return new PgConfig(link.host(), link.port(), c.database(), c.user(), c.password());
+  }
+
+  /**
+   * A restart of the database behind {@code link}, as its clients see it: every connection cut at once, new ones
+   * refused for {@code downMillis}, then accepted again.
+   */
+  void restart(TcpProxy link, String what, long downMillis) {
+    history.event(what + " down (connections cut, new ones refused)");
+    link.refuse(true);
+    link.cutAll();
+    sleep(downMillis);
+    link.refuse(false);
+    history.event(what + " up again");
   }
 
   /** {@link #fastOptions()} with the migrator crashing before {@code step} (a crash of the migrator's process). */
@@ -259,12 +370,16 @@ final class MigrationCluster implements AutoCloseable {
           String user = "user-" + u;
           long seq = acked.getOrDefault(user, 0L) + 1;
           String messageId = user + "-" + seq;
+          int attempt = 1;
+          history.sent(user, seq, messageId, messageId + "#" + attempt);
           while (!send(user, seq, messageId)) {
             if (stop.get()) {
               return; // not acknowledged: not expected at the sink
             }
             sleep(100);
+            history.sent(user, seq, messageId, messageId + "#" + ++attempt);
           }
+          history.acked(user, seq, messageId, messageId + "#" + attempt);
           acked.put(user, seq);
         }
         if (pauseMillis > 0) {
@@ -277,7 +392,7 @@ final class MigrationCluster implements AutoCloseable {
       String body = "{\"userId\":\"" + user + "\",\"event\":\"Step\",\"messageId\":\"" + messageId
           + "\",\"properties\":{\"seq\":" + seq + "}}";
       try {
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/v1/track"))
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxyPort() + "/v1/track"))
             .header("Authorization", "Basic " + Base64.getEncoder().encodeToString((WRITE_KEY + ":").getBytes(StandardCharsets.UTF_8)))
             .header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))
             .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
@@ -311,33 +426,33 @@ final class MigrationCluster implements AutoCloseable {
     }
   }
 
-  /** Waits until the sink got every acknowledged event, then checks every user's order. */
-  void assertAllDelivered(Map<String, Long> acked, int seconds) throws InterruptedException {
-    long expected = acked.values().stream().mapToLong(Long::longValue).sum();
-    try {
-      waitFor(() -> delivered.delivered() >= expected || !delivered.violations().isEmpty(), seconds,
-          () -> "the sink got " + delivered.delivered() + " of " + expected + " acknowledged events");
-      delivered.assertComplete(acked);
-    } catch (AssertionError e) {
-      throw new AssertionError(e.getMessage() + "\n" + evidence(acked), e);
+  /**
+   * Waits until the sink delivered every acknowledged event (at most {@code seconds}), then checks the history: nothing
+   * lost, reordered or delivered unsent, and no duplicate beyond a retry unless a node process was killed (which may
+   * redeliver what the sink answered before the kill). A failure prints the first anomaly's history and
+   * {@link #evidence}.
+   */
+  void assertAllDelivered(int seconds) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (history.deliveredAcked() < history.acked() && System.nanoTime() < deadline) {
+      Thread.sleep(100);
     }
+    java.util.Set<HistoryChecker.Kind> failing = java.util.EnumSet.allOf(HistoryChecker.Kind.class);
+    if (nodeKilled) {
+      failing.remove(HistoryChecker.Kind.DUPLICATED);
+    }
+    history.assertNo(failing, this::evidence);
+    System.out.println("history: " + history.acked() + " events acknowledged and delivered; anomalies allowed (a node was"
+        + " killed: " + nodeKilled + "): " + HistoryChecker.counts(history.check()));
   }
 
   /**
-   * What the databases say about the first broken key (the first one delivered out of order, else the first
-   * incomplete one): its job rows on every node (gw and rt: id, partition, messageId, state, attempts, next retry,
-   * dead-lettered), the partition's record on every node, and the import marks and ranges, with the key's deliveries.
+   * What the databases say about {@code key}: its job rows on every node (gw and rt: id, partition, messageId, state,
+   * attempts, next retry, dead-lettered), the partition's record on every node, and the import marks and ranges.
    */
-  String evidence(Map<String, Long> acked) {
-    String key = delivered.violatingKeys().stream().findFirst().orElse(acked.entrySet().stream()
-        .filter(e -> delivered.delivered(e.getKey()) != e.getValue()).map(Map.Entry::getKey).findFirst().orElse(null));
+  String evidence(String key) {
     StringBuilder out = new StringBuilder();
     out.append("requests to other paths (another test's nodes): ").append(foreign.get()).append('\n');
-    if (key == null) {
-      return out.toString();
-    }
-    out.append("key ").append(key).append(": acknowledged ").append(acked.get(key)).append(", deliveries (seq, node, job, attempt):\n");
-    delivered.history(key).forEach(h -> out.append("  ").append(h).append('\n'));
     for (int k = 0; k < nodeDbs.size(); k++) {
       out.append("node ").append(k).append(":\n");
       try (java.sql.Connection conn = nodeDbs.get(k).connect()) {
@@ -384,12 +499,22 @@ final class MigrationCluster implements AutoCloseable {
     if (proxy != null) {
       await(proxy.stop());
     }
+    killProxyProcess();
     for (int k = 0; k < nodes.length; k++) {
       killNodeProcess(k);
       stopNode(k);
     }
     await(sink.close());
     await(vertx.close());
+    for (TcpProxy link : migratorLink) {
+      link.close();
+    }
+    for (TcpProxy link : nodePg) {
+      link.close();
+    }
+    if (controlPg != null) {
+      controlPg.close();
+    }
   }
 
   /** The node databases as the migrator's {@code --node-pg-url} names them ({@code {node}} is the ordinal). */
@@ -400,8 +525,11 @@ final class MigrationCluster implements AutoCloseable {
 
   /** The control store's URL as a flag takes it. */
   String controlUrl() {
-    return "postgresql://" + control.user() + ":" + control.password() + "@" + control.host() + ":" + control.port() + "/"
-        + control.database();
+    return url(control);
+  }
+
+  static String url(PgConfig c) {
+    return "postgresql://" + c.user() + ":" + c.password() + "@" + c.host() + ":" + c.port() + "/" + c.database();
   }
 
   static PgConfig config(PgDatabase db) {

@@ -565,8 +565,19 @@ public final class Migrator {
           }
           return since == null ? Duration.ZERO : Duration.between(since, now);
         }))
-        .compose(held -> n.gw().release(m.id(), parts, held).compose(v -> n.rt().release(m.id(), parts, held)))
+        .compose(held -> n.gw().release(m.id(), parts, held).compose(v -> inside("release"))
+            .compose(v -> n.rt().release(m.id(), parts, held)))
         .compose(v -> n.partitions().release(m.id(), parts))));
+  }
+
+  /** The step hook inside a step ({@code copy}, {@code release}): a crash there is a failed step, as before it. */
+  private Future<Void> inside(String point) {
+    try {
+      options.hook().before(point);
+      return Future.succeededFuture();
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
   }
 
   /**

@@ -20,7 +20,10 @@ import java.util.Objects;
 public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSecond, Duration readyTimeout, Duration lease,
     Duration confirmTimeout, StepHook hook, int copyStreams) {
 
-  /** Called before a step runs (and before each copied batch, with step {@code COPIED}). */
+  /**
+   * Called before a step runs, with its name ({@code prepared} ... {@code finished}), and inside two: before each copied
+   * batch ({@code copy}) and, in the release, between a target's gw and rt queues ({@code release}).
+   */
   @FunctionalInterface
   public interface StepHook {
     void before(String step);
