@@ -169,7 +169,7 @@ final class MigrationCluster implements AutoCloseable {
     pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     Proxy inProcess = proxy;
     proxyProcess = pb.start();
-    awaitReady(adminPort, () -> "the proxy process became ready; its log: " + log);
+    awaitReady(adminPort, () -> "the proxy process became ready; the end of its log " + log + ":\n" + tail(log));
     proxy = null;
     if (inProcess != null) {
       await(inProcess.stop());
@@ -245,7 +245,7 @@ final class MigrationCluster implements AutoCloseable {
         "--partitions", String.valueOf(partitions), "--allow-non-durable-database");
     pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     processes[k] = pb.start();
-    awaitReady(adminPort, () -> "node process " + k + " became ready; its log: " + log);
+    awaitReady(adminPort, () -> "node process " + k + " became ready; the end of its log " + log + ":\n" + tail(log));
     history.event("node " + k + " started (a process)");
   }
 
@@ -542,6 +542,16 @@ final class MigrationCluster implements AutoCloseable {
 
   static <T> T await(Future<T> f, int seconds) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(seconds, TimeUnit.SECONDS);
+  }
+
+  /** The last lines of a process's log, for a failure message (JUnit deletes the temporary directory after the test). */
+  static String tail(Path log) {
+    try {
+      List<String> lines = java.nio.file.Files.readAllLines(log);
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
+    } catch (java.io.IOException | RuntimeException e) {
+      return "(cannot read it: " + e + ")";
+    }
   }
 
   static void waitFor(BooleanSupplier condition, int seconds, java.util.function.Supplier<String> what) throws InterruptedException {
