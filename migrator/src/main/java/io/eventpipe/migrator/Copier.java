@@ -4,7 +4,6 @@ import io.eventpipe.control.ControlStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.PartitionMover;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -13,7 +12,8 @@ import java.util.function.LongFunction;
 
 /**
  * The data movement of a migration: a (source, target) pair's jobs, stream by stream in bounded, pipelined batches,
- * and the dedup window. {@link Migrator} decides when; this class knows how, and counts what it moved.
+ * and the dedup window. {@link Migrator} decides when; this class knows how, and counts what it moved. Every batch and
+ * dedup page passes {@link Throttle#pace}, the one pacing point.
  */
 final class Copier {
 
@@ -21,19 +21,17 @@ final class Copier {
   static final int STREAMS_PER_DESTINATION = 2;
   private static final int DEDUP_PAGE = 5000;
 
-  private final Vertx vertx;
   private final ControlStore control;
   private final NodeDatabases nodes;
   private final MigratorOptions options;
   private final AtomicLong jobsMoved = new AtomicLong();
-  private volatile boolean throttled;
-  private long paceUntil;
+  private final Throttle throttle;
 
-  Copier(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options) {
-    this.vertx = vertx;
+  Copier(ControlStore control, NodeDatabases nodes, MigratorOptions options, Throttle throttle) {
     this.control = control;
     this.nodes = nodes;
     this.options = options;
+    this.throttle = throttle;
   }
 
   /** Jobs copied so far (including those a previous run recorded, see {@link #startCounting}). */
@@ -43,7 +41,7 @@ final class Copier {
 
   /** Whether a stream is waiting for the copy's rate limit now. */
   boolean throttled() {
-    return throttled;
+    return throttle.waiting();
   }
 
   /** Counts on from what the control store recorded for this migration. */
@@ -135,33 +133,8 @@ final class Copier {
             jobsMoved.addAndGet(batch.jobs().size());
             return control.addJobsMoved(migrationId, batch.jobs().size());
           })
-          .compose(v -> throttle(batch.jobs().size()))
+          .compose(v -> throttle.pace(batch.jobs().size()))
           .compose(v -> pipeline(migrationId, range, stream, to, next, export));
-    });
-  }
-
-  /**
-   * The copy's rate limit, shared by all streams: each batch takes the next {@code jobs / rate} seconds of a common
-   * schedule, and its stream waits until that slot has passed before it reads on.
-   */
-  private Future<Void> throttle(int jobs) {
-    if (options.maxJobsPerSecond() <= 0) {
-      return Future.succeededFuture();
-    }
-    long now = System.nanoTime();
-    long slotEnd;
-    synchronized (this) {
-      paceUntil = Math.max(paceUntil, now) + (long) (jobs * 1e9 / options.maxJobsPerSecond());
-      slotEnd = paceUntil;
-    }
-    long waitMs = (slotEnd - now) / 1_000_000;
-    if (waitMs <= 0) {
-      return Future.succeededFuture();
-    }
-    throttled = true;
-    return vertx.timer(waitMs).map(x -> {
-      throttled = false;
-      return null;
     });
   }
 
@@ -178,7 +151,7 @@ final class Copier {
       if (page.isEmpty()) {
         return Future.succeededFuture();
       }
-      return to.importDedup(page).compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
+      return to.importDedup(page).compose(v -> throttle.pace(page.size())).compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
           : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1)));
     });
   }

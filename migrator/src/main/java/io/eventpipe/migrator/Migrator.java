@@ -106,6 +106,7 @@ public final class Migrator {
   private final MigratorOptions options;
   private final Consumer<Progress> progress;
   private final Copier copier;
+  private final Throttle throttle;
   private volatile String activity = "starting";
   private volatile Migration current;
   private volatile long jobsTotal;
@@ -119,7 +120,8 @@ public final class Migrator {
     this.nodes = Objects.requireNonNull(nodes, "nodes");
     this.options = Objects.requireNonNull(options, "options");
     this.progress = Objects.requireNonNull(progress, "progress");
-    this.copier = new Copier(vertx, control, nodes, options);
+    this.throttle = new Throttle(vertx, options, () -> IngestLatency.scrapeNodes(vertx, control), java.time.Clock.systemUTC());
+    this.copier = new Copier(control, nodes, options, throttle);
   }
 
   /**
@@ -145,6 +147,7 @@ public final class Migrator {
         })
         .eventually(() -> {
           vertx.cancelTimer(timer);
+          throttle.stop();
           report();
           return Future.succeededFuture();
         });
@@ -166,6 +169,7 @@ public final class Migrator {
         })
         .eventually(() -> {
           vertx.cancelTimer(timer);
+          throttle.stop();
           return Future.succeededFuture();
         });
   }
@@ -238,7 +242,9 @@ public final class Migrator {
         involved.add(mv.source());
         involved.add(mv.target());
       }
-      return nodes.open(involved).compose(v -> drive(m));
+      // the throttle's steady state is measured while the databases open, before anything is copied
+      Future<Void> baseline = m.step().ordinal() < Step.COPIED.ordinal() ? throttle.start(involved) : Future.succeededFuture();
+      return Future.all(nodes.open(involved), baseline).compose(v -> drive(m));
     }
     if (m.step() == Step.FINISHED) {
       return Future.succeededFuture(new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
@@ -578,6 +584,6 @@ public final class Migrator {
       lastNanos = now;
     }
     progress.accept(new Progress(m == null ? null : m.id(), activity, partitionsDone, m == null ? 0 : m.moves().size(), moved,
-        jobsTotal, rate, copier.throttled()));
+        jobsTotal, rate, copier.throttled(), throttle.limit(), throttle.reason()));
   }
 }
