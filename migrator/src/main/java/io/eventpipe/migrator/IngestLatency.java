@@ -24,8 +24,10 @@ public interface IngestLatency {
    * token, and reads the p99 of {@code jobsdb_store_latency_seconds{queue="gw"}} over the last few seconds.
    *
    * <p>Why this signal: it is the ingest path's own commit (the group-commit transaction every accepted event waits
-   * for), measured by the node for every request, so it sees everything the copy does to ingest on that database (WAL
-   * and disk, locks, CPU of the database server), with no probe load of its own and no schema. A probe the migrator ran
+   * for), measured by the node for each of them, so it sees everything the copy does to ingest on that database (WAL
+   * and disk, locks, CPU of the database server), with no probe load of its own and no schema. It times the transaction,
+   * not the wait in the group-commit queue before it; that wait grows with it (the committer runs a bounded number of
+   * transactions at once), so the ratio to steady state follows contention, if not the whole request time. A probe the migrator ran
    * itself (timed tiny commits) would see the disk and WAL too, but only its own transactions, adds writes, and misses
    * the node's queueing. The price: the migrator must reach the nodes' internal port (the proxies already do), and a
    * node down or idle gives no signal, which the throttle treats as "keep the rate".

@@ -65,7 +65,10 @@ final class Throttle {
     MigratorOptions.Throttling t = options.throttling();
     controller = new ThrottleController(new ThrottleController.Settings(t.targetLatencyRatio(), options.maxJobsPerSecond(),
         t.floorJobsPerSecond(), t.baselineFor(), t.tick().multipliedBy(2), ThrottleController.DEFAULT_MIN_BASELINE_MILLIS), clock);
-    source = t.source() != null ? t.source() : defaultSource.get();
+    if (source == null) {
+      source = t.source() != null ? t.source() : defaultSource.get();
+    }
+    limit = controller.limit();
     reason = controller.reason();
     lastTickNanos = System.nanoTime();
     LOG.info("copy throttle: measuring steady-state ingest latency on nodes {} for {} ms before the copy (target p99 {}x of it)",
@@ -74,12 +77,14 @@ final class Throttle {
     return vertx.timer(Math.max(1, t.baselineFor().toMillis())).compose(x -> tick());
   }
 
-  /** Stops watching (the limit stays as it is). */
+  /** Stops watching (the limit stays as it is until the next start measures a new baseline). */
   synchronized void stop() {
     if (timer >= 0) {
       vertx.cancelTimer(timer);
       timer = -1;
     }
+    controller = null;
+    nodes.clear();
   }
 
   /** One control step after the previous one ended (a slow scrape never overlaps the next). */
@@ -107,6 +112,9 @@ final class Throttle {
   }
 
   private synchronized void apply(Map<Integer, Double> readings) {
+    if (controller == null) {
+      return; // stopped while the reading was under way
+    }
     long now = System.nanoTime();
     double seconds = Math.max(1e-3, (now - lastTickNanos) / 1e9);
     double observed = unitsSinceTick / seconds;
