@@ -101,6 +101,10 @@ final class Migrate {
       default -> throw new Flags.BadFlag("--throttle=" + flags.raw("throttle") + " must be auto (slow the copy when ingest"
           + " latency rises) or off (only --max-jobs-per-second paces it)");
     };
+    if (!throttling.adaptive() && flags.raw("target-latency-ratio") != null) {
+      throw new Flags.BadFlag("--target-latency-ratio=" + flags.raw("target-latency-ratio") + " has no effect with --throttle off"
+          + " (drop one of them)");
+    }
     return MigratorOptions.defaults()
         .withThrottling(throttling.withTargetLatencyRatio(flags.decimal("target-latency-ratio", 1.5, 1, 100)))
         .withBatch(flags.integer("batch-jobs", 2000, 1, 100_000))

@@ -53,6 +53,9 @@ class ProgressPrinterTest {
     assertEquals(2.5, auto.targetLatencyRatio());
     assertTrue(Migrate.options(flags()).throttling().adaptive(), "auto by default");
     assertEquals(1.5, Migrate.options(flags()).throttling().targetLatencyRatio());
+    Flags.BadFlag moot = assertThrows(Flags.BadFlag.class,
+        () -> Migrate.options(flags("--throttle", "off", "--target-latency-ratio", "2")));
+    assertEquals("--target-latency-ratio=2 has no effect with --throttle off (drop one of them)", moot.getMessage());
     MigratorOptions off = Migrate.options(flags("--throttle", "off", "--max-jobs-per-second", "5000"));
     assertTrue(!off.throttling().adaptive());
     assertEquals(5000, off.maxJobsPerSecond());
