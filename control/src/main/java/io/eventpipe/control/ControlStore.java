@@ -54,6 +54,23 @@ public final class ControlStore implements AutoCloseable {
     }, false);
   }
 
+  /**
+   * Whether the control store at {@code pg} holds a cluster (a topology), read without creating or migrating anything:
+   * a database that does not exist, a schema or table not created yet, and an empty topology all mean no cluster (what
+   * a hook finds on a first install or sync). A server that cannot be reached, or a role refused, is a failure, never
+   * "no cluster": a cluster that exists must not be taken for none.
+   */
+  public static Future<Boolean> holdsACluster(Vertx vertx, PgConfig pg) {
+    return io.vertx.pgclient.PgConnection.connect(vertx, pg.connectOptions())
+        .compose(conn -> conn.query("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                + " WHERE n.nspname = 'control' AND c.relname = 'topology')").execute()
+            .compose(rows -> !rows.iterator().next().getBoolean(0) ? Future.succeededFuture(false)
+                : conn.query("SELECT EXISTS (SELECT 1 FROM control.topology)").execute().map(r -> r.iterator().next().getBoolean(0)))
+            .eventually(conn::close))
+        .recover(e -> e instanceof io.vertx.pgclient.PgException pe && "3D000".equals(pe.getSqlState()) // no such database
+            ? Future.succeededFuture(false) : Future.failedFuture(e));
+  }
+
   private static boolean mayMigrate(PgConfig pg) throws java.sql.SQLException {
     try (java.sql.Connection c = java.sql.DriverManager.getConnection(pg.jdbcUrl(), pg.user(), pg.password());
          java.sql.Statement s = c.createStatement();
@@ -201,10 +218,14 @@ public final class ControlStore implements AutoCloseable {
         .mapEmpty());
   }
 
-  /** Renews a node's heartbeat (and says whether it serves); the migrator waits for new nodes by it. */
-  public Future<Void> heartbeat(int nodeId, boolean ready) {
+  /**
+   * Renews a node's heartbeat (and says whether it serves); the migrator waits for new nodes by it. False when the node
+   * is not registered: a shrink forgot it (its pod may run on, e.g. when a rollback keeps the StatefulSet's size), and it
+   * must {@link #registerNode} again before a migration can wait for it.
+   */
+  public Future<Boolean> heartbeat(int nodeId, boolean ready) {
     return pool.preparedQuery("UPDATE control.nodes SET heartbeat_at = now(), ready = $2 WHERE node_id = $1")
-        .execute(Tuple.of(nodeId, ready)).mapEmpty();
+        .execute(Tuple.of(nodeId, ready)).map(rows -> rows.rowCount() > 0);
   }
 
   /** Every registered node, with the control store's clock reading (heartbeats are compared to it). */

@@ -110,7 +110,8 @@ class ChartDayTwoTest {
     CronJob abort = c.one(CronJob.class, RELEASE + "-migrator-abort");
     assertTrue(abort.getSpec().getSuspend());
     PodTemplateSpec pod = abort.getSpec().getJobTemplate().getSpec().getTemplate();
-    assertEquals(List.of("migrator", "--abort", "--progress", "plain"), pod.getSpec().getContainers().get(0).getArgs());
+    assertEquals(List.of("migrator", "--abort", "--lock-wait-seconds", "120", "--progress", "plain"),
+        pod.getSpec().getContainers().get(0).getArgs());
     Map<String, String> abortLabels = pod.getMetadata().getLabels();
     assertTrue(admits(c.one(NetworkPolicy.class, RELEASE + "-node"), abortLabels, 5432), "the abort reaches every node's PostgreSQL");
     assertTrue(admits(c.one(NetworkPolicy.class, RELEASE + "-control"), abortLabels, 5432));
@@ -193,6 +194,8 @@ class ChartDayTwoTest {
     assertRejected(values("proxy.resources.limits.memory", "lots"), "memory");
     assertRejected(values("proxy.autoscaling.minReplicas", 5, "proxy.autoscaling.maxReplicas", 3), "minReplicas");
     assertRejected(values("migrator.activeDeadlineSeconds", 600, "migrator.readyTimeoutSeconds", 600), "activeDeadlineSeconds");
+    assertRejected(values("migrator.activeDeadlineSeconds", 700, "migrator.readyTimeoutSeconds", 600, "migrator.lockWaitSeconds", 120),
+        "lockWaitSeconds");
     assertRejected(values("nodes.postgres.settings.fsync", "off"), "fsync");
     assertRejected(values("nodes.postgres.settings.synchronous_commit", "off"), "synchronous_commit");
     assertRejected(values("nodes.postgres.settings.full_page_writes", false), "full_page_writes");

@@ -108,6 +108,11 @@ class ChartTest {
     assertEquals("600", flag(grow, "--ready-timeout-seconds"));
     assertNull(flag(shrink, "--ready-timeout-seconds"));
     for (Job j : List.of(shrink, grow)) {
+      // issue 16: a first sync's empty control store is nothing to move; a rerun waits for an older hook's migrator
+      assertTrue(j.getSpec().getTemplate().getSpec().getContainers().get(0).getArgs().contains("--if-initialized"), j.getMetadata().getName());
+      assertEquals("120", flag(j, "--lock-wait-seconds"), j.getMetadata().getName());
+    }
+    for (Job j : List.of(shrink, grow)) {
       assertEquals(2, j.getSpec().getBackoffLimit());
       assertEquals(3600L, j.getSpec().getActiveDeadlineSeconds());
       assertEquals("Never", j.getSpec().getTemplate().getSpec().getRestartPolicy());

@@ -32,8 +32,9 @@ import org.slf4j.LoggerFactory;
  *       (tokens it took for its other keys are given back), counted in {@code gateway_key_limited_events_total{source}}.
  *       Other keys of the source are not affected.</li>
  * </ul>
- * Keys are remembered in a bounded cache ({@link #MAX_KEYS}, dropped a minute after their last event), so memory stays
- * bounded however many users there are; a forgotten key starts with a full bucket. Each process limits on its own: with
+ * Keys are remembered in a cache bounded by bytes ({@link #MAX_KEY_BYTES}, each key weighed by its characters plus
+ * its state; dropped a minute after their last event), so memory stays bounded however many users there are and however
+ * long their ids (routing keys are client input); a forgotten key starts with a full bucket. Each process limits on its own: with
  * N proxies a key may send up to N times the limit. Time comes from the injected nano clock.
  */
 public final class KeyRateLimiter {
@@ -43,7 +44,10 @@ public final class KeyRateLimiter {
   /** Above this rate over a {@link #WINDOW}, a key is reported hot. */
   public static final double HOT_EVENTS_PER_SECOND = 100;
   public static final Duration WINDOW = Duration.ofSeconds(10);
-  public static final long MAX_KEYS = 100_000;
+  /** Bytes the remembered keys may take: about 100,000 keys of 100 characters, or 10,000 of the longest. */
+  public static final long MAX_KEY_BYTES = 32L << 20;
+  /** What a remembered key costs besides its characters: the entry, its state and bucket, the source id. */
+  private static final int ENTRY_OVERHEAD_BYTES = 200;
   private static final long LOG_EVERY_NANOS = Duration.ofMinutes(1).toNanos();
   private static final int LOGGED_KEY_CHARS = 64;
 
@@ -63,7 +67,19 @@ public final class KeyRateLimiter {
     this.limits = Objects.requireNonNull(limits, "limits");
     this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock");
     this.registry = Objects.requireNonNull(registry, "registry");
-    this.keys = Caffeine.newBuilder().maximumSize(MAX_KEYS).expireAfterAccess(Duration.ofMinutes(1)).build();
+    this.keys = Caffeine.newBuilder().maximumWeight(MAX_KEY_BYTES).weigher((String k, KeyState v) -> weight(k))
+        .expireAfterAccess(Duration.ofMinutes(1)).build();
+  }
+
+  /** A remembered key's bytes: two per character (UTF-16 at worst) and the entry's overhead. */
+  static int weight(String key) {
+    return ENTRY_OVERHEAD_BYTES + 2 * key.length();
+  }
+
+  /** The bytes the remembered keys weigh now, by {@link #weight}; at most {@link #MAX_KEY_BYTES}. For tests. */
+  long rememberedBytes() {
+    keys.cleanUp();
+    return keys.policy().eviction().orElseThrow().weightedSize().orElseThrow();
   }
 
   /**

@@ -64,10 +64,13 @@ public interface JobsDb extends AutoCloseable {
    */
   Future<KeyReadRequest.Result> readKeys(KeyReadRequest request);
 
-  /** Writes new states in one statement. */
+  /**
+   * Writes new states in one transaction. Checked where it commits, under the fence lock: states of jobs in partitions
+   * whose fence was confirmed, or that moved away, are not written (see {@link NodePartitions#confirm}).
+   */
   Future<Void> updateStates(List<StateUpdate> updates);
 
-  /** Writes new states in the caller's transaction. */
+  /** Writes new states in the caller's transaction, with the same check. */
   Future<Void> updateStates(SqlClient tx, List<StateUpdate> updates);
 
   /** Where {@link #pendingCounts()} stops counting one destination's pending jobs. */

@@ -124,11 +124,16 @@ public final class NodePartitions {
         });
   }
 
-  /** Target, step "prepare": the partitions accept writes and hold fan-out and delivery. Idempotent. */
+  /**
+   * Target, step "prepare": the partitions accept writes and hold fan-out and delivery. Idempotent. A partition this
+   * node records as gone keeps the tombstone's migration ({@code gone_migration}), so {@link #unhold} restores it.
+   */
   public Future<Void> hold(String migrationId, Collection<Integer> partitions) {
     return change("INSERT INTO node.partition_state (partition_id, state, migration_id)"
         + " SELECT p, 1, $2 FROM unnest($1::int[]) AS p"
-        + " ON CONFLICT (partition_id) DO UPDATE SET state = 1, migration_id = EXCLUDED.migration_id, confirmed = false, since = now()"
+        + " ON CONFLICT (partition_id) DO UPDATE SET state = 1, migration_id = EXCLUDED.migration_id, confirmed = false, since = now(),"
+        + " gone_migration = CASE WHEN node.partition_state.state = 3 THEN node.partition_state.migration_id"
+        + " ELSE node.partition_state.gone_migration END"
         + " WHERE node.partition_state.migration_id <> EXCLUDED.migration_id", migrationId, partitions);
   }
 
@@ -148,12 +153,17 @@ public final class NodePartitions {
 
   /**
    * The node (or, for a node that is down, the migrator) confirms that nothing of these fenced partitions is held in
-   * memory or in flight any more.
+   * memory or in flight any more. From its commit on, delivery-state writes skip these partitions: a process that
+   * lost its lock but kept delivering cannot write an outcome behind the migration's back (its late delivery may
+   * still reach the destination, which then gets the event again from the new owner: at-least-once).
    */
   public Future<Void> confirm(Collection<Integer> partitions) {
-    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE node.partition_state SET confirmed = true"
+    // the fence lock first: the confirmation waits for every delivery-state write that checked before it, and every
+    // later one sees it and skips these partitions (JobsDb.updateStates)
+    return pool.withTransaction(conn -> conn.query("UPDATE node.fence_lock SET id = id").execute()
+        .compose(v -> conn.preparedQuery("UPDATE node.partition_state SET confirmed = true"
             + " WHERE state = 2 AND NOT confirmed AND partition_id = ANY($1::int[])")
-        .execute(Tuple.of((Object) partitions.toArray(new Integer[0])))
+        .execute(Tuple.of((Object) partitions.toArray(new Integer[0]))))
         .compose(v -> notify(conn)));
   }
 
@@ -175,9 +185,19 @@ public final class NodePartitions {
         migrationId, partitions);
   }
 
-  /** Abort before the switch: a target drops its hold (it received no write: the topology never gave it these). */
+  /**
+   * Abort before the switch: a target drops its hold (it received no write: the topology never gave it these). A
+   * partition that was gone from here before the hold is gone again (its tombstone restored), never served.
+   */
   public Future<Void> unhold(String migrationId, Collection<Integer> partitions) {
-    return release(migrationId, partitions);
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE node.partition_state SET state = 3,"
+            + " migration_id = gone_migration, gone_migration = NULL, confirmed = false, since = now()"
+            + " WHERE partition_id = ANY($1::int[]) AND migration_id = $2 AND state = 1 AND gone_migration IS NOT NULL")
+        .execute(Tuple.of(partitions.toArray(new Integer[0]), migrationId))
+        .compose(v -> conn.preparedQuery("DELETE FROM node.partition_state WHERE partition_id = ANY($1::int[])"
+                + " AND migration_id = $2 AND state = 1")
+            .execute(Tuple.of(partitions.toArray(new Integer[0]), migrationId)))
+        .compose(v -> notify(conn)));
   }
 
   /** Whether a process holds this database's {@link #INSTANCE_LOCK}: whether a node serves it now. */

@@ -39,6 +39,37 @@ public interface PartitionMover {
     }
   }
 
+  /**
+   * One copy slice of a migration on a target: a set of partitions whose jobs import into one reserved id range. Its
+   * name comes from what it holds (the migration and the partitions), never from its position among the slices, so
+   * a rerun that slices differently (another stream count) cannot apply one slice's progress mark to other
+   * partitions: it adopts the slices already recorded ({@link #importedSlices}) and slices only the rest.
+   */
+  record Slice(String migrationId, List<Integer> partitions) {
+    public Slice {
+      java.util.Objects.requireNonNull(migrationId, "migrationId");
+      List<Integer> sorted = new java.util.ArrayList<>(new java.util.TreeSet<>(partitions));
+      if (sorted.isEmpty()) {
+        throw new IllegalArgumentException("a slice has partitions");
+      }
+      partitions = List.copyOf(sorted);
+    }
+
+    /** The name of the slice's id range and the scope of its progress marks: {@code <migrationId>#<digest>}. */
+    public String range() {
+      StringBuilder sb = new StringBuilder();
+      for (int p : partitions) {
+        sb.append(p).append(',');
+      }
+      try {
+        byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return migrationId + "#" + partitions.size() + "p-" + java.util.HexFormat.of().formatHex(d, 0, 8);
+      } catch (java.security.NoSuchAlgorithmException e) {
+        throw new IllegalStateException("SHA-256 is always there", e);
+      }
+    }
+  }
+
   /** The destinations ({@code ""} for jobs not per destination) with pending or aborted jobs in {@code partitions}. */
   Future<List<String>> destinations(Collection<Integer> partitions);
 
@@ -52,24 +83,33 @@ public interface PartitionMover {
   Future<Batch> exportAborted(String destinationId, Collection<Integer> partitions, long afterJobId, int maxJobs, long maxBytes);
 
   /**
-   * Imports an exported batch with its states, ids from the migration's reserved range (below every local id; a
-   * migration whose slices import concurrently reserves one range per slice, named {@code <migrationId>#<slice>}). The
-   * jobs and the stream's progress mark commit together: a batch already imported is a no-op. Returns how many
-   * jobs were new.
+   * Imports an exported batch with its states into the slice's reserved id range (below every local id and every
+   * earlier range). The jobs and the stream's progress mark commit together: a batch already imported is a no-op.
+   * Returns how many jobs were new.
+   *
+   * <p>The transaction first locks this node's records of the batch's partitions: each must be held (incoming) for
+   * this slice's migration, else the import fails with {@link JobsDbException.ImportConflict} and writes nothing (the
+   * partitions were released, the migration aborted, or another migration holds them). A release or an unhold waits
+   * for an import that checked before it.
    */
-  Future<Integer> importBatch(String migrationId, String stream, Batch batch);
+  Future<Integer> importBatch(Slice slice, String stream, Batch batch);
+
+  /** Target: the partition sets of the slices this migration imported into here (ranges recorded), in range order. */
+  Future<List<List<Integer>>> importedSlices(String migrationId);
 
   /** Source: exported jobs (pending or aborted, live or dead-lettered) are migrated away; they leave every list here. */
   Future<Void> markMigrated(Collection<Long> jobIds);
 
   /**
-   * Source, after the copy: every job of {@code partitions} of a destination (pending, aborted, dead-lettered) is
-   * migrated away, in one statement per kind; returns how many.
+   * Source, at the finish: the jobs of a destination in {@code partitions} that the copy took leave this queue (become
+   * migrated; dead letters are deleted): pending ones with ids up to {@code pendingMark}, aborted and dead-lettered
+   * ones up to {@code abortedMark} (the target's progress marks of the two streams). Anything else stays, to be
+   * reported: a job written or changed after the copy passed it is never retired unseen. Returns how many left.
    */
-  Future<Long> markAllMigrated(String destinationId, Collection<Integer> partitions);
+  Future<Long> retireCopied(String destinationId, Collection<Integer> partitions, long pendingMark, long abortedMark);
 
-  /** Target: the last source job id a stream imported (its progress mark), or {@link Long#MIN_VALUE}. */
-  Future<Long> progress(String migrationId, String stream);
+  /** Target: the last source job id a stream of a slice imported (its progress mark), or {@link Long#MIN_VALUE}. */
+  Future<Long> progress(Slice slice, String stream);
 
   /**
    * Source, before the first copy of the dedup window: marks where the copy begins, by the commits of this node's

@@ -21,22 +21,52 @@ public record PgConfig(String host, int port, String database, String user, Stri
     }
   }
 
-  /** Parses {@code postgresql://user:password@host:port/database} (a {@code jdbc:} prefix is accepted). */
+  /**
+   * Parses {@code postgresql://user:password@host:port/database} (a {@code jdbc:} prefix is accepted). A URL that does
+   * not parse is named in the exception with its password masked ({@link #redact(String)}), and the parser's own
+   * exception (whose message holds the whole URL) is not chained: the message reaches logs and terminals.
+   */
   public static PgConfig parse(String url) {
     Objects.requireNonNull(url, "url");
     URI uri;
     try {
-      uri = URI.create(url.trim().replaceFirst("^jdbc:", ""));
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("not a PostgreSQL URL: '" + url + "' (expected postgresql://user:password@host:port/database)", e);
+      uri = new URI(url.trim().replaceFirst("^jdbc:", ""));
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalArgumentException("not a PostgreSQL URL: '" + redact(url) + "': " + e.getReason() + " at index "
+          + e.getIndex() + " (expected postgresql://user:password@host:port/database; percent-encode special characters"
+          + " of the password)");
     }
     if (!"postgresql".equals(uri.getScheme()) && !"postgres".equals(uri.getScheme()) || uri.getHost() == null) {
-      throw new IllegalArgumentException("not a PostgreSQL URL: '" + url + "' (expected postgresql://user:password@host:port/database)");
+      throw new IllegalArgumentException("not a PostgreSQL URL: '" + redact(url) + "' (expected postgresql://user:password@host:port/database)");
     }
     String[] userInfo = uri.getUserInfo() == null ? new String[] {"postgres"} : uri.getUserInfo().split(":", 2);
     String db = uri.getPath() == null || uri.getPath().length() <= 1 ? "postgres" : uri.getPath().substring(1);
     return new PgConfig(uri.getHost(), uri.getPort() < 0 ? 5432 : uri.getPort(), db, userInfo[0],
         userInfo.length > 1 ? userInfo[1] : "");
+  }
+
+  /**
+   * {@code url} with the password of its user information replaced by {@code ***}, whatever else is wrong with it:
+   * everything between the first ':' after "//" and the last '@' before the path (a password may hold '@', ':' or '/'
+   * when it is not percent-encoded, which is what makes such a URL fail to parse).
+   */
+  public static String redact(String url) {
+    if (url == null) {
+      return null;
+    }
+    int start = url.indexOf("//");
+    if (start < 0) {
+      return url;
+    }
+    int at = url.lastIndexOf('@');
+    if (at < start) {
+      return url;
+    }
+    int colon = url.indexOf(':', start + 2);
+    if (colon < 0 || colon > at) {
+      return url;
+    }
+    return url.substring(0, colon + 1) + "***" + url.substring(at);
   }
 
   public String jdbcUrl() {

@@ -56,6 +56,11 @@ final class JobsDbFixture implements AutoCloseable {
     return new NewJob(partition, key, source, dest, messageId, clock.instant(), body.getBytes(StandardCharsets.UTF_8));
   }
 
+  /** Runs a query that returns one number. */
+  long count(String sql) {
+    return await(pool.query(sql).execute()).iterator().next().getLong(0);
+  }
+
   /** Reads everything pending for a destination, acking as it goes, in read order. */
   List<Job> drain(JobsDb db, String dest) {
     List<Job> all = new ArrayList<>();

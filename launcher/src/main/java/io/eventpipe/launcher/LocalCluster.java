@@ -2,7 +2,10 @@ package io.eventpipe.launcher;
 
 import io.eventpipe.control.ControlRoles;
 import io.eventpipe.control.ControlStore;
+import io.eventpipe.gateway.http.ConnectionGuard;
+import io.eventpipe.gateway.http.ConnectionLimits;
 import io.eventpipe.gateway.http.GatewayOptions;
+import io.eventpipe.gateway.http.InternalErrors;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.node.Node;
 import io.eventpipe.node.NodeOptions;
@@ -32,6 +35,7 @@ final class LocalCluster {
   private final Integer requestedNodes;
   private final int partitions;
   private final GatewayOptions gateway;
+  private final ConnectionLimits internal;
   private final int adminPort;
   private final String token;
   private final String ingestToken;
@@ -46,8 +50,9 @@ final class LocalCluster {
   private Future<Void> changing = Future.succeededFuture();
 
   /** @param requestedNodes {@code --nodes}, or null: a new data directory gets 1, an existing one its recorded count */
-  LocalCluster(Vertx vertx, EmbeddedPg pg, Integer requestedNodes, int partitions, GatewayOptions gateway, int adminPort,
-      String token, String ingestToken, Path workspace, Path rolesDir) {
+  LocalCluster(Vertx vertx, EmbeddedPg pg, Integer requestedNodes, int partitions, GatewayOptions gateway,
+      ConnectionLimits internal, int adminPort, String token, String ingestToken, Path workspace, Path rolesDir) {
+    this.internal = internal;
     this.vertx = vertx;
     this.pg = pg;
     this.requestedNodes = requestedNodes;
@@ -93,7 +98,8 @@ final class LocalCluster {
             .eventually(() -> store.closeAsync()))
         .compose(run -> ensureNodes(run))
         .compose(v -> {
-          proxy = new Proxy(vertx, new Proxy.Options(gateway, as(ControlRoles.PROXY), ingestToken, "127.0.0.1", adminPort, workspace));
+          proxy = new Proxy(vertx, new Proxy.Options(gateway, as(ControlRoles.PROXY), ingestToken, "127.0.0.1", adminPort, workspace,
+              internal));
           return proxy.start();
         })
         .compose(v -> startControl())
@@ -128,8 +134,8 @@ final class LocalCluster {
    * and {@code POST /local/v1/nodes/stop?count=N}.
    */
   private Future<Void> startControl() {
-    controlServer = vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions().setHost("127.0.0.1").setPort(0));
-    return controlServer.requestHandler(req -> {
+    controlServer = new ConnectionGuard(vertx, "local-control", internal, proxy.registry())
+        .createServer(new io.vertx.core.http.HttpServerOptions().setHost("127.0.0.1").setPort(0), req -> {
       if (!("Bearer " + token).equals(req.getHeader("Authorization"))) {
         req.response().setStatusCode(401).end("{\"error\":\"needs the admin token\"}");
         return;
@@ -157,10 +163,13 @@ final class LocalCluster {
           req.response().putHeader("Content-Type", "application/json")
               .end(new io.vertx.core.json.JsonObject().put("running", running.size()).encode());
         } else {
-          req.response().setStatusCode(500).end(new io.vertx.core.json.JsonObject().put("error", String.valueOf(ar.cause().getMessage())).encode());
+          String id = InternalErrors.log(LOG, "local cluster: " + path + " failed", ar.cause());
+          req.response().setStatusCode(500).putHeader("Content-Type", "application/json")
+              .end(InternalErrors.body("changing the nodes failed; see the log of `pipeline local`", id).encode());
         }
       });
-    }).listen().mapEmpty();
+    });
+    return controlServer.listen().mapEmpty();
   }
 
   private Future<Void> startNode(int id) {
@@ -174,7 +183,7 @@ final class LocalCluster {
     }, false).compose(db -> {
       int port = adminPort == 0 ? 0 : adminPort + 1 + id;
       Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, ingestToken, workspace,
-          as(ControlRoles.node(id)), null));
+          as(ControlRoles.node(id)), null, internal));
       nodes.add(node);
       running.put(id, node);
       return node.start().mapEmpty();

@@ -1,6 +1,7 @@
 package io.eventpipe.launcher;
 
 import io.eventpipe.workspace.WorkspaceConfig;
+import io.eventpipe.gateway.http.ConnectionLimits;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.node.Node;
@@ -29,17 +30,20 @@ public final class Main {
 
   private static final Logger LOG = LoggerFactory.getLogger(Main.class);
 
-  private static final Set<String> LOCAL_FLAGS = Set.of("config", "port", "nodes", "data-dir", "admin-port", "admin-token",
-      "ingest-token", "partitions", "demo-sink-port", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
-  private static final Set<String> NODE_FLAGS = Set.of("node-id", "pg-url", "control-url", "cluster-nodes", "advertise", "config", "port",
-      "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "max-request-bytes",
-      "trust-forwarded-for", "secret-env-allow", "secret-file-allow", "allow-non-durable-database");
-  private static final Set<String> PROXY_FLAGS = Set.of("control-url", "config", "port", "host", "admin-port", "admin-host",
-      "ingest-token", "max-request-bytes", "trust-forwarded-for", "secret-env-allow", "secret-file-allow");
+  /** The public API's and the internal ports' limits, taken by every role that serves HTTP. */
+  private static final Set<String> HTTP_FLAGS = Set.of("max-request-bytes", "trust-forwarded-for", "trusted-proxy-hops",
+      "body-timeout-ms", "header-timeout-ms", "idle-timeout-seconds", "max-connections", "admin-max-connections");
+  private static final Set<String> LOCAL_FLAGS = with(HTTP_FLAGS, "config", "port", "nodes", "data-dir", "admin-port",
+      "admin-token", "ingest-token", "partitions", "demo-sink-port", "secret-env-allow", "secret-file-allow");
+  private static final Set<String> NODE_FLAGS = with(HTTP_FLAGS, "node-id", "pg-url", "control-url", "cluster-nodes", "advertise",
+      "config", "port", "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "secret-env-allow",
+      "secret-file-allow", "allow-non-durable-database");
+  private static final Set<String> PROXY_FLAGS = with(HTTP_FLAGS, "control-url", "config", "port", "host", "admin-port",
+      "admin-host", "ingest-token", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
       "batch-jobs", "max-jobs-per-second", "throttle", "target-latency-ratio", "ready-timeout-seconds", "lease-seconds", "progress",
-      "allow-non-durable-database");
+      "allow-non-durable-database", "lock-wait-seconds", "if-initialized");
   private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
       "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password");
   private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "throttle",
@@ -65,6 +69,12 @@ public final class Main {
   }
 
   private Main() {}
+
+  private static Set<String> with(Set<String> shared, String... own) {
+    Set<String> all = new java.util.TreeSet<>(shared);
+    all.addAll(java.util.List.of(own));
+    return java.util.Collections.unmodifiableSet(all);
+  }
 
   public static void main(String[] args) {
     if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
@@ -124,6 +134,7 @@ public final class Main {
                   --throttle auto|off (auto: slow the copy while ingest p99 on a node involved exceeds
                   --target-latency-ratio 1.5 times its steady state, measured before the copy)
                   --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
+                  --lock-wait-seconds 0 (for another migrator to end)  --if-initialized (no cluster yet: exit 0)
                   --allow-non-durable-database (tests only: node databases with fsync/synchronous_commit off)
           control-init  provisions the control store as its owner: roles and their passwords, schema, grants, topology
                   --control-url postgresql://owner:pw@host:5432/control  --cluster-nodes N (a new cluster's topology)
@@ -132,6 +143,12 @@ public final class Main {
           scale   resizes a running `local`: starts or stops its nodes and migrates; a rerun finishes the job
                   --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --throttle
                   --target-latency-ratio  --progress
+
+        HTTP flags of local, node and proxy:
+                  --max-request-bytes 4096000  --body-timeout-ms 60000
+                  --trust-forwarded-for (false)  --trusted-proxy-hops 1 (the client is that many X-Forwarded-For
+                  entries from the right)  --header-timeout-ms 10000  --idle-timeout-seconds 120 (every port)
+                  --max-connections 10000 (public port)  --admin-max-connections 4096 (internal/metrics port)
         """);
   }
 
@@ -173,8 +190,8 @@ public final class Main {
     }
 
     EmbeddedPg pg = EmbeddedPg.start(dataDir.resolve(EmbeddedPg.LOCAL_DIRECTORY));
-    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, adminPort, token, ingestToken, config,
-        dataDir.resolve("control-roles"));
+    LocalCluster cluster = new LocalCluster(vertx, pg, nodes, partitions, gateway, internalConnections(flags), adminPort, token,
+        ingestToken, config, dataDir.resolve("control-roles"));
     try {
       cluster.start().toCompletionStage().toCompletableFuture().get(180, TimeUnit.SECONDS);
     } catch (java.util.concurrent.ExecutionException e) {
@@ -274,8 +291,8 @@ public final class Main {
     }
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), adminToken, ingestToken, config,
-        controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null),
-        flags.bool("allow-non-durable-database", false)));
+        controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null), internalConnections(flags))
+        .withAllowNonDurableDatabase(flags.bool("allow-non-durable-database", false)));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
@@ -298,7 +315,7 @@ public final class Main {
     Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     Proxy proxy = new Proxy(vertx, new Proxy.Options(gatewayOptions(flags, port).withHost(flags.string("host", "0.0.0.0")),
         PgConfig.parse(flags.required("control-url")), ingestToken, flags.string("admin-host", "0.0.0.0"),
-        flags.port("admin-port", 8081), config));
+        flags.port("admin-port", 8081), config, internalConnections(flags)));
     proxy.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       proxy.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
@@ -324,8 +341,31 @@ public final class Main {
 
   private static GatewayOptions gatewayOptions(Flags flags, int port) {
     GatewayOptions g = GatewayOptions.defaults(port);
+    boolean trust = flags.bool("trust-forwarded-for", false);
+    if (!trust && flags.raw("trusted-proxy-hops") != null) {
+      throw new Flags.BadFlag("--trusted-proxy-hops counts the proxies whose X-Forwarded-For entries are trusted: it needs"
+          + " --trust-forwarded-for");
+    }
     return g.withMaxRequestBytes(flags.integer("max-request-bytes", g.maxRequestBytes(), 1024, 64 << 20))
-        .withTrustForwardedFor(flags.bool("trust-forwarded-for", false));
+        .withTrustForwardedFor(trust)
+        .withTrustedProxyHops(flags.integer("trusted-proxy-hops", 1, 1, 16))
+        .withBodyTimeoutMs(flags.integer("body-timeout-ms", (int) GatewayOptions.DEFAULT_BODY_TIMEOUT_MS, 100, 3_600_000))
+        .withConnections(connections(flags, "max-connections", ConnectionLimits.DEFAULT_MAX_CONNECTIONS));
+  }
+
+  /** The limits of the internal port of a node, the metrics port of a proxy (and the local cluster's control port). */
+  private static ConnectionLimits internalConnections(Flags flags) {
+    return connections(flags, "admin-max-connections", ConnectionLimits.DEFAULT_INTERNAL_MAX_CONNECTIONS);
+  }
+
+  private static ConnectionLimits connections(Flags flags, String capFlag, int defaultCap) {
+    int header = flags.integer("header-timeout-ms", (int) ConnectionLimits.DEFAULT_HEADER_TIMEOUT_MS, 100, 600_000);
+    int idle = flags.integer("idle-timeout-seconds", ConnectionLimits.DEFAULT_IDLE_TIMEOUT_SECONDS, 1, 86_400);
+    if (idle * 1000L < header) {
+      throw new Flags.BadFlag("--idle-timeout-seconds=" + idle + " is shorter than --header-timeout-ms=" + header
+          + ": a kept-alive connection must be allowed at least the header deadline for its next request");
+    }
+    return new ConnectionLimits(header, idle, flags.integer(capFlag, defaultCap, 1, 1_000_000));
   }
 
   /**

@@ -2,6 +2,7 @@ package io.eventpipe.launcher;
 
 import io.eventpipe.control.ControlStore;
 import io.eventpipe.jobsdb.PgConfig;
+import io.eventpipe.migrator.AdvisoryRunLock;
 import io.eventpipe.migrator.MigrationException;
 import io.eventpipe.migrator.Migrator;
 import io.eventpipe.migrator.MigratorOptions;
@@ -27,6 +28,11 @@ final class Migrate {
 
   /** {@code pipeline migrator --to N ...}: returns the exit code. */
   static int migrator(Flags flags) throws Exception {
+    return migrator(flags, step -> {});
+  }
+
+  /** The same, with {@code hook} called before each step (tests crash a hook's run with it). */
+  static int migrator(Flags flags, MigratorOptions.StepHook hook) throws Exception {
     boolean abort = flags.bool("abort", false);
     int to = abort ? 0 : requiredCount(flags, "to");
     PgConfig control = PgConfig.parse(flags.required("control-url"));
@@ -37,8 +43,32 @@ final class Migrate {
       case "shrink" -> Migrator.Only.SHRINK;
       default -> throw new Flags.BadFlag("--only=" + flags.raw("only") + " must be all, grow or shrink");
     };
-    return run(control, nodes, flags.bool("allow-non-durable-database", false), options(flags),
+    Duration lockWait = Duration.ofSeconds(flags.integer("lock-wait-seconds", 0, 0, 86_400));
+    Boolean cluster = flags.bool("if-initialized", false) ? holdsACluster(control) : Boolean.TRUE;
+    if (cluster == null) {
+      return 1;
+    }
+    if (!cluster) {
+      System.out.println("the control store holds no cluster yet (no topology: a first install or sync): nothing to "
+          + (abort ? "abort" : "move") + " (--if-initialized)");
+      return 0;
+    }
+    return run(control, nodes, flags.bool("allow-non-durable-database", false), options(flags).withHook(hook), lockWait,
         flags.string("progress", "auto"), to, only, abort);
+  }
+
+  /** Whether the control store holds a cluster; null (said on stderr) when it cannot be read. */
+  private static Boolean holdsACluster(PgConfig control) throws Exception {
+    Vertx vertx = Vertx.vertx();
+    try {
+      return ControlStore.holdsACluster(vertx, control).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      System.err.println("pipeline migrator: cannot read the control store at " + control.redacted() + " to see whether it"
+          + " holds a cluster (--if-initialized): " + e.getCause().getMessage());
+      return null;
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
   }
 
   /** {@code pipeline scale --nodes N --data-dir D}: resizes a running {@code local}. */
@@ -70,7 +100,7 @@ final class Migrate {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
     // 2. the migration (it waits for new nodes, and resumes one a crash interrupted)
-    int code = run(control, nodes, false, options(flags), flags.string("progress", "auto"), to,
+    int code = run(control, nodes, false, options(flags), Duration.ZERO, flags.string("progress", "auto"), to,
         Migrator.Only.ALL, false);
     if (code != 0) {
       return code;
@@ -114,6 +144,7 @@ final class Migrate {
   }
 
   private static int run(PgConfig control, IntFunction<PgConfig> nodes, boolean allowNonDurable, MigratorOptions options,
+      Duration lockWait,
       String progressMode, int to, Migrator.Only only, boolean abort) throws Exception {
     ProgressPrinter printer = new ProgressPrinter(System.out, progressMode);
     Vertx vertx = Vertx.vertx();
@@ -121,7 +152,7 @@ final class Migrate {
     try {
       ControlStore store = ControlStore.open(vertx, control).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
       try {
-        Migrator migrator = new Migrator(vertx, store, dbs, options, printer);
+        Migrator migrator = new Migrator(vertx, store, dbs, options, printer, new AdvisoryRunLock(vertx, control, lockWait));
         Future<Migrator.Result> f = abort ? migrator.abort() : migrator.run(to, only);
         Migrator.Result r = f.toCompletionStage().toCompletableFuture().get();
         printer.done();

@@ -52,8 +52,9 @@ class LocalPrivilegeTest {
         + "      url: http://127.0.0.1:" + sink.actualPort() + "/events\n");
     Path roles = dir.resolve("control-roles");
     EmbeddedPg pg = EmbeddedPg.start(dir.resolve("postgres"));
-    LocalCluster cluster = new LocalCluster(vertx, pg, 2, 16, GatewayOptions.defaults(0).withHost("127.0.0.1"), 0,
-        "local-privilege-admin-token-0123456789", "local-privilege-ingest-token-012345678", workspace, roles);
+    LocalCluster cluster = new LocalCluster(vertx, pg, 2, 16, GatewayOptions.defaults(0).withHost("127.0.0.1"),
+        io.eventpipe.gateway.http.ConnectionLimits.internalDefaults(), 0, "local-privilege-admin-token-0123456789",
+        "local-privilege-ingest-token-012345678", workspace, roles);
     try {
       await(cluster.start(), java.time.Duration.ofSeconds(120));
       String jdbc = "jdbc:postgresql://localhost:" + pg.port() + "/";

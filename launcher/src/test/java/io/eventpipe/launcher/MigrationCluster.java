@@ -54,6 +54,13 @@ final class MigrationCluster implements AutoCloseable {
   final Path workspace;
   /** share of sink requests answered 503, in [0, 1) */
   volatile double sinkFailureRate;
+  /**
+   * The sink's path carries this cluster's random token: a node of another test (a process that outlived it, on a
+   * port this sink reuses) gets 404 and never reaches this checker; such requests are counted in {@link #foreign}.
+   */
+  final String sinkPath = "/events/" + java.util.UUID.randomUUID();
+  final AtomicLong foreign = new AtomicLong();
+  private final long startedNanos = System.nanoTime();
   private final Random sinkRandom = new Random(1);
   private io.vertx.core.http.HttpServer sink;
   volatile Proxy proxy;
@@ -65,29 +72,38 @@ final class MigrationCluster implements AutoCloseable {
     PgServer server = PgServer.get();
     PgDatabase controlDb = server.createDatabase("mig_control");
     control = config(controlDb);
-    for (int k = 0; k < maxNodes; k++) {
-      nodeDbs.add(server.createDatabase("mig_node" + k));
-    }
+    nodeDbs.addAll(server.createDatabases("mig_node", maxNodes)); // one URL template reaches them: nodeUrlTemplate()
     sink = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      if (!sinkPath.equals(req.path())) {
+        foreign.incrementAndGet();
+        req.response().setStatusCode(404).end();
+        return;
+      }
+      // who sent it: the router's origin headers (node, job id in that node's database, attempt)
+      String origin = req.getHeader("X-Eventpipe-Node") + " job " + req.getHeader("X-Eventpipe-Job-Ids") + " attempt "
+          + req.getHeader("X-Eventpipe-Attempts") + " at " + (System.nanoTime() - startedNanos) / 1_000_000 + " ms";
       boolean fail;
       synchronized (sinkRandom) {
         fail = sinkRandom.nextDouble() < sinkFailureRate;
       }
+      JsonObject e = new JsonObject(body.toString(StandardCharsets.UTF_8));
+      JsonObject props = e.getJsonObject("properties");
       if (fail) {
+        if (props != null && props.containsKey("seq")) {
+          delivered.note(e.getString("userId"), props.getLong("seq"), origin + ": answered 503");
+        }
         req.response().setStatusCode(503).end();
         return;
       }
-      JsonObject e = new JsonObject(body.toString(StandardCharsets.UTF_8));
-      JsonObject props = e.getJsonObject("properties");
       if (props != null && props.containsKey("seq")) {
-        delivered.observe(e.getString("userId"), props.getLong("seq"));
+        delivered.observe(e.getString("userId"), props.getLong("seq"), origin);
       }
       req.response().end();
     })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     workspace = dir.resolve("workspace.yaml");
     Files.writeString(workspace, "egress: {allow: [127.0.0.0/8]}\nsources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n"
         + "destinations:\n  - id: sink\n    type: webhook\n    sources: [app]\n    config:\n"
-        + "      url: http://127.0.0.1:" + sink.actualPort() + "/events\n"
+        + "      url: http://127.0.0.1:" + sink.actualPort() + sinkPath + "\n"
         + "      retry: {initialBackoffMs: 50, maxBackoffMs: 400}\n");
     ControlStore store = await(ControlStore.open(vertx, control));
     await(store.initialize(partitions, initialNodes));
@@ -300,9 +316,69 @@ final class MigrationCluster implements AutoCloseable {
   /** Waits until the sink got every acknowledged event, then checks every user's order. */
   void assertAllDelivered(Map<String, Long> acked, int seconds) throws InterruptedException {
     long expected = acked.values().stream().mapToLong(Long::longValue).sum();
-    waitFor(() -> delivered.delivered() >= expected || !delivered.violations().isEmpty(), seconds,
-        () -> "the sink got " + delivered.delivered() + " of " + expected + " acknowledged events");
-    delivered.assertComplete(acked);
+    try {
+      waitFor(() -> delivered.delivered() >= expected || !delivered.violations().isEmpty(), seconds,
+          () -> "the sink got " + delivered.delivered() + " of " + expected + " acknowledged events");
+      delivered.assertComplete(acked);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "\n" + evidence(acked), e);
+    }
+  }
+
+  /**
+   * What the databases say about the first broken key (the first one delivered out of order, else the first
+   * incomplete one): its job rows on every node (gw and rt: id, partition, messageId, state, attempts, next retry,
+   * dead-lettered), the partition's record on every node, and the import marks and ranges, with the key's deliveries.
+   */
+  String evidence(Map<String, Long> acked) {
+    String key = delivered.violatingKeys().stream().findFirst().orElse(acked.entrySet().stream()
+        .filter(e -> delivered.delivered(e.getKey()) != e.getValue()).map(Map.Entry::getKey).findFirst().orElse(null));
+    StringBuilder out = new StringBuilder();
+    out.append("requests to other paths (another test's nodes): ").append(foreign.get()).append('\n');
+    if (key == null) {
+      return out.toString();
+    }
+    out.append("key ").append(key).append(": acknowledged ").append(acked.get(key)).append(", deliveries (seq, node, job, attempt):\n");
+    delivered.history(key).forEach(h -> out.append("  ").append(h).append('\n'));
+    for (int k = 0; k < nodeDbs.size(); k++) {
+      out.append("node ").append(k).append(":\n");
+      try (java.sql.Connection conn = nodeDbs.get(k).connect()) {
+        for (String q : new String[] {"jobs_gw", "jobs_rt"}) {
+          dump(out, conn, q + " jobs", "SELECT j.job_id, j.partition_id, j.message_id, s.state, s.attempts, s.next_retry_at,"
+              + " s.updated_at FROM " + q + ".jobs j LEFT JOIN " + q + ".job_state s ON s.job_id = j.job_id"
+              + " WHERE j.routing_key = ? ORDER BY j.job_id", key);
+          dump(out, conn, q + " dead letters", "SELECT job_id, partition_id, message_id, attempts FROM " + q
+              + ".dead_letter WHERE routing_key = ? ORDER BY job_id", key);
+          dump(out, conn, q + " import marks", "SELECT migration_id, stream, last_source_job_id, imported FROM " + q
+              + ".import_progress WHERE ? IS NOT NULL ORDER BY 1, 2", key);
+          dump(out, conn, q + " import ranges", "SELECT * FROM " + q + ".import_ranges WHERE ? IS NOT NULL ORDER BY lo", key);
+        }
+        dump(out, conn, "partition records", "SELECT * FROM node.partition_state WHERE partition_id IN"
+            + " (SELECT partition_id FROM jobs_gw.jobs WHERE routing_key = ?) ORDER BY partition_id", key);
+      } catch (java.sql.SQLException e) {
+        out.append("  (cannot read: ").append(e.getMessage()).append(")\n");
+      }
+    }
+    return out.toString();
+  }
+
+  private static void dump(StringBuilder out, java.sql.Connection conn, String what, String sql, String key) {
+    out.append("  ").append(what).append(":\n");
+    try (java.sql.PreparedStatement st = conn.prepareStatement(sql)) {
+      st.setString(1, key);
+      try (java.sql.ResultSet rs = st.executeQuery()) {
+        int cols = rs.getMetaData().getColumnCount();
+        while (rs.next()) {
+          out.append("   ");
+          for (int c = 1; c <= cols; c++) {
+            out.append(' ').append(rs.getMetaData().getColumnName(c)).append('=').append(rs.getString(c));
+          }
+          out.append('\n');
+        }
+      }
+    } catch (java.sql.SQLException e) {
+      out.append("    (").append(e.getMessage().split("\n")[0]).append(")\n");
+    }
   }
 
   @Override
@@ -316,6 +392,18 @@ final class MigrationCluster implements AutoCloseable {
     }
     await(sink.close());
     await(vertx.close());
+  }
+
+  /** The node databases as the migrator's {@code --node-pg-url} names them ({@code {node}} is the ordinal). */
+  String nodeUrlTemplate() {
+    String first = nodeDbs.get(0).uri();
+    return first.substring(0, first.length() - 1) + "{node}";
+  }
+
+  /** The control store's URL as a flag takes it. */
+  String controlUrl() {
+    return "postgresql://" + control.user() + ":" + control.password() + "@" + control.host() + ":" + control.port() + "/"
+        + control.database();
   }
 
   static PgConfig config(PgDatabase db) {

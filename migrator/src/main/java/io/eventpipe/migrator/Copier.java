@@ -5,7 +5,6 @@ import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.PartitionMover;
 import io.vertx.core.Future;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongFunction;
@@ -17,8 +16,6 @@ import java.util.function.LongFunction;
  */
 final class Copier {
 
-  /** Concurrent copy streams per (pair, queue, destination), over disjoint partition slices. */
-  static final int STREAMS_PER_DESTINATION = 2;
   private static final int DEDUP_PAGE = 5000;
 
   private final ControlStore control;
@@ -50,10 +47,12 @@ final class Copier {
   }
 
   /**
-   * Copies one (source, target) pair: per queue and destination, the pending jobs, then the aborted ones. Order only
-   * matters per routing key, and a key lives in one partition, so the partitions are split into
-   * {@link #STREAMS_PER_DESTINATION} disjoint slices copied concurrently (each its own stream and progress mark), which
-   * keeps both databases busy. The split is by position in the sorted list, the same on every rerun.
+   * Copies one (source, target) pair: per queue and destination, the aborted jobs, then the pending ones (so a replay
+   * of an imported aborted job goes before its key's pending ones, as the admin API promises). Order only matters per
+   * routing key, and a key lives in one partition, so the partitions are split into slices copied concurrently (each
+   * its own stream, id range and progress mark), which keeps both databases busy. A slice is named by its partitions
+   * ({@link PartitionMover.Slice}): a rerun adopts the slices a previous run recorded on the target and splits only the
+   * partitions no slice holds yet, whatever its stream count.
    */
   Future<Void> copyPair(String migrationId, int s, int t, List<Integer> parts) {
     try {
@@ -61,42 +60,31 @@ final class Copier {
     } catch (RuntimeException e) {
       return Future.failedFuture(e);
     }
-    List<Integer> sorted = new ArrayList<>(parts);
-    Collections.sort(sorted);
-    List<List<Integer>> slices = new ArrayList<>();
-    for (int i = 0; i < STREAMS_PER_DESTINATION; i++) {
-      List<Integer> slice = new ArrayList<>();
-      for (int k = i; k < sorted.size(); k += STREAMS_PER_DESTINATION) {
-        slice.add(sorted.get(k));
-      }
-      if (!slice.isEmpty()) {
-        slices.add(slice);
-      }
-    }
     return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> {
       Future<Void> f = Future.succeededFuture();
       for (int q = 0; q < 2; q++) {
         PartitionMover from = src.queues().get(q);
         PartitionMover to = dst.queues().get(q);
-        f = f.compose(v -> from.destinations(parts)).compose(dests -> {
-          Future<Void> g = Future.succeededFuture();
-          for (String d : dests) {
-            g = g.compose(v -> {
-              List<Future<Void>> concurrent = new ArrayList<>();
-              for (int i = 0; i < slices.size(); i++) {
-                List<Integer> slice = slices.get(i);
-                // each slice imports into its own reserved id range, so concurrent slices never wait for each other
-                String range = migrationId + "#" + i;
-                String stream = from.queue() + "/" + s + "/" + d;
-                concurrent.add(copyStream(migrationId, range, stream + "/pending", to,
-                        after -> from.exportPending(d, slice, after, options.batchJobs(), options.batchBytes()))
-                    .compose(v2 -> copyStream(migrationId, range, stream + "/aborted", to,
-                        after -> from.exportAborted(d, slice, after, options.batchJobs(), options.batchBytes()))));
-              }
-              return Future.all(concurrent).mapEmpty();
-            });
-          }
-          return g;
+        f = f.compose(v -> to.importedSlices(migrationId)).compose(recorded -> {
+          List<PartitionMover.Slice> slices = slices(migrationId, parts, recorded, options.copyStreams());
+          return from.destinations(parts).compose(dests -> {
+            Future<Void> g = Future.succeededFuture();
+            for (String d : dests) {
+              g = g.compose(v -> {
+                List<Future<Void>> concurrent = new ArrayList<>();
+                String stream = stream(from, s, d);
+                for (PartitionMover.Slice slice : slices) {
+                  List<Integer> sp = slice.partitions();
+                  concurrent.add(copyStream(migrationId, slice, stream + "/aborted", to,
+                          after -> from.exportAborted(d, sp, after, options.batchJobs(), options.batchBytes()))
+                      .compose(v2 -> copyStream(migrationId, slice, stream + "/pending", to,
+                          after -> from.exportPending(d, sp, after, options.batchJobs(), options.batchBytes()))));
+                }
+                return Future.all(concurrent).mapEmpty();
+              });
+            }
+            return g;
+          });
         });
       }
       return f;
@@ -104,18 +92,108 @@ final class Copier {
   }
 
   /**
-   * One stream, batch by batch: export from the source, import on the target together with the stream's progress mark.
-   * The next batch is read from the source while the current one is imported (at most two batches in memory). The
-   * source's copies are not touched here: the partitions are fenced there, and the migration's finish step marks them
-   * migrated in one statement per destination. A rerun resumes each stream after its progress mark on the target.
+   * The finish of one pair: on the source, retires what the copy took (per queue, destination and slice, up to the
+   * target's progress marks) and reports what it did not take: jobs of the moved partitions written or changed after
+   * the copy passed them. Those are kept, never retired unseen. Returns one line per (queue, destination) left over.
    */
-  private Future<Void> copyStream(String migrationId, String range, String stream, PartitionMover to,
-      LongFunction<Future<PartitionMover.Batch>> export) {
-    return to.progress(range, stream)
-        .compose(after -> pipeline(migrationId, range, stream, to, export.apply(after), export));
+  Future<List<String>> retireCopied(String migrationId, int s, int t, List<Integer> parts) {
+    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> {
+      List<String> left = new ArrayList<>();
+      Future<Void> f = Future.succeededFuture();
+      for (int q = 0; q < 2; q++) {
+        PartitionMover from = src.queues().get(q);
+        PartitionMover to = dst.queues().get(q);
+        f = f.compose(v -> to.importedSlices(migrationId)).compose(recorded -> {
+          List<List<Integer>> scopes = new ArrayList<>();
+          java.util.TreeSet<Integer> uncovered = new java.util.TreeSet<>(parts);
+          for (List<Integer> r : recorded) {
+            if (uncovered.containsAll(r)) {
+              scopes.add(r);
+              uncovered.removeAll(r);
+            }
+          }
+          return from.destinations(parts).compose(dests -> {
+            Future<Void> g = Future.succeededFuture();
+            for (String d : dests) {
+              String stream = stream(from, s, d);
+              long[] remaining = {0};
+              for (List<Integer> scope : scopes) {
+                PartitionMover.Slice slice = new PartitionMover.Slice(migrationId, scope);
+                g = g.compose(v -> to.progress(slice, stream + "/pending")
+                    .compose(pm -> to.progress(slice, stream + "/aborted")
+                        .compose(am -> from.retireCopied(d, scope, pm, am)))
+                    .map(n -> {
+                      remaining[0] += n;
+                      return null;
+                    }));
+              }
+              if (!uncovered.isEmpty()) { // partitions of which nothing was imported: nothing of theirs may be retired
+                List<Integer> none = List.copyOf(uncovered);
+                g = g.compose(v -> from.retireCopied(d, none, Long.MIN_VALUE, Long.MIN_VALUE).map(n -> {
+                  remaining[0] += n;
+                  return null;
+                }));
+              }
+              g = g.map(v -> {
+                if (remaining[0] > 0) {
+                  left.add(remaining[0] + " jobs of " + from.queue() + (d.isEmpty() ? "" : " destination " + d) + " on node " + s);
+                }
+                return null;
+              });
+            }
+            return g;
+          });
+        });
+      }
+      return f.map(v -> left);
+    }));
   }
 
-  private Future<Void> pipeline(String migrationId, String range, String stream, PartitionMover to,
+  /** The copy streams' name stem of a (queue, source, destination): {@code <queue>/<source>/<destination>}. */
+  private static String stream(PartitionMover from, int source, String destination) {
+    return from.queue() + "/" + source + "/" + destination;
+  }
+
+  /**
+   * The slices of a pair's partitions: those recorded on the target that lie within them (adopted as they are, with
+   * their marks), then the rest split by position in sorted order into at most {@code streams} slices.
+   */
+  static List<PartitionMover.Slice> slices(String migrationId, List<Integer> parts, List<List<Integer>> recorded, int streams) {
+    java.util.TreeSet<Integer> rest = new java.util.TreeSet<>(parts);
+    List<PartitionMover.Slice> out = new ArrayList<>();
+    for (List<Integer> r : recorded) {
+      if (!r.isEmpty() && rest.containsAll(r)) {
+        out.add(new PartitionMover.Slice(migrationId, r));
+        rest.removeAll(r);
+      }
+    }
+    List<Integer> sorted = new ArrayList<>(rest);
+    for (int i = 0; i < streams; i++) {
+      List<Integer> slice = new ArrayList<>();
+      for (int k = i; k < sorted.size(); k += streams) {
+        slice.add(sorted.get(k));
+      }
+      if (!slice.isEmpty()) {
+        out.add(new PartitionMover.Slice(migrationId, slice));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * One stream, batch by batch: export from the source, import on the target together with the stream's progress mark.
+   * The next batch is read from the source while the current one is imported (at most two batches in memory). The
+   * source's copies are not touched here: the partitions are fenced there, and the migration's finish step retires
+   * them once it has checked that every one was copied. A rerun resumes each stream after its progress mark on the
+   * target.
+   */
+  private Future<Void> copyStream(String migrationId, PartitionMover.Slice slice, String stream, PartitionMover to,
+      LongFunction<Future<PartitionMover.Batch>> export) {
+    return to.progress(slice, stream)
+        .compose(after -> pipeline(migrationId, slice, stream, to, export.apply(after), export));
+  }
+
+  private Future<Void> pipeline(String migrationId, PartitionMover.Slice slice, String stream, PartitionMover to,
       Future<PartitionMover.Batch> current,
       LongFunction<Future<PartitionMover.Batch>> export) {
     try {
@@ -128,13 +206,13 @@ final class Copier {
         return Future.succeededFuture();
       }
       Future<PartitionMover.Batch> next = export.apply(batch.lastJobId());
-      return to.importBatch(range, stream, batch)
+      return to.importBatch(slice, stream, batch)
           .compose(n -> {
             jobsMoved.addAndGet(batch.jobs().size());
             return control.addJobsMoved(migrationId, batch.jobs().size());
           })
           .compose(v -> throttle.pace(batch.jobs().size()))
-          .compose(v -> pipeline(migrationId, range, stream, to, next, export));
+          .compose(v -> pipeline(migrationId, slice, stream, to, next, export));
     });
   }
 
@@ -151,8 +229,10 @@ final class Copier {
       if (page.isEmpty()) {
         return Future.succeededFuture();
       }
-      return to.importDedup(page).compose(v -> throttle.pace(page.size())).compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
-          : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1)));
+      return to.importDedup(page)
+          .compose(v -> throttle.pace(page.size()))
+          .compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
+              : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1)));
     });
   }
 

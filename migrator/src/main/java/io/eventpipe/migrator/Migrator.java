@@ -5,7 +5,6 @@ import io.eventpipe.control.Migration;
 import io.eventpipe.control.Migration.Step;
 import io.eventpipe.control.NodeInfo;
 import io.eventpipe.jobsdb.NodePartitions;
-import io.eventpipe.jobsdb.PartitionMover;
 import io.eventpipe.routing.Assignment;
 import io.eventpipe.routing.Topology;
 import io.vertx.core.Future;
@@ -50,15 +49,17 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Confirm</b>: each running source drops what it holds in memory for the fenced partitions, lets its deliveries
  *       in flight finish and records the confirmation. A source whose database nobody serves for the lease time is
  *       down; the migrator confirms for it.</li>
- *   <li><b>Copy</b>: per (source, target) pair, per queue and destination, the pending jobs and then the aborted ones
- *       are streamed in job order, in bounded batches: each batch commits on the target together with its progress
- *       mark, then is marked migrated on the source. States travel with the jobs (attempts, first attempt, next retry,
- *       last error), times as durations. Imported jobs take ids below every local id, so they precede the held
- *       writes.</li>
+ *   <li><b>Copy</b>: per (source, target) pair, per queue and destination, the aborted jobs and then the pending ones
+ *       are streamed in job order, in bounded batches, per partition slice: each batch commits on the target together
+ *       with its progress mark (scoped by the slice's partitions, so a rerun slicing otherwise resumes each from its
+ *       own), and only while the target holds its partitions for this migration. States travel with the jobs
+ *       (attempts, first attempt, next retry, last error), times as durations. Imported jobs take ids below every local
+ *       id and every earlier import, so they precede the held writes.</li>
  *   <li><b>Release</b>: targets serve the partitions; copied jobs are delivered first (lower ids), then the held writes.
  *       Retry times of copied jobs move on by the time they were held.</li>
- *   <li><b>Finish</b>: sources record the partitions as gone; removed nodes are forgotten by the control store and must
- *       hold nothing (checked).</li>
+ *   <li><b>Finish</b>: sources retire what the copy took (up to the targets' marks) and record the partitions as
+ *       gone; anything the copy did not take is reported and kept, never retired unseen; removed nodes are forgotten
+ *       by the control store and must hold nothing (checked).</li>
  * </ol>
  * An abort before the switch undoes the holds and fences; after the switch it completes the migration and then
  * migrates back to the old map (the targets already took writes for the moved partitions). "After the switch" means the
@@ -94,6 +95,10 @@ public final class Migrator {
 
   private static final Logger LOG = LoggerFactory.getLogger(Migrator.class);
 
+  private static final String NOT_INITIALIZED = "the cluster is not initialized (no topology in the control store):"
+      + " start the nodes first (a node with --cluster-nodes N creates it), or pass --if-initialized to a hook that runs"
+      + " before it exists";
+
   /** Which direction a run may go: hooks before an upgrade only shrink, hooks after it only grow. */
   public enum Only { ALL, GROW, SHRINK }
 
@@ -107,6 +112,9 @@ public final class Migrator {
   private final Consumer<Progress> progress;
   private final Copier copier;
   private final Throttle throttle;
+  private final RunLock lock;
+  /** the lock while this run holds it */
+  private volatile RunLock.Held held;
   private volatile String activity = "starting";
   private volatile Migration current;
   private volatile long jobsTotal;
@@ -114,7 +122,14 @@ public final class Migrator {
   /** migrations whose nodes' databases were opened (concurrently) by this run */
   private final java.util.Set<String> opened = new java.util.HashSet<>();
 
+  /** A migrator that refuses at once when another one holds the control store's {@link AdvisoryRunLock}. */
   public Migrator(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options, Consumer<Progress> progress) {
+    this(vertx, control, nodes, options, progress, new AdvisoryRunLock(vertx, control.config(), Duration.ZERO));
+  }
+
+  public Migrator(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options, Consumer<Progress> progress,
+      RunLock lock) {
+    this.lock = Objects.requireNonNull(lock, "lock");
     this.vertx = Objects.requireNonNull(vertx, "vertx");
     this.control = Objects.requireNonNull(control, "control");
     this.nodes = Objects.requireNonNull(nodes, "nodes");
@@ -125,26 +140,28 @@ public final class Migrator {
   }
 
   /**
-   * Brings the cluster to {@code toNodes} nodes: resumes the migration in progress if it goes there, else plans one.
-   * Completes when the new topology serves and nothing is left on removed nodes.
+   * Brings the cluster to {@code toNodes} nodes, the run's goal, going only the way {@code only} allows.
+   * <ol>
+   *   <li>Nothing to do is read, not done: with no migration open and {@code toNodes} nodes already, or with the way
+   *       there excluded by {@code only} (an open migration the other way included: the other hook resumes it), the run
+   *       ends after one read of the control store, without its lock and without touching anything.</li>
+   *   <li>Otherwise it takes the {@link RunLock} (one migrator at a time) and reads again under it.</li>
+   *   <li>A migration open toward the goal is resumed. One open toward another count (a rollback's hooks carry the
+   *       count rolled back to) is reversed if its epoch is not published, completed if it is; one whose abort was
+   *       requested is rolled back. Then the run heads to its goal from where that left the cluster.</li>
+   * </ol>
+   * So a shrink hook (run before the StatefulSet changes) never ends with the cluster needing more nodes than the
+   * goal, the count the StatefulSet gets next: it completes or reverses what it finds, then shrinks, and leaves a
+   * growth to the grow hook, which runs once the new nodes exist.
    */
   public Future<Result> run(int toNodes, Only only) {
     long timer = vertx.setPeriodic(1000, t -> report());
-    return control.activeMigration()
-        .compose(active -> {
-          if (active.isPresent()) {
-            Migration m = active.get();
-            if (m.abortRequested()) {
-              return rollback(m);
-            }
-            if (m.toNodes() != toNodes) {
-              return Future.failedFuture(new ControlStore.MigrationInProgress(m));
-            }
-            LOG.info("resuming {}", m);
-            return drive(m);
-          }
-          return plan(toNodes, only);
-        })
+    return look(toNodes, only)
+        .compose(first -> first.ends() ? Future.succeededFuture(first.result())
+            : lock.acquire().compose(h -> {
+              held = h;
+              return towards(toNodes, only, new ArrayList<>(), 0).eventually(h::release);
+            }))
         .eventually(() -> {
           vertx.cancelTimer(timer);
           throttle.stop();
@@ -153,9 +170,150 @@ public final class Migrator {
         });
   }
 
+  /** What the control store says a run toward {@code toNodes} does next; {@code ends()} when that is nothing. */
+  private record Next(Goal goal, Migration active, int nodeCount, Result result) {
+    boolean ends() {
+      return goal == Goal.REACHED || goal == Goal.NOT_THIS_RUNS_WAY;
+    }
+  }
+
+  /** The cases of {@link #decide}. */
+  enum Goal {
+    /** no migration open and the node count is the goal */
+    REACHED,
+    /** the way to the goal (or the open migration's way) is excluded by {@code --only} */
+    NOT_THIS_RUNS_WAY,
+    /** an open migration goes to the goal: resume it */
+    RESUME,
+    /** an open migration goes elsewhere (or its abort was requested): complete or reverse it, then go on */
+    SETTLE,
+    /** nothing open: plan a migration to the goal */
+    PLAN
+  }
+
+  /**
+   * The goal selection, free of I/O: what a run toward {@code goal} does next given the open migration (or none) and
+   * the current epoch's node count.
+   */
+  static Goal decide(Migration active, int nodeCount, int goal, Only only) {
+    if (active != null) {
+      if (active.abortRequested() || active.toNodes() != goal) {
+        return Goal.SETTLE;
+      }
+      return excludes(only, active.fromNodes(), active.toNodes()) ? Goal.NOT_THIS_RUNS_WAY : Goal.RESUME;
+    }
+    if (nodeCount == goal) {
+      return Goal.REACHED;
+    }
+    return excludes(only, nodeCount, goal) ? Goal.NOT_THIS_RUNS_WAY : Goal.PLAN;
+  }
+
+  private static boolean excludes(Only only, int from, int to) {
+    return only == Only.GROW && to < from || only == Only.SHRINK && to > from;
+  }
+
+  private Future<Next> look(int toNodes, Only only) {
+    return control.activeMigration().compose(active -> control.current().compose(topology -> control.nodeCount().map(count -> {
+      if (topology.isEmpty()) {
+        throw new MigrationException(NOT_INITIALIZED);
+      }
+      Migration m = active.orElse(null);
+      Goal goal = decide(m, count, toNodes, only);
+      String way = only.name().toLowerCase(Locale.ROOT);
+      Result result = switch (goal) {
+        case REACHED -> new Result(null, count, count, 0, "the cluster has " + count + " nodes already (epoch "
+            + topology.map(t -> String.valueOf(t.epoch())).orElse("none") + "), no migration open: nothing to move");
+        case NOT_THIS_RUNS_WAY -> m != null
+            ? new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, m + " is open: " + (m.toNodes() > m.fromNodes() ? "growing"
+                : "shrinking") + " is not this run's job (--only " + way + "); the " + (only == Only.SHRINK ? "grow" : "shrink")
+                + " run resumes it")
+            : new Result(null, count, count, 0, "the cluster has " + count + " nodes; " + (toNodes < count ? "shrinking"
+                : "growing") + " to " + toNodes + " is not this run's job (--only " + way + ")");
+        default -> null;
+      };
+      return new Next(goal, m, count, result);
+    })));
+  }
+
+  /**
+   * Under the lock: one leg after the other (settle what is open, plan, resume) until {@link #look} says the run
+   * ends. Each leg finishes or aborts a migration, so there are at most three (settle, then one to the goal); more
+   * means something else moves the cluster meanwhile, and the run stops rather than chase it.
+   */
+  private Future<Result> towards(int toNodes, Only only, List<Result> legs, int round) {
+    return look(toNodes, only).compose(next -> {
+      if (next.ends()) {
+        return Future.succeededFuture(legs.isEmpty() ? next.result() : combine(legs, next));
+      }
+      if (round >= 4) {
+        return Future.failedFuture(new MigrationException("the cluster did not reach " + toNodes + " nodes after " + round
+            + " migrations (" + legs.stream().map(Result::summary).toList() + "): is another tool changing the topology?"));
+      }
+      Future<Result> leg = switch (next.goal()) {
+        case RESUME -> {
+          LOG.info("resuming {}", next.active());
+          yield drive(next.active());
+        }
+        case SETTLE -> settle(next.active(), toNodes);
+        default -> plan(toNodes);
+      };
+      return leg.compose(r -> {
+        legs.add(r);
+        return towards(toNodes, only, legs, round + 1);
+      });
+    });
+  }
+
+  /** The legs' summaries, then where the run stopped (when that is not simply the goal reached). */
+  private static Result combine(List<Result> legs, Next end) {
+    Result first = legs.get(0);
+    Result last = legs.get(legs.size() - 1);
+    StringBuilder summary = new StringBuilder();
+    long moved = 0;
+    for (Result r : legs) {
+      summary.append(summary.length() == 0 ? "" : "; then ").append(r.summary());
+      moved += r.jobsMoved();
+    }
+    if (end.goal() == Goal.NOT_THIS_RUNS_WAY) {
+      summary.append("; then ").append(end.result().summary());
+    }
+    return new Result(last.migrationId(), first.fromNodes(), end.nodeCount(), moved, summary.toString());
+  }
+
+  /**
+   * A migration open toward another count than the goal, or whose abort was requested: reversed when its epoch is not
+   * published (nothing moved), completed when it is (the targets took writes), the abort's way ({@link #rollback}).
+   */
+  private Future<Result> settle(Migration m, int goal) {
+    if (m.abortRequested()) {
+      LOG.info("{}: its abort was requested: rolling it back first", m);
+      return rollback(m);
+    }
+    current = m;
+    return control.switched(m.id()).compose(switched -> {
+      if (switched) {
+        return complete(m, goal);
+      }
+      // as an abort does: once requested no switch can commit, so the epoch read after it is final
+      return control.requestAbort(m.id()).compose(v -> reload(m.id())).compose(r -> control.switched(r.id()).compose(now -> {
+        if (now) {
+          return complete(r, goal);
+        }
+        LOG.info("{} is before its switch: reversing it, then heading to {} nodes", r, goal);
+        return undoBeforeSwitch(r, "reversed before the switch on the way to " + goal + " nodes");
+      }));
+    });
+  }
+
+  private Future<Result> complete(Migration m, int goal) {
+    LOG.info("{} is past its switch: completing it to {} nodes, then heading to {}", m, m.toNodes(), goal);
+    return drive(m).map(r -> new Result(r.migrationId(), r.fromNodes(), r.toNodes(), r.jobsMoved(), r.summary()
+        + " (completed on the way to " + goal + " nodes)"));
+  }
+
   /**
    * Rolls the migration in progress back to its old topology: before the switch by undoing holds and fences, after it
-   * by completing the migration and migrating back.
+   * by completing the migration and migrating back. Holds the {@link RunLock} like {@link #run}.
    */
   public Future<Result> abort() {
     long timer = vertx.setPeriodic(1000, t -> report());
@@ -164,8 +322,12 @@ public final class Migrator {
           if (active.isEmpty()) {
             return Future.succeededFuture(new Result(null, 0, 0, 0, "no migration in progress: nothing to abort"));
           }
-          // read again after the request: a switch committed before it is then seen, and none can commit after it
-          return control.requestAbort(active.get().id()).compose(v -> reload(active.get().id())).compose(this::rollback);
+          return lock.acquire().compose(h -> {
+            held = h;
+            // read again after the request: a switch committed before it is then seen, and none can commit after it
+            return control.requestAbort(active.get().id()).compose(v -> reload(active.get().id())).compose(this::rollback)
+                .eventually(h::release);
+          });
         })
         .eventually(() -> {
           vertx.cancelTimer(timer);
@@ -176,23 +338,14 @@ public final class Migrator {
 
   // ------------------------------------------------------------------ plan
 
-  private Future<Result> plan(int toNodes, Only only) {
+  /** A migration from the current epoch's count to {@code toNodes} (which {@link #decide} found to differ). */
+  private Future<Result> plan(int toNodes) {
     return control.current().compose(opt -> {
       if (opt.isEmpty()) {
-        return Future.failedFuture(new MigrationException("the cluster is not initialized (no topology in the control store):"
-            + " start the nodes first (a node with --cluster-nodes N creates it)"));
+        return Future.failedFuture(new MigrationException(NOT_INITIALIZED));
       }
       Topology topology = opt.get();
       return control.nodeCount().compose(fromNodes -> {
-        if (fromNodes == toNodes) {
-          return Future.succeededFuture(new Result(null, fromNodes, toNodes, 0,
-              "the cluster has " + toNodes + " nodes already (epoch " + topology.epoch() + "): nothing to move"));
-        }
-        if (only == Only.GROW && toNodes < fromNodes || only == Only.SHRINK && toNodes > fromNodes) {
-          return Future.succeededFuture(new Result(null, fromNodes, toNodes, 0, "the cluster has " + fromNodes + " nodes; "
-              + (toNodes < fromNodes ? "shrinking" : "growing") + " to " + toNodes + " is not this run's job (--only "
-              + only.name().toLowerCase(Locale.ROOT) + ")"));
-        }
         Future<Void> ready = toNodes > fromNodes ? awaitNodes(fromNodes, toNodes) : Future.succeededFuture();
         int[] newOwners = Assignment.compute(topology.partitionCount(), toNodes).owners();
         String id = "m" + (topology.epoch() + 1) + "-" + fromNodes + "to" + toNodes + "-" + UUID.randomUUID().toString().substring(0, 8);
@@ -252,6 +405,10 @@ public final class Migrator {
               + m.toNodes() + " nodes serve epoch after " + m.fromEpoch()));
     }
     Step next = Step.values()[m.step().ordinal() + 1];
+    Future<Void> still = stillHeld(m, "step " + next.name().toLowerCase(Locale.ROOT));
+    if (still != null) {
+      return still.mapEmpty();
+    }
     activity = next.name().toLowerCase(Locale.ROOT);
     Future<Void> work;
     try {
@@ -280,6 +437,16 @@ public final class Migrator {
                     + " (rerun the migrator to resume)", e))))
         .compose(v -> reload(m.id()))
         .compose(this::drive);
+  }
+
+  /** A failed future when this run lost its {@link RunLock} (another migrator may run now), else null. */
+  private Future<Void> stillHeld(Migration m, String before) {
+    RunLock.Held h = held;
+    if (h != null && !h.held()) {
+      return Future.failedFuture(new MigrationException(m.id() + ": lost the migrator lock (its connection to the control"
+          + " store dropped) before " + before + "; another migrator may run now: rerun to resume"));
+    }
+    return null;
   }
 
   private Future<Migration> reload(String id) {
@@ -409,23 +576,25 @@ public final class Migrator {
   }
 
   /**
-   * Step 8: sources mark the copied jobs migrated (one statement per queue and destination) and record the partitions
-   * as gone; removed nodes must hold nothing, and are forgotten.
+   * Step 8: sources retire the jobs the copy took (up to the targets' progress marks, per queue, destination and
+   * slice) and record the partitions as gone; anything of the moved partitions the copy did not take (written or
+   * changed on the source after the copy passed it) is reported and kept, and the step fails: it is never retired
+   * unseen. Removed nodes must hold nothing, and are forgotten.
    */
   private Future<Void> finish(Migration m) {
-    Future<Void> gone = forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> {
-      Future<Void> f = Future.succeededFuture();
-      for (PartitionMover q : n.queues()) {
-        f = f.compose(v -> q.destinations(parts)).compose(dests -> {
-          Future<Void> g = Future.succeededFuture();
-          for (String d : dests) {
-            g = g.compose(v -> q.markAllMigrated(d, parts).mapEmpty());
-          }
-          return g;
-        });
-      }
-      return f.compose(v -> n.partitions().markGone(m.id(), parts));
+    List<String> notCopied = new ArrayList<>();
+    Future<Void> retired = forEachPair(m, (s, t, parts) -> copier.retireCopied(m.id(), s, t, parts).map(l -> {
+      notCopied.addAll(l);
+      return null;
     }));
+    Future<Void> gone = retired.compose(v -> {
+      if (!notCopied.isEmpty()) {
+        return Future.failedFuture(new MigrationException(m.id() + ": the sources hold jobs of the moved partitions that"
+            + " the copy did not take (written or changed after it passed them; kept, not retired): " + String.join("; ", notCopied)
+            + ". Their partitions are fenced; inspect them with the admin API of the node before rerunning"));
+      }
+      return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().markGone(m.id(), parts)));
+    });
     if (m.toNodes() >= m.fromNodes()) {
       return gone;
     }
@@ -470,12 +639,21 @@ public final class Migrator {
 
   /** Abort before the switch: sources serve their partitions again, targets drop their holds. */
   private Future<Result> undoBeforeSwitch(Migration m) {
+    return undoBeforeSwitch(m, "aborted by the operator before the switch");
+  }
+
+  private Future<Result> undoBeforeSwitch(Migration m, String why) {
+    Future<Void> still = stillHeld(m, "the undo");
+    if (still != null) {
+      return still.mapEmpty();
+    }
     activity = "abort: undoing holds and fences";
     return forEachSource(m, (s, parts) -> nodes.node(s).compose(n -> n.partitions().unfence(m.id(), parts)))
         .compose(v -> forEachTarget(m, (t, parts) -> nodes.node(t).compose(n -> n.partitions().unhold(m.id(), parts))))
-        .compose(v -> control.recordStep(m.id(), Step.ABORTED, "aborted by the operator before the switch"))
-        .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id()
-            + " aborted before the switch: the cluster keeps its " + m.fromNodes() + " nodes, nothing moved"));
+        .compose(v -> control.recordStep(m.id(), Step.ABORTED, why))
+        .map(v -> new Result(m.id(), m.fromNodes(), m.fromNodes(), 0, "migration " + m.id() + " (" + m.fromNodes() + " -> "
+            + m.toNodes() + ") " + (why.startsWith("aborted") ? "aborted before the switch" : why) + ": the cluster keeps its "
+            + m.fromNodes() + " nodes, nothing moved"));
   }
 
   /** Abort after the switch: the targets took writes for the moved partitions, so finish, then move everything back. */

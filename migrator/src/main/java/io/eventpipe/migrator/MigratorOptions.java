@@ -15,10 +15,12 @@ import java.util.Objects;
  *     on the node's behalf (a node that loses its database stops delivering within this time)
  * @param confirmTimeout how long to wait for a running node to confirm a fence
  * @param hook called before each step; tests inject crashes with it
+ * @param copyStreams concurrent copy streams per (pair, queue, destination), over disjoint partition slices; a rerun
+ *     adopts the slices a previous run recorded, whatever its count
  * @param throttling the adaptive copy throttle ({@code --throttle}, {@code --target-latency-ratio})
  */
 public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSecond, Duration readyTimeout, Duration lease,
-    Duration confirmTimeout, StepHook hook, Throttling throttling) {
+    Duration confirmTimeout, StepHook hook, int copyStreams, Throttling throttling) {
 
   /**
    * How the copy adapts its rate to ingest latency (see {@link ThrottleController}).
@@ -99,35 +101,42 @@ public record MigratorOptions(int batchJobs, long batchBytes, int maxJobsPerSeco
     Objects.requireNonNull(lease, "lease");
     Objects.requireNonNull(confirmTimeout, "confirmTimeout");
     Objects.requireNonNull(hook, "hook");
+    if (copyStreams < 1 || copyStreams > 64) {
+      throw new IllegalArgumentException("copyStreams must be in 1..64, was " + copyStreams);
+    }
     Objects.requireNonNull(throttling, "throttling");
   }
 
   public static MigratorOptions defaults() {
     return new MigratorOptions(2000, 8L << 20, 0, Duration.ofMinutes(5), Duration.ofSeconds(15), Duration.ofMinutes(2),
-        step -> {}, Throttling.defaults());
+        step -> {}, 2, Throttling.defaults());
   }
 
   public MigratorOptions withBatch(int jobs) {
-    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, throttling);
+    return new MigratorOptions(jobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, copyStreams, throttling);
   }
 
   public MigratorOptions withMaxJobsPerSecond(int rate) {
-    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, hook, throttling);
+    return new MigratorOptions(batchJobs, batchBytes, rate, readyTimeout, lease, confirmTimeout, hook, copyStreams, throttling);
   }
 
   public MigratorOptions withReadyTimeout(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, hook, throttling);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, d, lease, confirmTimeout, hook, copyStreams, throttling);
   }
 
   public MigratorOptions withLease(Duration d) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, hook, throttling);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, d, confirmTimeout, hook, copyStreams, throttling);
   }
 
   public MigratorOptions withHook(StepHook h) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, h, throttling);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, h, copyStreams, throttling);
+  }
+
+  public MigratorOptions withCopyStreams(int n) {
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, n, throttling);
   }
 
   public MigratorOptions withThrottling(Throttling t) {
-    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, t);
+    return new MigratorOptions(batchJobs, batchBytes, maxJobsPerSecond, readyTimeout, lease, confirmTimeout, hook, copyStreams, t);
   }
 }

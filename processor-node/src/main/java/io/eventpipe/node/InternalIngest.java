@@ -141,7 +141,7 @@ final class InternalIngest {
     }
   }
 
-  private static void answer(HttpServerRequest req, Throwable err) {
+  private void answer(HttpServerRequest req, Throwable err) {
     if (req.response().ended()) {
       return;
     }
@@ -162,8 +162,8 @@ final class InternalIngest {
       InternalHttp.json(req.response(), 400, new JsonObject().put("error", "the batch holds data that cannot be stored"
           + " (SQLSTATE " + invalid.sqlState() + "); the edge should have refused it").put(INVALID_DATA, true));
     } else {
-      req.response().putHeader("Retry-After", "1");
-      InternalHttp.error(req.response(), 503, "not stored: " + err.getMessage());
+      InternalHttp.internalError(req.response(), 503, "not stored on node " + nodeId + "; retry", LOG,
+          "internal ingest not stored, answering 503", err);
     }
   }
 

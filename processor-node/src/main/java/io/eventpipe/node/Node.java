@@ -4,6 +4,7 @@ import io.eventpipe.control.ControlStore;
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.EventParser;
 import io.eventpipe.gateway.http.BodyReader;
+import io.eventpipe.gateway.http.ConnectionGuard;
 import io.eventpipe.wire.IngestBatch;
 import io.eventpipe.wire.WireVersions;
 import io.eventpipe.workspace.WorkspaceConfigStore;
@@ -117,8 +118,7 @@ public final class Node {
           if (!options.clustered()) {
             return Future.succeededFuture();
           }
-          String address = options.advertise() != null ? options.advertise() : options.internalHost() + ":" + internalServer.actualPort();
-          return control.registerNode(options.nodeId(), address);
+          return control.registerNode(options.nodeId(), advertised());
         })
         .map(v -> {
           ready = true;
@@ -161,7 +161,7 @@ public final class Node {
    * so a second process on the same database fails here, before it serves anything.
    */
   private Future<Void> startComponents() {
-    components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry);
+    components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry, "node-" + options.nodeId());
     follower = new PartitionFollower(vertx, options.pg(), partitions, components.router, components.processor, options.nodeId(),
         registry);
     return PartitionFollower.initiallyFenced(partitions)
@@ -176,8 +176,8 @@ public final class Node {
         components.processor::wake, new BodyReader.Budget(options.gateway().maxInFlightBytes()), options.gateway().bodyTimeoutMs(),
         clock, () -> wireVersions)
         : null;
-    internalServer = vertx.createHttpServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()));
-    return internalServer.requestHandler(req -> {
+    ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry);
+    internalServer = guard.createServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()), req -> {
       req.response().putHeader(WireVersions.RANGE_HEADER, wireVersions.header());
       switch (req.path()) {
         case "/metrics" -> req.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());
@@ -204,7 +204,8 @@ public final class Node {
           } else {
             io.eventpipe.control.ClusterStatus.read(control)
                 .onSuccess(st -> req.response().putHeader("Content-Type", "application/json").end(st.toJson().encode()))
-                .onFailure(err -> InternalHttp.error(req.response(), 503, "cannot read the control store: " + err.getMessage()));
+                .onFailure(err -> InternalHttp.internalError(req.response(), 503, "cannot read the control store", LOG,
+                    "cluster status: reading the control store failed", err));
           }
         }
         case "/internal/v1/status" -> {
@@ -216,7 +217,8 @@ public final class Node {
         }
         default -> adminApi.handle(req);
       }
-    }).listen().mapEmpty();
+    });
+    return internalServer.listen().mapEmpty();
   }
 
   private void status(io.vertx.core.http.HttpServerRequest req) {
@@ -231,11 +233,24 @@ public final class Node {
             .put("pendingIngest", gw.values().stream().mapToLong(Long::longValue).sum())
             .put("pendingDeliveries", new JsonObject(new java.util.LinkedHashMap<String, Object>(rt)))))
         .onSuccess(json -> req.response().putHeader("Content-Type", "application/json").end(json.encode()))
-        .onFailure(err -> InternalHttp.error(req.response(), 503, err.getMessage()));
+        .onFailure(err -> InternalHttp.internalError(req.response(), 503, "cannot read this node's job store", LOG,
+            "node status: reading pending counts failed", err));
   }
 
   private void heartbeat() {
-    control.heartbeat(options.nodeId(), ready).onFailure(e -> LOG.debug("heartbeat to the control store failed: {}", e.toString()));
+    control.heartbeat(options.nodeId(), ready)
+        .compose(registered -> registered ? Future.<Void>succeededFuture() : registerAgain())
+        .onFailure(e -> LOG.debug("heartbeat to the control store failed: {}", e.toString()));
+  }
+
+  /** A shrink forgot this node while it runs on (a rollback back to this size keeps its pod): it registers again. */
+  private Future<Void> registerAgain() {
+    LOG.info("node {} is not registered in the control store (a shrink forgot it): registering again", options.nodeId());
+    return control.registerNode(options.nodeId(), advertised()).compose(v -> control.heartbeat(options.nodeId(), ready)).mapEmpty();
+  }
+
+  private String advertised() {
+    return options.advertise() != null ? options.advertise() : options.internalHost() + ":" + internalServer.actualPort();
   }
 
   /**

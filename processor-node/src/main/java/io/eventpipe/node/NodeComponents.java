@@ -4,7 +4,9 @@ import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.node.admin.AdminApi;
 import io.eventpipe.node.processor.Processor;
+import io.eventpipe.node.router.DestinationTypes;
 import io.eventpipe.node.router.Router;
+import io.eventpipe.node.router.RouterOptions;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -18,8 +20,9 @@ final class NodeComponents {
   final Processor processor;
 
   NodeComponents(Vertx vertx, Pool pool, JobsDb ingest, JobsDb deliveries, WorkspaceConfigStore config, Clock clock,
-      MeterRegistry registry) {
-    this.router = new Router(vertx, deliveries, config, clock, registry);
+      MeterRegistry registry, String nodeName) {
+    this.router = new Router(vertx, deliveries, config, clock, registry, DestinationTypes.defaults(),
+        RouterOptions.defaults().withNodeName(nodeName));
     this.processor = new Processor(vertx, pool, ingest, deliveries, config, clock, registry);
     processor.onFanOut(ids -> ids.forEach(router::wake));
   }

@@ -1,5 +1,6 @@
 package io.eventpipe.node;
 
+import io.eventpipe.gateway.http.ConnectionLimits;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.jobsdb.PgConfig;
 import java.nio.file.Path;
@@ -22,6 +23,7 @@ import java.util.Objects;
  * @param control       the control store; null for a standalone node, which owns every partition and serves the
  *                      public API itself; a cluster node serves only internal ingest (proxies face the SDKs)
  * @param advertise     the host:port other processes reach the internal port at (null: internalHost:actual port)
+ * @param internalConnections the internal port's header deadline, idle timeout and connection cap
  * @param allowNonDurableDatabase start even when {@link #pg()} does not commit durably ({@code fsync},
  *                      {@code synchronous_commit} or {@code full_page_writes} off), with a warning and the
  *                      {@code node.database.non.durable} gauge at 1: for tests on a fast throwaway server only, since
@@ -39,9 +41,11 @@ public record NodeOptions(
     Path workspace,
     PgConfig control,
     String advertise,
+    ConnectionLimits internalConnections,
     boolean allowNonDurableDatabase) {
 
   public NodeOptions {
+    Objects.requireNonNull(internalConnections, "internalConnections");
     Objects.requireNonNull(pg, "pg");
     Objects.requireNonNull(gateway, "gateway");
     Objects.requireNonNull(adminToken, "adminToken");
@@ -60,10 +64,24 @@ public record NodeOptions(
     }
   }
 
-  /** A node that refuses a database that does not commit durably. */
+  /** A node that refuses a database that does not commit durably, with the internal port's default limits. */
   public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
       String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise) {
-    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise, false);
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
+        ConnectionLimits.internalDefaults());
+  }
+
+  /** A node that refuses a database that does not commit durably. */
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
+      String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise,
+      ConnectionLimits internalConnections) {
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
+        internalConnections, false);
+  }
+
+  public NodeOptions withInternalConnections(ConnectionLimits v) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, v, allowNonDurableDatabase);
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
@@ -81,7 +99,7 @@ public record NodeOptions(
   /** These options, with {@link #allowNonDurableDatabase()} set to {@code allow}. */
   public NodeOptions withAllowNonDurableDatabase(boolean allow) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, allow);
+        control, advertise, internalConnections, allow);
   }
 
   public boolean clustered() {

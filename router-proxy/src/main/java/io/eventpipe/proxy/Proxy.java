@@ -4,6 +4,8 @@ import io.eventpipe.control.ControlStore;
 import io.eventpipe.control.TopologyWatcher;
 import io.eventpipe.gateway.EventParser;
 import io.eventpipe.workspace.WorkspaceConfigStore;
+import io.eventpipe.gateway.http.ConnectionGuard;
+import io.eventpipe.gateway.http.ConnectionLimits;
 import io.eventpipe.gateway.http.GatewayOptions;
 import io.eventpipe.gateway.http.GatewayServer;
 import io.eventpipe.jobsdb.PgConfig;
@@ -13,6 +15,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -35,8 +38,20 @@ public final class Proxy {
    *                     nothing else (the admin API takes the admin token, which proxies never hold)
    * @param metricsPort  metrics and probes (0 picks a free port)
    * @param workspace    the workspace YAML (write keys)
+   * @param metricsConnections the metrics port's header deadline, idle timeout and connection cap
    */
-  public record Options(GatewayOptions gateway, PgConfig control, String ingestToken, String metricsHost, int metricsPort, Path workspace) {}
+  public record Options(GatewayOptions gateway, PgConfig control, String ingestToken, String metricsHost, int metricsPort, Path workspace,
+      ConnectionLimits metricsConnections) {
+
+    public Options {
+      java.util.Objects.requireNonNull(metricsConnections, "metricsConnections");
+    }
+
+    /** With the metrics port's default {@link ConnectionLimits#internalDefaults()}. */
+    public Options(GatewayOptions gateway, PgConfig control, String ingestToken, String metricsHost, int metricsPort, Path workspace) {
+      this(gateway, control, ingestToken, metricsHost, metricsPort, workspace, ConnectionLimits.internalDefaults());
+    }
+  }
 
   private final Vertx vertx;
   private final Options options;
@@ -72,8 +87,8 @@ public final class Proxy {
           return gateway.start();
         })
         .compose(port -> {
-          metrics = vertx.createHttpServer();
-          return metrics.requestHandler(req -> {
+          metrics = new ConnectionGuard(vertx, "metrics", options.metricsConnections(), registry)
+              .createServer(new HttpServerOptions().setHost(options.metricsHost()).setPort(options.metricsPort()), req -> {
             switch (req.path()) {
               case "/metrics" -> req.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());
               case "/health/live", "/health/ready" -> req.response().putHeader("Content-Type", "application/json")
@@ -81,7 +96,8 @@ public final class Proxy {
                       .put("controlStoreReachable", topology.controlStoreReachable()).encode());
               default -> req.response().setStatusCode(404).end();
             }
-          }).listen(options.metricsPort(), options.metricsHost());
+          });
+          return metrics.listen();
         })
         .map(m -> {
           LOG.info("proxy ready: SDK API on port {}, metrics on port {}, topology epoch {} with {} nodes", gateway.port(),

@@ -128,14 +128,35 @@ public final class PgServer {
 
   /** Creates an empty database whose name starts with {@code prefix}. */
   public PgDatabase createDatabase(String prefix) {
+    return create(uniqueName(prefix, 60));
+  }
+
+  /**
+   * Creates {@code count} empty databases whose names differ only by a last {@code _k} (k = 0 .. count-1), so one URL
+   * template reaches them all (as the migrator's {@code --node-pg-url ...{node}} does).
+   */
+  public java.util.List<PgDatabase> createDatabases(String prefix, int count) {
+    String stem = uniqueName(prefix, 54);
+    java.util.List<PgDatabase> out = new java.util.ArrayList<>();
+    for (int k = 0; k < count; k++) {
+      out.add(create(stem + "_" + k));
+    }
+    return out;
+  }
+
+  private static String uniqueName(String prefix, int max) {
     String name = (prefix.replaceAll("[^A-Za-z0-9]", "_") + "_" + DATABASES.incrementAndGet() + "_" + ProcessHandle.current().pid())
         .toLowerCase(Locale.ROOT);
-    if (name.length() > 60) {
-      name = name.substring(name.length() - 60);
+    if (name.length() > max) {
+      name = name.substring(name.length() - max);
     }
     if (!Character.isLetter(name.charAt(0))) {
       name = "d" + name.substring(1);
     }
+    return name;
+  }
+
+  private PgDatabase create(String name) {
     try (Connection c = DriverManager.getConnection(adminJdbcUrl(), user, password);
          Statement s = c.createStatement()) {
       s.execute("CREATE DATABASE " + name);

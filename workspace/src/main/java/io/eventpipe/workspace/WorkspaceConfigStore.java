@@ -41,7 +41,9 @@ import org.slf4j.LoggerFactory;
  * <h2>Lookups</h2>
  * Write-key lookups go through a Caffeine cache that belongs to the snapshot: a reload swaps snapshot and cache
  * together, so an entry computed from an old snapshot can never outlive it (the race a shared cache with
- * {@code invalidateAll()} has).
+ * {@code invalidateAll()} has). The cache keeps only keys of the workspace: an unknown key is client input, answered
+ * from the snapshot's map and never kept (cached, 300 requests with 4 MB keys filled the heap), and a key longer than
+ * {@link WriteKeys#MAX_CHARS} is not looked up at all. Its size is therefore bounded by the workspace's sources.
  */
 public final class WorkspaceConfigStore implements AutoCloseable {
 
@@ -49,7 +51,7 @@ public final class WorkspaceConfigStore implements AutoCloseable {
 
   /** Default poll interval of {@link #watch(Path)}. */
   public static final Duration DEFAULT_POLL_INTERVAL = Duration.ofMillis(1000);
-  /** Default number of write keys the lookup cache holds, known and unknown. */
+  /** Default number of write keys the lookup cache holds (only keys of the workspace are kept). */
   public static final long DEFAULT_CACHE_SIZE = 10_000;
 
   /** A snapshot with its lookup cache; swapped as one reference. */
@@ -155,11 +157,30 @@ public final class WorkspaceConfigStore implements AutoCloseable {
 
   /** The source with this write key, enabled or not, through the snapshot's cache. */
   public Optional<Source> sourceByWriteKey(String writeKey) {
-    if (writeKey == null || writeKey.isEmpty()) {
+    return lookup(current, writeKey);
+  }
+
+  /** Write keys the lookup cache of the current snapshot holds: at most the workspace's sources. For tests and gauges. */
+  public long cachedWriteKeys() {
+    Current c = current;
+    c.byWriteKey().cleanUp();
+    return c.byWriteKey().estimatedSize();
+  }
+
+  /** The cache of the snapshot {@code c} keeps known keys only; unknown and over-long ones are answered, not kept. */
+  private static Optional<Source> lookup(Current c, String writeKey) {
+    if (writeKey == null || writeKey.isEmpty() || WriteKeys.tooLong(writeKey)) {
       return Optional.empty();
     }
-    Current c = current;
-    return c.byWriteKey().get(writeKey, c.config()::sourceByWriteKey);
+    Optional<Source> cached = c.byWriteKey().getIfPresent(writeKey);
+    if (cached != null) {
+      return cached;
+    }
+    Optional<Source> found = c.config().sourceByWriteKey(writeKey);
+    if (found.isPresent()) {
+      c.byWriteKey().put(writeKey, found);
+    }
+    return found;
   }
 
   /** The enabled destinations connected to a source in the current snapshot. */
@@ -180,11 +201,8 @@ public final class WorkspaceConfigStore implements AutoCloseable {
    * @param writeKey the write key, from HTTP Basic auth ({@link WriteKeys#fromBasicAuth}), the body or the query
    */
   public Optional<AuthResult> findByWriteKey(String writeKey) {
-    if (writeKey == null || writeKey.isEmpty()) {
-      return Optional.empty();
-    }
     Current c = current;
-    return c.byWriteKey().get(writeKey, c.config()::sourceByWriteKey).map(source -> new AuthResult(source, c.config()));
+    return lookup(c, writeKey).map(source -> new AuthResult(source, c.config()));
   }
 
   /**

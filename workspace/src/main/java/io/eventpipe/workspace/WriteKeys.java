@@ -7,7 +7,18 @@ import java.util.Optional;
 /** Extraction and safe display of write keys. */
 public final class WriteKeys {
 
+  /**
+   * The longest write key: the workspace refuses longer ones, and the gateway refuses longer keys with 401 before it
+   * looks them up (a key is client input, and a megabyte one must not be hashed, compared or kept anywhere).
+   */
+  public static final int MAX_CHARS = 256;
+
   private WriteKeys() {}
+
+  /** Whether {@code writeKey} is longer than any write key can be ({@link #MAX_CHARS}). */
+  public static boolean tooLong(String writeKey) {
+    return writeKey != null && writeKey.length() > MAX_CHARS;
+  }
 
   /**
    * The write key of an HTTP Basic {@code Authorization} header: the username, that is everything before the

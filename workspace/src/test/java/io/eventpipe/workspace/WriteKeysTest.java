@@ -39,4 +39,29 @@ class WriteKeysTest {
     assertEquals("****", WriteKeys.mask("short"));
     assertEquals("null", WriteKeys.mask(null));
   }
+
+  /** Issue 14: one limit for keys, in the workspace and at the gateway (which refuses longer ones before any lookup). */
+  @Test
+  void aConfiguredWriteKeyOverTheLimitIsRefusedNamingTheLimitAndOneAtItIsKept() {
+    String at = "k".repeat(WriteKeys.MAX_CHARS);
+    WorkspaceConfig ok = WorkspaceConfig.parse("sources:\n  - id: s\n    writeKey: " + at + "\n");
+    assertEquals("s", ok.sourceByWriteKey(at).orElseThrow().id());
+    InvalidWorkspaceConfigException e = org.junit.jupiter.api.Assertions.assertThrows(InvalidWorkspaceConfigException.class,
+        () -> WorkspaceConfig.parse("sources:\n  - id: s\n    writeKey: " + at + "x\n"));
+    String problem = String.join("; ", e.problems());
+    org.junit.jupiter.api.Assertions.assertTrue(problem.contains("writeKey") && problem.contains(String.valueOf(WriteKeys.MAX_CHARS)),
+        problem);
+  }
+
+  @Test
+  void theStoreNeitherLooksUpNorKeepsUnknownOrOverlongKeys() {
+    WorkspaceConfigStore store = WorkspaceConfigStore.fixed(WorkspaceConfig.of(java.util.List.of(Source.of("web", "wk-web")),
+        java.util.List.of()));
+    assertEquals("web", store.findByWriteKey("wk-web").orElseThrow().source().id());
+    for (int i = 0; i < 1000; i++) {
+      assertEquals(Optional.empty(), store.findByWriteKey("unknown-" + i));
+      assertEquals(Optional.empty(), store.sourceByWriteKey("x".repeat(WriteKeys.MAX_CHARS + 1 + i)));
+    }
+    assertEquals(1, store.cachedWriteKeys(), "only the known key is kept");
+  }
 }

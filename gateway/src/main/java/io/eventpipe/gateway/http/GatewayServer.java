@@ -52,7 +52,11 @@ import org.slf4j.LoggerFactory;
  * <p>Every error is answered here, in one place, as {@code {"error": "...", "index": n}} with the status the
  * SDKs expect: 400 invalid input, 401 unknown write key, 404 disabled source or unknown path, 408 body not received
  * in time, 413 body too large, 415 unknown Content-Encoding, 429 rate limited and 503 overloaded or storage
- * unavailable (both with Retry-After).
+ * unavailable (both with Retry-After). A failure inside the pipeline is answered with a stable message and a request
+ * id ({@link InternalErrors}), never with its own text (PostgreSQL's, a node's address, an exception's).
+ *
+ * <p>Connections: a header deadline, the idle timeout and a connection cap ({@link ConnectionGuard},
+ * {@link GatewayOptions#connections()}).
  *
  * <p>Memory: bodies are read by a {@link BodyReader} that charges every chunk to the server's budget of body bytes
  * ({@link GatewayOptions#maxInFlightBytes()}) as it arrives, and a gzip body's inflated copy too; a request whose write
@@ -85,6 +89,7 @@ public final class GatewayServer {
   private final MeterRegistry registry;
   private final AtomicInteger inFlightRequests = new AtomicInteger();
   private final BodyReader.Budget bodyBudget;
+  private final ConnectionGuard connections;
   private final Map<String, Counter> requestCounters = new ConcurrentHashMap<>();
   private final Map<String, Counter> eventCounters = new ConcurrentHashMap<>();
   private final Timer latency;
@@ -105,6 +110,7 @@ public final class GatewayServer {
     this.rateLimiter = RateLimiter.create(config::rateLimitFor);
     this.keyLimiter = new KeyRateLimiter(config::rateLimitFor, System::nanoTime, registry);
     this.bodyBudget = new BodyReader.Budget(options.maxInFlightBytes());
+    this.connections = new ConnectionGuard(vertx, "public", options.connections(), registry);
     this.latency = Timer.builder("gateway.request.latency").description("Time from request to answer")
         .publishPercentileHistogram().register(registry);
     this.bytes = DistributionSummary.builder("gateway.request.bytes").description("Request body bytes as received")
@@ -124,13 +130,12 @@ public final class GatewayServer {
 
           @Override
           public Future<?> start() {
-            server = vertx.createHttpServer(new HttpServerOptions()
+            server = connections.createServer(new HttpServerOptions()
                 .setHost(options.host())
                 .setPort(options.port())
                 .setMaxInitialLineLength(16 * 1024)
-                .setMaxHeaderSize(32 * 1024)
-                .setIdleTimeout(120));
-            return server.requestHandler(GatewayServer.this::handle).listen().onSuccess(s -> actualPort = s.actualPort());
+                .setMaxHeaderSize(32 * 1024), GatewayServer.this::handle);
+            return server.listen().onSuccess(s -> actualPort = s.actualPort());
           }
 
           @Override
@@ -430,9 +435,10 @@ public final class GatewayServer {
         res.putHeader("Retry-After", "1");
       }
     } else {
-      // not stored: the sink failed (storage unavailable, node down, ...); a retry is safe thanks to dedup
-      LOG.warn("{} request not stored, answering 503: {}", endpoint, Text.forLog(failure, 1000));
-      body.put("error", "events could not be stored right now (" + failure.getMessage() + "); retry later");
+      // not stored: the sink failed (storage unavailable, node down, ...); a retry is safe thanks to dedup. What failed
+      // (PostgreSQL's text, a node's address) is for the log, under the id the client is given
+      String id = InternalErrors.log(LOG, endpoint + " request not stored, answering 503", failure);
+      body = InternalErrors.body("events could not be stored right now; retry later", id);
       res.putHeader("Retry-After", "1");
     }
     json(res, status, body);
@@ -454,13 +460,34 @@ public final class GatewayServer {
 
   private String clientIp(HttpServerRequest req) {
     if (options.trustForwardedFor()) {
-      String xff = req.getHeader("X-Forwarded-For");
-      if (xff != null && !xff.isBlank()) {
-        int comma = xff.indexOf(',');
-        return (comma < 0 ? xff : xff.substring(0, comma)).trim();
+      String client = forwardedClient(req.headers().getAll("X-Forwarded-For"), options.trustedProxyHops());
+      if (client != null) {
+        return client;
       }
     }
     return req.remoteAddress() == null ? null : req.remoteAddress().hostAddress();
+  }
+
+  /**
+   * The client address in X-Forwarded-For behind {@code hops} trusted proxies: each appends the address it received
+   * the request from, so the last {@code hops} entries were appended by them, and the leftmost of those (appended by
+   * the outermost proxy, {@code hops} places from the right) is the client's. Entries further left came from the client
+   * itself and prove nothing. Several
+   * headers count as one list, in order (RFC 7230 3.2.2). Null if the list is shorter than {@code hops}: then the
+   * request did not come through the trusted proxies, and the connection's peer is taken instead.
+   */
+  static String forwardedClient(java.util.List<String> headers, int hops) {
+    java.util.List<String> entries = new java.util.ArrayList<>();
+    for (String h : headers) {
+      for (String e : h.split(",", -1)) {
+        entries.add(e.trim());
+      }
+    }
+    if (entries.size() < hops) {
+      return null;
+    }
+    String client = entries.get(entries.size() - hops);
+    return client.isEmpty() ? null : client;
   }
 
   private void count(Map<String, Counter> counters, String name, Endpoint endpoint, String status, long n) {

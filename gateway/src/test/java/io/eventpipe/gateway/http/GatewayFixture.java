@@ -162,23 +162,7 @@ final class GatewayFixture implements AutoCloseable {
 
   /** Reads one HTTP/1.1 response with a Content-Length body from a raw socket. */
   static String readResponse(InputStream in) throws IOException {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    int contentLength = -1;
-    int headerEnd = -1;
-    while (headerEnd < 0 || out.size() < headerEnd + contentLength) {
-      int b = in.read();
-      if (b < 0) {
-        break;
-      }
-      out.write(b);
-      if (headerEnd < 0 && out.size() >= 4 && out.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
-        headerEnd = out.size();
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)")
-            .matcher(out.toString(StandardCharsets.ISO_8859_1));
-        contentLength = m.find() ? Integer.parseInt(m.group(1)) : 0;
-      }
-    }
-    return out.toString(StandardCharsets.ISO_8859_1);
+    return io.eventpipe.testing.RawHttp.readResponse(in);
   }
 
   static byte[] gzip(byte[] data) {

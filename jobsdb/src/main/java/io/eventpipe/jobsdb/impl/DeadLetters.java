@@ -67,13 +67,16 @@ final class DeadLetters {
         + " AND ($3::timestamptz IS NULL OR received_at >= $3) AND ($4::timestamptz IS NULL OR received_at < $4)"
         + " RETURNING job_id, partition_id, routing_key, source_id, destination_id, message_id, received_at, payload";
     // jobs of partitions that are moving (fenced) or moved away are not replayed here: the whole replay is refused,
-    // checked under the fence lock like every write, so a migration cannot copy them away half replayed
+    // checked under the fence lock like every write, so a migration cannot copy them away half replayed. The lock is
+    // taken before the touched partitions are read (the read is then a new snapshot), so a job aborted after that read
+    // cannot slip into the replay unchecked
     String moving = "SELECT DISTINCT partition_id FROM ("
         + " SELECT s.partition_id FROM " + s + ".job_state s WHERE s.state = 4 AND s.destination_id = $1"
         + " AND ($2::bigint[] IS NULL OR s.job_id = ANY($2::bigint[]))"
         + " UNION ALL SELECT d.partition_id FROM " + s + ".dead_letter d WHERE d.destination_id = $1"
         + " AND ($2::bigint[] IS NULL OR d.job_id = ANY($2::bigint[]))) a";
-    return pool.withTransaction(conn -> conn.preparedQuery(moving).execute(Tuple.of(destinationId, (Object) jobIds))
+    return pool.withTransaction(conn -> conn.query("SELECT 1 FROM node.fence_lock FOR SHARE").execute()
+        .compose(locked -> conn.preparedQuery(moving).execute(Tuple.of(destinationId, (Object) jobIds)))
         .compose(rows -> {
           List<Integer> parts = new ArrayList<>();
           for (Row r : rows) {

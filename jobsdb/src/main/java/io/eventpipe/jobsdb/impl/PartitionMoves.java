@@ -23,7 +23,12 @@ import java.util.List;
  */
 final class PartitionMoves {
 
-  /** Imported jobs take ids in [IMPORT_BASE + r * IMPORT_RANGE, +IMPORT_RANGE) for reservation r: below every local id. */
+  /**
+   * Imported jobs take ids in [IMPORT_BASE - r * IMPORT_RANGE, +IMPORT_RANGE) for reservation r: below every local id
+   * and below every earlier reservation, so what is imported (or replayed from the dead letters) later sorts before
+   * what an earlier import left pending. (Reservations made before this rule sit above IMPORT_BASE, as
+   * [IMPORT_BASE + r * IMPORT_RANGE, ...): still below the new ones' local ids and above every new reservation.)
+   */
   static final long IMPORT_BASE = -(1L << 62);
   static final long IMPORT_RANGE = 1L << 32;
 
@@ -101,14 +106,26 @@ final class PartitionMoves {
 
   /**
    * Imports a batch with its states; its times move by the difference between this database's clock and the
-   * source's ({@code batch.sourceNow()}, null for none), so a backoff keeps its remaining time.
+   * source's ({@code batch.sourceNow()}, null for none), so a backoff keeps its remaining time. Refused unless this
+   * node holds every partition of the batch for the slice's migration (checked under row locks, in the transaction).
    */
-  Future<Integer> importBatch(String migrationId, String stream, PartitionMover.Batch exported) {
+  Future<Integer> importBatch(PartitionMover.Slice slice, String stream, PartitionMover.Batch exported) {
     List<Job> batch = exported.jobs();
     if (batch.isEmpty()) {
       return Future.succeededFuture(0);
     }
-    return pool.withTransaction(conn -> importRange(conn, migrationId).compose(range -> conn.preparedQuery(
+    String migrationId = slice.range();
+    java.util.Set<Integer> parts = new java.util.TreeSet<>();
+    for (Job j : batch) {
+      parts.add(j.partitionId());
+    }
+    if (!slice.partitions().containsAll(parts)) {
+      parts.removeAll(slice.partitions());
+      return Future.failedFuture(new JobsDbException.ImportConflict(slice.migrationId(), "stream " + stream
+          + ": the batch has jobs of partitions " + parts + " outside its slice"));
+    }
+    return pool.withTransaction(conn -> held(conn, slice.migrationId(), parts).compose(v -> importRange(conn, migrationId,
+            slice.partitions().toArray(new Integer[0]))).compose(range -> conn.preparedQuery(
             "SELECT last_source_job_id FROM " + s + ".import_progress WHERE migration_id = $1 AND stream = $2 FOR UPDATE")
         .execute(Tuple.of(migrationId, stream))
         .compose(rows -> conn.query("SELECT now()").execute().map(now -> {
@@ -161,14 +178,55 @@ final class PartitionMoves {
         })));
   }
 
+  /**
+   * Inside the import's transaction: every partition of {@code parts} is recorded here as incoming for
+   * {@code migrationId}; the rows stay share-locked until the commit, so a release or unhold cannot overtake.
+   */
+  private static Future<Void> held(SqlConnection conn, String migrationId, java.util.Set<Integer> parts) {
+    return conn.preparedQuery("SELECT partition_id FROM node.partition_state WHERE partition_id = ANY($1::int[])"
+            + " AND state = 1 AND migration_id = $2 FOR SHARE")
+        .execute(Tuple.of(parts.toArray(new Integer[0]), migrationId))
+        .compose(rows -> {
+          java.util.Set<Integer> missing = new java.util.TreeSet<>(parts);
+          for (Row r : rows) {
+            missing.remove(r.getInteger(0));
+          }
+          return missing.isEmpty() ? Future.<Void>succeededFuture() : Future.failedFuture(new JobsDbException.ImportConflict(
+              migrationId, "partitions " + missing + " are not held for this migration on this node (released, aborted,"
+                  + " or held by another migration): nothing imported"));
+        });
+  }
+
+  /** The partition sets of the slices {@code migrationId} imported into here, in range order (see {@link #importRange}). */
+  Future<List<List<Integer>>> importedSlices(String migrationId) {
+    return pool.preparedQuery("SELECT partitions FROM " + s + ".import_ranges WHERE starts_with(migration_id, $1 || '#')"
+            + " AND partitions IS NOT NULL ORDER BY lo DESC")
+        .execute(Tuple.of(migrationId))
+        .map(rows -> {
+          List<List<Integer>> out = new ArrayList<>();
+          for (Row r : rows) {
+            out.add(List.of(r.getArrayOfIntegers(0)));
+          }
+          return out;
+        });
+  }
+
   private static java.time.Instant plus(java.time.Instant t, java.time.Duration d) {
     return t == null ? null : t.plus(d);
   }
 
-  /** The migration's reserved id range {lo, next, hi}, reserving it (and its dataset) on first use. */
-  Future<long[]> importRange(SqlConnection conn, String migrationId) {
+  /** The reserved id range {lo, next, hi} named {@code name}, reserving it (and its dataset) on first use. */
+  Future<long[]> importRange(SqlConnection conn, String name) {
+    return importRange(conn, name, null);
+  }
+
+  /**
+   * As {@link #importRange(SqlConnection, String)}, recording the partitions it is for ({@code null}: none). Each new
+   * reservation lies below every earlier one.
+   */
+  Future<long[]> importRange(SqlConnection conn, String name, Integer[] partitions) {
     return conn.preparedQuery("SELECT lo, next_id, hi FROM " + s + ".import_ranges WHERE migration_id = $1 FOR UPDATE")
-        .execute(Tuple.of(migrationId))
+        .execute(Tuple.of(name))
         .compose(rows -> {
           if (rows.rowCount() > 0) {
             Row r = rows.iterator().next();
@@ -176,11 +234,12 @@ final class PartitionMoves {
           }
           return conn.query("SELECT nextval('" + s + ".import_range_seq')").execute().compose(seq -> {
             long r = seq.iterator().next().getLong(0);
-            long lo = IMPORT_BASE + r * IMPORT_RANGE;
+            long lo = IMPORT_BASE - r * IMPORT_RANGE;
             long hi = lo + IMPORT_RANGE;
             return datasets.createDatasetIn(conn, "i" + r, lo, hi, "import")
-                .compose(v -> conn.preparedQuery("INSERT INTO " + s + ".import_ranges (migration_id, lo, next_id, hi) VALUES ($1, $2, $2, $3)")
-                    .execute(Tuple.of(migrationId, lo, hi)))
+                .compose(v -> conn.preparedQuery("INSERT INTO " + s + ".import_ranges (migration_id, lo, next_id, hi, partitions)"
+                        + " VALUES ($1, $2, $2, $3, $4)")
+                    .execute(Tuple.of(name, lo, hi, partitions)))
                 .map(v -> new long[] {lo, lo, hi});
           });
         });
@@ -199,18 +258,27 @@ final class PartitionMoves {
         .mapEmpty());
   }
 
-  /** Every pending or aborted job of a destination in {@code partitions} becomes migrated; dead letters are deleted. */
-  Future<Long> markAllMigrated(String destinationId, Collection<Integer> partitions) {
+  /**
+   * The copied jobs of a destination in {@code partitions} become migrated (pending ones up to {@code pendingMark},
+   * aborted ones up to {@code abortedMark}); copied dead letters are deleted. Jobs beyond the marks stay.
+   */
+  Future<Long> retireCopied(String destinationId, Collection<Integer> partitions, long pendingMark, long abortedMark) {
     Integer[] parts = partitions.toArray(new Integer[0]);
-    Tuple args = Tuple.of(destinationId, parts, ts(options.clock().instant()));
+    java.time.Instant now = options.clock().instant();
     // each UPDATE walks one partial index (pending, then aborted) of the destination, not the whole state table
     return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + s + ".job_state SET state = 5, updated_at = $3"
-            + " WHERE state < 3 AND destination_id = $1 AND partition_id = ANY($2::int[])").execute(args)
+            + " WHERE state < 3 AND destination_id = $1 AND partition_id = ANY($2::int[]) AND job_id <= $4")
+        .execute(Tuple.of(destinationId, parts, ts(now), pendingMark))
         .compose(pending -> conn.preparedQuery("UPDATE " + s + ".job_state SET state = 5, updated_at = $3"
-            + " WHERE state = 4 AND destination_id = $1 AND partition_id = ANY($2::int[])").execute(args)
-            .compose(aborted -> conn.preparedQuery("DELETE FROM " + s + ".dead_letter WHERE destination_id = $1"
-                    + " AND partition_id = ANY($2::int[])").execute(Tuple.of(destinationId, (Object) parts))
-                .map(dead -> (long) pending.rowCount() + aborted.rowCount() + dead.rowCount()))));
+            + " WHERE state = 4 AND destination_id = $1 AND partition_id = ANY($2::int[]) AND job_id <= $4")
+            .execute(Tuple.of(destinationId, parts, ts(now), abortedMark)))
+        .compose(aborted -> conn.preparedQuery("DELETE FROM " + s + ".dead_letter WHERE destination_id = $1"
+                + " AND partition_id = ANY($2::int[]) AND job_id <= $3").execute(Tuple.of(destinationId, parts, abortedMark)))
+        .compose(dead -> conn.preparedQuery("SELECT (SELECT count(*) FROM " + s + ".job_state WHERE (state < 3 OR state = 4)"
+                + " AND destination_id = $1 AND partition_id = ANY($2::int[]))"
+                + " + (SELECT count(*) FROM " + s + ".dead_letter WHERE destination_id = $1 AND partition_id = ANY($2::int[]))")
+            .execute(Tuple.of(destinationId, (Object) parts)))
+        .map(rows -> rows.iterator().next().getLong(0)));
   }
 
   Future<Long> progress(String migrationId, String stream) {

@@ -242,7 +242,10 @@ public final class PgJobsDb implements JobsDb {
 
   @Override
   public Future<Void> updateStates(List<StateUpdate> updates) {
-    return updateStates(pool, updates);
+    if (updates.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    return pool.withTransaction(tx -> updateStates(tx, updates));
   }
 
   @Override
@@ -266,8 +269,12 @@ public final class PgJobsDb implements JobsDb {
       next[i] = ts(u.nextRetryAt());
       errors[i] = u.lastError();
     }
-    return tx.preparedQuery(statements.update)
-        .execute(Tuple.of(jobIds, states, attempts, first, next, errors, ts(now())))
+    // the fence lock first (shared), so a confirmation waits for this write and a later write sees it (the update is
+    // the next statement, with a new snapshot): outcomes of partitions confirmed away or gone are skipped, see
+    // Statements.update
+    return tx.query("SELECT 1 FROM node.fence_lock FOR SHARE").execute()
+        .compose(v -> tx.preparedQuery(statements.update)
+            .execute(Tuple.of(jobIds, states, attempts, first, next, errors, ts(now()))))
         .mapEmpty();
   }
 

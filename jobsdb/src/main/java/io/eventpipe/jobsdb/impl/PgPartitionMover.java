@@ -61,8 +61,13 @@ public final class PgPartitionMover implements PartitionMover {
   }
 
   @Override
-  public Future<Integer> importBatch(String migrationId, String stream, Batch batch) {
-    return moves.importBatch(migrationId, stream, batch);
+  public Future<Integer> importBatch(Slice slice, String stream, Batch batch) {
+    return moves.importBatch(slice, stream, batch);
+  }
+
+  @Override
+  public Future<List<List<Integer>>> importedSlices(String migrationId) {
+    return moves.importedSlices(migrationId);
   }
 
   @Override
@@ -71,13 +76,13 @@ public final class PgPartitionMover implements PartitionMover {
   }
 
   @Override
-  public Future<Long> markAllMigrated(String destinationId, Collection<Integer> partitions) {
-    return moves.markAllMigrated(destinationId, partitions);
+  public Future<Long> retireCopied(String destinationId, Collection<Integer> partitions, long pendingMark, long abortedMark) {
+    return moves.retireCopied(destinationId, partitions, pendingMark, abortedMark);
   }
 
   @Override
-  public Future<Long> progress(String migrationId, String stream) {
-    return moves.progress(migrationId, stream);
+  public Future<Long> progress(Slice slice, String stream) {
+    return moves.progress(slice.range(), stream);
   }
 
   @Override

@@ -81,8 +81,8 @@ public final class AdminApi implements Handler<HttpServerRequest> {
     try {
       route(req);
     } catch (RuntimeException e) {
-      LOG.error("Admin request {} {} failed", req.method(), io.eventpipe.gateway.Text.forLog(req.path()), e);
-      InternalHttp.error(req.response(), 500, "internal error: " + e);
+      InternalHttp.internalError(req.response(), 500, "internal error", LOG, "admin request " + req.method() + " "
+          + io.eventpipe.gateway.Text.forLog(req.path()) + " failed", e);
     }
   }
 
@@ -370,7 +370,6 @@ public final class AdminApi implements Handler<HttpServerRequest> {
           + " owner once the migration finished (see GET /admin/v1/cluster)");
       return;
     }
-    LOG.warn("Admin request failed in jobsdb: {}", e.toString());
-    InternalHttp.error(resp, 503, "the job store failed, try again: " + e.getMessage());
+    InternalHttp.internalError(resp, 503, "the job store failed; try again", LOG, "admin request failed in jobsdb", e);
   }
 }

@@ -20,6 +20,15 @@ public interface DestinationClient {
    */
   Future<DeliveryResult> deliver(List<Job> jobs);
 
+  /**
+   * As {@link #deliver(List)}, saying which node sends ({@code null}: not told). A destination that can carry it
+   * passes the node, the job ids and the attempt numbers on to the receiver, so a delivery can be traced to the
+   * process and the job row that sent it (a job id is unique within one node's database only).
+   */
+  default Future<DeliveryResult> deliver(List<Job> jobs, String node) {
+    return deliver(jobs);
+  }
+
   /** Closes the connections; requests still running fail. */
   Future<Void> close();
 }

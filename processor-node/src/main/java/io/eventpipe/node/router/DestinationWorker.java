@@ -170,6 +170,10 @@ final class DestinationWorker extends VerticleBase {
   private boolean pumpAgain;
   private long lastReadWarning;
   private final Promise<Void> stopped = Promise.promise();
+  /** stopped and the client closed: no request of this worker is open any more (abandoned ones included) */
+  private boolean closed;
+  /** stop() gave up waiting for requests in flight: they are open, of unknown partitions, until the client closes */
+  private boolean abandoned;
   /** fence() calls waiting for deliveries of their partitions in flight to end and their outcomes to be written */
   private final List<Map.Entry<Set<Integer>, Promise<Void>>> fenceWaiters = new ArrayList<>();
   /** job id &rarr; partition of every outcome not yet written (queued or being written) */
@@ -277,8 +281,9 @@ final class DestinationWorker extends VerticleBase {
       Map.Entry<Set<Integer>, Promise<Void>> w = it.next();
       Set<Integer> parts = w.getKey();
       boolean busy = running.stream().anyMatch(d -> d.jobs().stream().anyMatch(j -> parts.contains(j.partitionId())))
-          || unwritten.values().stream().anyMatch(parts::contains);
-      if (!busy || state == State.STOPPED) {
+          || unwritten.values().stream().anyMatch(parts::contains)
+          || abandoned;
+      if (!busy || closed) {
         it.remove();
         w.getValue().tryComplete();
       }
@@ -301,6 +306,7 @@ final class DestinationWorker extends VerticleBase {
             + "be delivered again", destination.id(), running.size(), options.stopTimeout().toMillis(),
             running.stream().mapToInt(d -> d.jobs().size()).sum());
         running.clear();
+        abandoned = true;
       }
       pump();
     });
@@ -445,7 +451,7 @@ final class DestinationWorker extends VerticleBase {
     metrics.attempts.increment(d.jobs().size());
     Future<DeliveryResult> f;
     try {
-      f = client.deliver(d.jobs());
+      f = client.deliver(d.jobs(), options.nodeName());
     } catch (RuntimeException e) {
       f = Future.failedFuture(e);
     }
@@ -461,8 +467,11 @@ final class DestinationWorker extends VerticleBase {
     boolean shared = result instanceof DeliveryResult.Rejected
         || result instanceof DeliveryResult.Retryable r && !r.throttled();
     if (shared && (d.users() > 1 || d.jobs().size() > 1 && result instanceof DeliveryResult.Rejected)) {
-      // one failure, one victim: retry the members apart before anyone gets this outcome
+      // one failure, one victim: retry the members apart before anyone gets this outcome; but a partition fenced
+      // while the request ran is not sent again: its jobs stay pending for the migration (a fence() may already
+      // have completed, and the node confirmed it)
       requeueApart(d);
+      forget(lanes.dropPartitions(fenced));
       pump();
       return;
     }
@@ -649,8 +658,10 @@ final class DestinationWorker extends VerticleBase {
     lanes.clear();
     known.clear();
     unwritten.clear();
-    checkFenceWaiters();
     client.close().onComplete(ar -> {
+      // a fence waits for this: an abandoned request is open until its connection closes
+      closed = true;
+      checkFenceWaiters();
       LOG.info("Stopped delivering to destination {}", destination.id());
       stopped.complete();
     });

@@ -95,6 +95,11 @@ public final class Router {
   // read from any thread
   private final Map<String, DestinationStatus> statuses = new ConcurrentHashMap<>();
   private final Map<String, DestinationWorker> byId = new ConcurrentHashMap<>();
+  /**
+   * Workers being stopped: no longer in {@link #byId} (nothing new goes to them), but their requests may still be in
+   * flight, so {@link #fence} waits for them too.
+   */
+  private final Set<DestinationWorker> stoppingWorkers = ConcurrentHashMap.newKeySet();
   /** destinations this router applied and then saw removed: their stray jobs are aborted (touched on ctx only) */
   private final Set<String> removed = new HashSet<>();
   /** destinations never known here whose waiting jobs were logged (touched on ctx only) */
@@ -194,13 +199,16 @@ public final class Router {
 
   /**
    * Stops delivering {@code partitions} (a migration moves them away): every worker drops their queued jobs, and the
-   * future completes once no delivery of theirs is in flight and their outcomes are written. Thread-safe.
+   * future completes once no delivery of theirs is in flight and their outcomes are written. Workers that are
+   * stopping count too: their requests may outlive their place in the router. Thread-safe.
    */
   public Future<Void> fence(Set<Integer> partitions) {
     Set<Integer> parts = Set.copyOf(partitions);
     fenced.addAll(parts);
     List<Future<Void>> all = new ArrayList<>();
-    for (DestinationWorker w : byId.values()) {
+    Set<DestinationWorker> workersNow = new HashSet<>(byId.values());
+    workersNow.addAll(stoppingWorkers);
+    for (DestinationWorker w : workersNow) {
       all.add(w.fence(parts));
     }
     return Future.all(all).mapEmpty();
@@ -343,6 +351,7 @@ public final class Router {
     if (h == null) {
       return Future.succeededFuture();
     }
+    stoppingWorkers.add(h.worker);
     byId.remove(id);
     DestinationStatus st = statuses.get(id);
     if (st != null && DestinationStatus.DELIVERING.equals(st.state())) {
@@ -351,7 +360,7 @@ public final class Router {
     return vertx.undeploy(h.deploymentId).recover(e -> {
       LOG.warn("Destination {}: stopping its worker failed: {}", id, e.toString());
       return Future.succeededFuture();
-    });
+    }).onComplete(x -> stoppingWorkers.remove(h.worker));
   }
 
   private DestinationMetrics metricsFor(String id) {

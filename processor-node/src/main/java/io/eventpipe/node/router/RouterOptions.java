@@ -18,9 +18,11 @@ import java.time.Duration;
  * @param gaugeRefresh how often pending counts and oldest pending ages are read from jobsdb for the gauges; removed
  *     destinations' stray pending jobs are aborted at the same time
  * @param dbRetry how long a worker waits after a failed read or state write before trying again
+ * @param nodeName the node's name, told to destinations that can carry it (the webhook's {@code X-Eventpipe-Node});
+ *     null for none
  */
 public record RouterOptions(int readBatch, long readBytes, int scanFactor, Duration idlePoll, Duration stopTimeout,
-    Duration gaugeRefresh, Duration dbRetry) {
+    Duration gaugeRefresh, Duration dbRetry, String nodeName) {
 
   public RouterOptions {
     if (readBatch < 2 || readBatch > 100_000) {
@@ -41,22 +43,26 @@ public record RouterOptions(int readBatch, long readBytes, int scanFactor, Durat
 
   public static RouterOptions defaults() {
     return new RouterOptions(1000, 4L << 20, 2, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
-        Duration.ofSeconds(1));
+        Duration.ofSeconds(1), null);
   }
 
   public RouterOptions withReadBatch(int v) {
-    return new RouterOptions(v, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry);
+    return new RouterOptions(v, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, nodeName);
   }
 
   public RouterOptions withIdlePoll(Duration v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, v, stopTimeout, gaugeRefresh, dbRetry);
+    return new RouterOptions(readBatch, readBytes, scanFactor, v, stopTimeout, gaugeRefresh, dbRetry, nodeName);
   }
 
   public RouterOptions withStopTimeout(Duration v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, v, gaugeRefresh, dbRetry);
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, v, gaugeRefresh, dbRetry, nodeName);
   }
 
   public RouterOptions withGaugeRefresh(Duration v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, v, dbRetry);
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, v, dbRetry, nodeName);
+  }
+
+  public RouterOptions withNodeName(String v) {
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, v);
   }
 }

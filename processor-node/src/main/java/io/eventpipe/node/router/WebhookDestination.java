@@ -43,7 +43,10 @@ import java.util.Set;
  *
  * <p>Every request carries {@code Content-Type: application/json}; a single-event request also carries the event's
  * messageId in {@code X-Message-Id} so the receiver can drop redeliveries (delivery is at-least-once); in batch mode
- * each element carries its own {@code messageId} field. 2xx is success; 408, 429, 5xx, timeouts and network errors
+ * each element carries its own {@code messageId} field. Every request also says who sent it, for tracing a delivery
+ * back to its job: {@code X-Eventpipe-Node} (the sending node, when the router knows its name),
+ * {@code X-Eventpipe-Job-Ids} and {@code X-Eventpipe-Attempts} (comma-separated, in the order of the events in the
+ * body; a job id is unique within its node, and the attempt counts from 1). 2xx is success; 408, 429, 5xx, timeouts and network errors
  * are retried; any other status aborts the events at once, and so does a request that cannot be built here (a
  * messageId that is not a valid header value, an address the egress policy denies): retrying cannot fix those.
  *
@@ -58,6 +61,12 @@ final class WebhookDestination implements DestinationType {
   static final String NAME = "webhook";
   static final Set<String> KEYS = Set.of("url", "method", "headers", "timeoutMs", "batch");
   static final int DEFAULT_TIMEOUT_MS = 10_000;
+  /** The sending node's name. */
+  static final String NODE_HEADER = "X-Eventpipe-Node";
+  /** The jobs' ids in the sending node's database, in body order. */
+  static final String JOB_IDS_HEADER = "X-Eventpipe-Job-Ids";
+  /** The jobs' attempt numbers (1 for a first attempt), in body order. */
+  static final String ATTEMPTS_HEADER = "X-Eventpipe-Attempts";
   static final int MAX_ERROR_CHARS = 200;
   static final long RESOLVE_TTL_MS = 5_000;
 
@@ -233,8 +242,14 @@ final class WebhookDestination implements DestinationType {
 
     @Override
     public Future<DeliveryResult> deliver(List<Job> jobs) {
+      return deliver(jobs, null);
+    }
+
+    @Override
+    public Future<DeliveryResult> deliver(List<Job> jobs, String node) {
       Buffer body;
       MultiMap headers = HttpHeaders.headers().addAll(baseHeaders);
+      identify(headers, jobs, node);
       if (settings.batch()) {
         int size = 2;
         for (Job j : jobs) {
@@ -272,6 +287,25 @@ final class WebhookDestination implements DestinationType {
         }
         return send(options, body);
       });
+    }
+
+    /** The origin headers (see the class comment). */
+    private static void identify(MultiMap headers, List<Job> jobs, String node) {
+      if (node != null) {
+        headers.set(NODE_HEADER, node);
+      }
+      StringBuilder ids = new StringBuilder();
+      StringBuilder attempts = new StringBuilder();
+      for (Job j : jobs) {
+        if (!ids.isEmpty()) {
+          ids.append(',');
+          attempts.append(',');
+        }
+        ids.append(j.jobId());
+        attempts.append(j.attempts() + 1);
+      }
+      headers.set(JOB_IDS_HEADER, ids.toString());
+      headers.set(ATTEMPTS_HEADER, attempts.toString());
     }
 
     /**

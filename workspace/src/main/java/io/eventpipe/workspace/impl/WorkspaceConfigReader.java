@@ -1,5 +1,7 @@
 package io.eventpipe.workspace.impl;
 
+import io.eventpipe.workspace.WriteKeys;
+
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.StreamReadFeature;
@@ -270,6 +272,11 @@ public final class WorkspaceConfigReader {
     String value = node.textValue();
     if (value.isEmpty()) {
       problems.add(at + ": must not be empty");
+      return null;
+    }
+    if (WriteKeys.tooLong(value)) {
+      problems.add(at + ": is " + value.length() + " characters long, over the limit of " + WriteKeys.MAX_CHARS
+          + " (the gateway refuses longer keys before looking them up)");
       return null;
     }
     for (int i = 0; i < value.length(); i++) {
