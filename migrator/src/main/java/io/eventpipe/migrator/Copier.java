@@ -12,7 +12,7 @@ import java.util.function.LongFunction;
 /**
  * The data movement of a migration: a (source, target) pair's jobs, stream by stream in bounded, pipelined batches,
  * and the dedup window. {@link Migrator} decides when; this class knows how, and counts what it moved. Every batch and
- * dedup page passes {@link Throttle#pace}, the one pacing point.
+ * first-copy dedup page passes the one pacing point, {@link Throttle}.
  */
 final class Copier {
 
@@ -219,20 +219,26 @@ final class Copier {
   /**
    * Copies the dedup window of {@code parts}, the entries at or above the source's {@code fromMark} (0 for all), page by
    * page (the import is idempotent).
+   *
+   * @param paced whether the pages pass {@link Throttle#paceDedup}: the first copy (prepare) is; the delta after the fence
+   *     is not, because the moving partitions' writes wait from the fence to the switch, so slowing it would only make
+   *     ingest wait longer
    */
-  Future<Void> copyDedup(int s, int t, List<Integer> parts, long fromMark) {
-    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, fromMark, null)));
+  Future<Void> copyDedup(int s, int t, List<Integer> parts, long fromMark, boolean paced) {
+    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, fromMark, null,
+        paced)));
   }
 
-  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, long fromMark, JobsDb.DedupEntry after) {
+  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, long fromMark, JobsDb.DedupEntry after,
+      boolean paced) {
     return from.exportDedup(parts, fromMark, after, DEDUP_PAGE).compose(page -> {
       if (page.isEmpty()) {
         return Future.succeededFuture();
       }
       return to.importDedup(page)
-          .compose(v -> throttle.pace(page.size()))
+          .compose(v -> paced ? throttle.paceDedup(page.size()) : Future.<Void>succeededFuture())
           .compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
-              : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1)));
+              : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1), paced));
     });
   }
 

@@ -462,7 +462,7 @@ public final class Migrator {
   private Future<Void> prepare(Migration m) {
     return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
         .compose(v -> forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.gw().markDedup(m.id())).<Void>mapEmpty()))
-        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0)));
+        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0, true)));
   }
 
   /**
@@ -473,7 +473,7 @@ public final class Migrator {
   private Future<Void> fence(Migration m) {
     return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().fence(m.id(), parts)))
         .compose(v -> forEachPair(m, (s, t, parts) -> nodes.node(s).compose(n -> n.gw().dedupMark(m.id()))
-            .compose(mark -> copier.copyDedup(s, t, parts, mark))));
+            .compose(mark -> copier.copyDedup(s, t, parts, mark, false))));
   }
 
   /** Step 4: the new epoch, published and recorded in one transaction (an abort decides by it). */

@@ -14,13 +14,14 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The one pacing point of a migration's data movement: the job copy's batches and the dedup copy's pages (in prepare and
- * after the fence) all pass {@link #pace}, on one schedule shared by every stream. With {@code --throttle auto} the rate
- * comes from a {@link ThrottleController} fed each {@link MigratorOptions.Throttling#tick} with the involved nodes'
+ * The one pacing point of a migration's data movement: the job copy's batches ({@link #pace}) and the first dedup copy's
+ * pages ({@link #paceDedup}) take their time from one schedule shared by every stream. With {@code --throttle auto} the
+ * rate comes from a {@link ThrottleController} fed each {@link MigratorOptions.Throttling#tick} with the involved nodes'
  * ingest latency; with {@code off}, it is {@code --max-jobs-per-second} (or none).
  *
- * <p>A dedup entry counts as one unit, as a job does: both are one row written on the target in the same kind of batch
- * insert (a dedup row is smaller, so the dedup copy is paced a little more than it needs).
+ * <p>A dedup entry counts as one unit, as a job does (one row written on the target in the same kind of batch insert),
+ * but only while the adaptive throttle holds the rate below the ceiling: {@code --max-jobs-per-second} counts jobs, and
+ * an operator who caps the job copy has not asked for a dedup window of a few small rows to take as long.
  */
 final class Throttle {
 
@@ -165,6 +166,21 @@ final class Throttle {
       done.complete();
     });
     return done.future();
+  }
+
+  /**
+   * Paces a dedup page of {@code entries} like a batch of jobs while the adaptive throttle has slowed the copy below
+   * {@code --max-jobs-per-second} (or below none); at the ceiling, the page passes (and counts toward the observed rate).
+   */
+  Future<Void> paceDedup(int entries) {
+    double ceiling = options.maxJobsPerSecond() > 0 ? options.maxJobsPerSecond() : Double.POSITIVE_INFINITY;
+    if (limit < ceiling) {
+      return pace(entries);
+    }
+    synchronized (this) {
+      unitsSinceTick += entries;
+    }
+    return Future.succeededFuture();
   }
 
   /** Whether a stream waits for the rate limit now. */

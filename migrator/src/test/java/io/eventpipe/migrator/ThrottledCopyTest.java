@@ -144,13 +144,7 @@ class ThrottledCopyTest {
 
   /** Stores {@link #JOBS} ingest jobs (with message ids, so dedup entries too) on node 0, on partitions node 1 takes. */
   private List<Integer> preload(PgConfig pg) {
-    int[] owners = Assignment.compute(PARTITIONS, 2).owners();
-    List<Integer> moving = new ArrayList<>();
-    for (int p = 0; p < PARTITIONS; p++) {
-      if (owners[p] == 1) {
-        moving.add(p);
-      }
-    }
+    List<Integer> moving = java.util.Arrays.stream(Assignment.compute(PARTITIONS, 2).partitionsOf(1)).boxed().toList();
     Pool pool = pg.createPool(vertx, 4);
     JobsDb gw = await(JobsDb.open(vertx, pg, pool, JobsDbOptions.defaults("gw"), new SimpleMeterRegistry()));
     byte[] payload = "{\"type\":\"track\",\"event\":\"e\"}".getBytes(StandardCharsets.UTF_8);
