@@ -395,8 +395,14 @@ public final class Migrator {
         involved.add(mv.source());
         involved.add(mv.target());
       }
-      // the throttle's steady state is measured while the databases open, before anything is copied
-      Future<Void> baseline = m.step().ordinal() < Step.COPIED.ordinal() ? throttle.start(involved) : Future.succeededFuture();
+      // the throttle's steady state is measured while the databases open, before anything is copied; a run resumed
+      // after the switch does not wait for it (the moved partitions' writes are held until the release), so its
+      // baseline includes the copy's first seconds
+      Future<Void> baseline = Future.succeededFuture();
+      if (m.step().ordinal() < Step.COPIED.ordinal()) {
+        Future<Void> measured = throttle.start(involved);
+        baseline = m.step().ordinal() < Step.SWITCHED.ordinal() ? measured : Future.succeededFuture();
+      }
       return Future.all(nodes.open(involved), baseline).compose(v -> drive(m));
     }
     if (m.step() == Step.FINISHED) {
