@@ -92,6 +92,23 @@ final class Flags {
     }
   }
 
+  /** A decimal number above {@code above} and at most {@code max}. */
+  double decimal(String name, double def, double above, double max) {
+    String v = raw(name);
+    if (v == null || v.isEmpty()) {
+      return def;
+    }
+    try {
+      double d = Double.parseDouble(v.trim());
+      if (!(d > above && d <= max)) {
+        throw new BadFlag(origin(name) + "=" + v + " must be above " + above + " and at most " + max);
+      }
+      return d;
+    } catch (NumberFormatException e) {
+      throw new BadFlag(origin(name) + "=" + v + " is not a number");
+    }
+  }
+
   int port(String name, int def) {
     return integer(name, def, 0, 65535);
   }

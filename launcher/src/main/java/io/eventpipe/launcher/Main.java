@@ -42,12 +42,13 @@ public final class Main {
       "admin-host", "ingest-token", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
-      "batch-jobs", "max-jobs-per-second", "ready-timeout-seconds", "lease-seconds", "progress", "allow-non-durable-database",
-      "lock-wait-seconds", "if-initialized");
+      "batch-jobs", "max-jobs-per-second", "throttle", "target-latency-ratio", "ready-timeout-seconds", "lease-seconds", "progress",
+      "allow-non-durable-database", "lock-wait-seconds", "if-initialized");
   private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
       "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password",
       "allow-non-durable-database");
-  private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "progress");
+  private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "throttle",
+      "target-latency-ratio", "progress");
 
   /**
    * The flags a role accepts (each also read from {@code PIPELINE_<FLAG>}): the contract that the Helm chart, the
@@ -131,7 +132,9 @@ public final class Main {
                   --data-dir DIR (of a running `local`)  or  --control-url postgresql://... --admin-token TOKEN
           migrator  changes the node count of a cluster: moves partitions and their jobs, live; a rerun resumes
                   --to N  --control-url postgresql://...  --node-pg-url 'postgresql://user:pw@host-{node}:5432/db'
-                  --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no throttle)
+                  --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no ceiling)
+                  --throttle auto|off (auto: slow the copy while ingest p99 on a node involved exceeds
+                  --target-latency-ratio 1.5 times its steady state, measured before the copy)
                   --ready-timeout-seconds 300  --lease-seconds 15  --progress auto|bar|plain
                   --lock-wait-seconds 0 (for another migrator to end)  --if-initialized (no cluster yet: exit 0)
                   --allow-non-durable-database (tests only: node databases or a control store not durable)
@@ -141,7 +144,8 @@ public final class Main {
                   --status-role-password (each creates that role; use the PIPELINE_ variables)  --wait-seconds 300
                   --allow-non-durable-database (tests only: a control store with fsync/synchronous_commit off)
           scale   resizes a running `local`: starts or stops its nodes and migrates; a rerun finishes the job
-                  --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --progress
+                  --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --throttle
+                  --target-latency-ratio  --progress
 
         HTTP flags of local, node and proxy:
                   --max-request-bytes 4096000  --body-timeout-ms 60000

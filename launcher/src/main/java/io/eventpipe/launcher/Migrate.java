@@ -125,8 +125,20 @@ final class Migrate {
     return flags.integer(name, 1, 1, 4096);
   }
 
-  private static MigratorOptions options(Flags flags) {
+  /** The migrator flags shared by {@code migrator} and {@code scale}. */
+  static MigratorOptions options(Flags flags) {
+    MigratorOptions.Throttling throttling = switch (flags.string("throttle", "auto").toLowerCase(Locale.ROOT)) {
+      case "auto" -> MigratorOptions.Throttling.defaults();
+      case "off" -> MigratorOptions.Throttling.off();
+      default -> throw new Flags.BadFlag("--throttle=" + flags.raw("throttle") + " must be auto (slow the copy when ingest"
+          + " latency rises) or off (only --max-jobs-per-second paces it)");
+    };
+    if (!throttling.adaptive() && flags.raw("target-latency-ratio") != null) {
+      throw new Flags.BadFlag("--target-latency-ratio=" + flags.raw("target-latency-ratio") + " has no effect with --throttle off"
+          + " (drop one of them)");
+    }
     return MigratorOptions.defaults()
+        .withThrottling(throttling.withTargetLatencyRatio(flags.decimal("target-latency-ratio", 1.5, 1, 100)))
         .withBatch(flags.integer("batch-jobs", 2000, 1, 100_000))
         .withMaxJobsPerSecond(flags.integer("max-jobs-per-second", 0, 0, 10_000_000))
         .withReadyTimeout(Duration.ofSeconds(flags.integer("ready-timeout-seconds", 300, 1, 86_400)))

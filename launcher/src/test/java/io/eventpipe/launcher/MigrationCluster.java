@@ -340,7 +340,9 @@ final class MigrationCluster implements AutoCloseable {
   }
 
   static MigratorOptions fastOptions() {
-    return MigratorOptions.defaults().withBatch(500).withLease(Duration.ofSeconds(2)).withReadyTimeout(Duration.ofSeconds(60));
+    // the adaptive throttle stays on (it scrapes the nodes' /metrics), with a short baseline: these tests migrate often
+    return MigratorOptions.defaults().withBatch(500).withLease(Duration.ofSeconds(2)).withReadyTimeout(Duration.ofSeconds(60))
+        .withThrottling(MigratorOptions.Throttling.defaults().withTiming(Duration.ofMillis(500), Duration.ofMillis(250)));
   }
 
   /** SDK-shaped load: each user sends its events one at a time, numbered 1, 2, ...; a refused request is retried. */

@@ -77,14 +77,60 @@ public final class MigrateBench {
   }
 
   /**
-   * Ingest latency while a resize runs: a node with a backlog of deliveries (its destination refuses, so every user
-   * waits for a retry), a proxy, and single-event requests at half the maximum rate measured first; p50/p99 in steady
-   * state, then in a window of the same length while the cluster grows from one node to two (half the backlog moves).
+   * Ingest latency while a resize runs, {@code -Druns} times (default 3) on a fresh cluster each: a node with a backlog of
+   * deliveries (its destination refuses, so every user waits for a retry), a proxy, and single-event requests at half
+   * the maximum rate measured first; p50/p99 in steady state, then (after the migrator measured its own steady state,
+   * nothing moving yet) in a window of the same length while the cluster grows from one node to two (half the backlog
+   * moves). Prints each run, the median run (by the p99 ratio), and the throttle's decisions of every run.
+   * {@code -Dthrottle=auto|off}, {@code -DtargetLatencyRatio=1.5}, {@code -DmaxJobsPerSecond=0}.
    */
   private static void latency() throws Exception {
     int seconds = Integer.getInteger("seconds", 10);
     int backlogSeconds = Integer.getInteger("backlog", 10);
     int maxRate = Integer.getInteger("maxJobsPerSecond", 0);
+    int runs = Integer.getInteger("runs", 3);
+    boolean adaptive = !"off".equals(System.getProperty("throttle", "auto"));
+    double ratio = Double.parseDouble(System.getProperty("targetLatencyRatio", "1.5"));
+    System.out.printf(Locale.ROOT, "# ingest latency during a resize (1 -> 2 nodes), single-event requests through the proxy%n%n"
+        + "throttle %s (target %.2fx of steady p99), max-jobs-per-second %s; %d runs, %d s per phase%n%n",
+        adaptive ? "auto" : "off", ratio, maxRate > 0 ? maxRate : "none", runs, seconds);
+    System.out.println("| run | max req/s | req/s | steady p50 ms | steady p99 ms | during p50 ms | during p99 ms | during p99.9 ms"
+        + " | errors | p99 during / steady | jobs moved | copy s | decisions |");
+    System.out.println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    List<LatencyRun> all = new ArrayList<>();
+    for (int run = 1; run <= runs; run++) {
+      LatencyRun r = latencyRun(run, seconds, backlogSeconds, maxRate, adaptive, ratio);
+      all.add(r);
+      System.out.printf(Locale.ROOT, "| %d | %,.0f | %,.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %.2fx | %,d | %.1f | %d |%n", run,
+          r.max(), r.steady().requestsPerSecond(), r.steady().p(0.5), r.steady().p(0.99), r.during().p(0.5), r.during().p(0.99),
+          r.during().p(0.999), r.steady().errors() + r.during().errors(), r.ratio(), r.jobsMoved(), r.copySeconds(),
+          r.decisions().size());
+    }
+    List<LatencyRun> sorted = new ArrayList<>(all);
+    sorted.sort(java.util.Comparator.comparingDouble(LatencyRun::ratio));
+    LatencyRun median = sorted.get(sorted.size() / 2);
+    System.out.printf(Locale.ROOT, "%nmedian of %d runs (run %d): p99 %.1f ms steady, %.1f ms during the resize: %.2fx (target 2x)%n",
+        runs, median.run(), median.steady().p(0.99), median.during().p(0.99), median.ratio());
+    System.out.println("\n## the throttle's decisions (seconds from the resize's start)\n");
+    for (LatencyRun r : all) {
+      System.out.printf(Locale.ROOT, "run %d:%n", r.run());
+      if (r.decisions().isEmpty()) {
+        System.out.println("  (none)");
+      }
+      r.decisions().forEach(d -> System.out.println("  " + d));
+    }
+    System.exit(0);
+  }
+
+  private record LatencyRun(int run, double max, GatewayBench.Result steady, GatewayBench.Result during, long jobsMoved,
+      double copySeconds, List<String> decisions) {
+    double ratio() {
+      return during.p(0.99) / steady.p(0.99);
+    }
+  }
+
+  private static LatencyRun latencyRun(int run, int seconds, int backlogSeconds, int maxRate, boolean adaptive, double ratio)
+      throws Exception {
     PgServer server = BenchPg.get();
     Vertx vertx = Vertx.vertx();
     java.nio.file.Path workspace = java.nio.file.Files.createTempDirectory("migrate-bench").resolve("workspace.yaml");
@@ -109,34 +155,40 @@ public final class MigrateBench {
     GatewayBench.Load load = new GatewayBench.Load(clientVertx, client, null);
     GatewayBench.Result max = load.closedLoop(1, backlogSeconds); // also the backlog the resize moves
     double rate = max.requestsPerSecond() / 2;
-    System.out.printf(Locale.ROOT, "# ingest latency during a resize (1 -> 2 nodes), single-event requests through the proxy%n%n"
-        + "maximum %,.0f requests/s (closed loop, 64 connections); measuring at half: %,.0f/s for %d s each%n%n",
-        max.requestsPerSecond(), rate, seconds);
     GatewayBench.Result steady = load.openLoop(1, rate, seconds);
     long[] copy = {0, 0};
-    MigratorOptions options = MigratorOptions.defaults().withMaxJobsPerSecond(maxRate).withHook(step -> {
-      if (step.equals("copied") && copy[0] == 0) {
+    long started = System.nanoTime();
+    List<String> decisions = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.CountDownLatch baselineTaken = new java.util.concurrent.CountDownLatch(1);
+    MigratorOptions.Throttling throttling = (adaptive ? MigratorOptions.Throttling.defaults() : MigratorOptions.Throttling.off())
+        .withTargetLatencyRatio(ratio)
+        .withDecisions((limit, why) -> decisions.add(String.format(Locale.ROOT, "%6.1f s  %s", (System.nanoTime() - started) / 1e9, why)));
+    MigratorOptions options = MigratorOptions.defaults().withMaxJobsPerSecond(maxRate).withThrottling(throttling).withHook(step -> {
+      if (step.equals("prepared")) {
+        baselineTaken.countDown(); // the throttle's baseline is taken before the first step: data moves from here on
+      } else if (step.equals("copied") && copy[0] == 0) {
         copy[0] = System.nanoTime();
       } else if (step.equals("released")) {
         copy[1] = System.nanoTime();
       }
     });
     NodeDatabases dbs = new NodeDatabases(vertx, nodeDbs::get);
-    long started = System.nanoTime();
     Future<Migrator.Result> resize = new Migrator(vertx, store, dbs, options, p -> {}).run(2, Migrator.Only.ALL);
+    // keep the load on while the migrator measures its steady state (nothing moves yet), then measure
+    while (!baselineTaken.await(0, TimeUnit.SECONDS) && !resize.isComplete()) {
+      load.openLoop(1, rate, 1);
+    }
     GatewayBench.Result during = load.openLoop(1, rate, seconds);
     Migrator.Result r = await(resize);
-    double resizeSeconds = (System.nanoTime() - started) / 1e9;
-    System.out.println("| phase | requests/s | errors | p50 ms | p99 ms | p99.9 ms |");
-    System.out.println("|---|---:|---:|---:|---:|---:|");
-    System.out.printf(Locale.ROOT, "| steady, 1 node | %,.0f | %d | %.1f | %.1f | %.1f |%n", steady.requestsPerSecond(), steady.errors(),
-        steady.p(0.5), steady.p(0.99), steady.p(0.999));
-    System.out.printf(Locale.ROOT, "| during the resize | %,.0f | %d | %.1f | %.1f | %.1f |%n", during.requestsPerSecond(),
-        during.errors(), during.p(0.5), during.p(0.99), during.p(0.999));
-    System.out.printf(Locale.ROOT, "%np99 during / steady: %.2fx; the resize took %.1f s and moved %,d jobs (copy %.1f s, %,.0f jobs/s%s)%n",
-        during.p(0.99) / steady.p(0.99), resizeSeconds, r.jobsMoved(), (copy[1] - copy[0]) / 1e9,
-        r.jobsMoved() / ((copy[1] - copy[0]) / 1e9), maxRate > 0 ? ", throttled to " + maxRate : "");
-    System.exit(0);
+    await(proxy.stop());
+    for (io.eventpipe.node.Node n : nodes) {
+      await(n.stop());
+    }
+    dbs.close();
+    await(store.closeAsync());
+    await(clientVertx.close());
+    await(vertx.close());
+    return new LatencyRun(run, max.requestsPerSecond(), steady, during, r.jobsMoved(), (copy[1] - copy[0]) / 1e9, decisions);
   }
 
   /** Stores {@code jobs} pending ingest jobs on node 0, all in partitions that node 1 takes in a resize to two nodes. */

@@ -4,7 +4,6 @@ import io.eventpipe.control.ControlStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.jobsdb.PartitionMover;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -12,25 +11,24 @@ import java.util.function.LongFunction;
 
 /**
  * The data movement of a migration: a (source, target) pair's jobs, stream by stream in bounded, pipelined batches,
- * and the dedup window. {@link Migrator} decides when; this class knows how, and counts what it moved.
+ * and the dedup window. {@link Migrator} decides when; this class knows how, and counts what it moved. Every batch and
+ * first-copy dedup page passes the one pacing point, {@link Throttle}.
  */
 final class Copier {
 
   private static final int DEDUP_PAGE = 5000;
 
-  private final Vertx vertx;
   private final ControlStore control;
   private final NodeDatabases nodes;
   private final MigratorOptions options;
   private final AtomicLong jobsMoved = new AtomicLong();
-  private volatile boolean throttled;
-  private long paceUntil;
+  private final Throttle throttle;
 
-  Copier(Vertx vertx, ControlStore control, NodeDatabases nodes, MigratorOptions options) {
-    this.vertx = vertx;
+  Copier(ControlStore control, NodeDatabases nodes, MigratorOptions options, Throttle throttle) {
     this.control = control;
     this.nodes = nodes;
     this.options = options;
+    this.throttle = throttle;
   }
 
   /** Jobs copied so far (including those a previous run recorded, see {@link #startCounting}). */
@@ -40,7 +38,7 @@ final class Copier {
 
   /** Whether a stream is waiting for the copy's rate limit now. */
   boolean throttled() {
-    return throttled;
+    return throttle.waiting();
   }
 
   /** Counts on from what the control store recorded for this migration. */
@@ -213,51 +211,34 @@ final class Copier {
             jobsMoved.addAndGet(batch.jobs().size());
             return control.addJobsMoved(migrationId, batch.jobs().size());
           })
-          .compose(v -> throttle(batch.jobs().size()))
+          .compose(v -> throttle.pace(batch.jobs().size()))
           .compose(v -> pipeline(migrationId, slice, stream, to, next, export));
-    });
-  }
-
-  /**
-   * The copy's rate limit, shared by all streams: each batch takes the next {@code jobs / rate} seconds of a common
-   * schedule, and its stream waits until that slot has passed before it reads on.
-   */
-  private Future<Void> throttle(int jobs) {
-    if (options.maxJobsPerSecond() <= 0) {
-      return Future.succeededFuture();
-    }
-    long now = System.nanoTime();
-    long slotEnd;
-    synchronized (this) {
-      paceUntil = Math.max(paceUntil, now) + (long) (jobs * 1e9 / options.maxJobsPerSecond());
-      slotEnd = paceUntil;
-    }
-    long waitMs = (slotEnd - now) / 1_000_000;
-    if (waitMs <= 0) {
-      return Future.succeededFuture();
-    }
-    throttled = true;
-    return vertx.timer(waitMs).map(x -> {
-      throttled = false;
-      return null;
     });
   }
 
   /**
    * Copies the dedup window of {@code parts}, the entries at or above the source's {@code fromMark} (0 for all), page by
    * page (the import is idempotent).
+   *
+   * @param paced whether the pages pass {@link Throttle#paceDedup}: the first copy (prepare) is; the delta after the fence
+   *     is not, because the moving partitions' writes wait from the fence to the switch, so slowing it would only make
+   *     ingest wait longer
    */
-  Future<Void> copyDedup(int s, int t, List<Integer> parts, long fromMark) {
-    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, fromMark, null)));
+  Future<Void> copyDedup(int s, int t, List<Integer> parts, long fromMark, boolean paced) {
+    return nodes.node(s).compose(src -> nodes.node(t).compose(dst -> dedupPage(src.gw(), dst.gw(), parts, fromMark, null,
+        paced)));
   }
 
-  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, long fromMark, JobsDb.DedupEntry after) {
+  private Future<Void> dedupPage(PartitionMover from, PartitionMover to, List<Integer> parts, long fromMark, JobsDb.DedupEntry after,
+      boolean paced) {
     return from.exportDedup(parts, fromMark, after, DEDUP_PAGE).compose(page -> {
       if (page.isEmpty()) {
         return Future.succeededFuture();
       }
-      return to.importDedup(page).compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
-          : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1)));
+      return to.importDedup(page)
+          .compose(v -> paced ? throttle.paceDedup(page.size()) : Future.<Void>succeededFuture())
+          .compose(v -> page.size() < DEDUP_PAGE ? Future.succeededFuture()
+              : dedupPage(from, to, parts, fromMark, page.get(page.size() - 1), paced));
     });
   }
 

@@ -111,6 +111,7 @@ public final class Migrator {
   private final MigratorOptions options;
   private final Consumer<Progress> progress;
   private final Copier copier;
+  private final Throttle throttle;
   private final RunLock lock;
   /** the lock while this run holds it */
   private volatile RunLock.Held held;
@@ -134,7 +135,8 @@ public final class Migrator {
     this.nodes = Objects.requireNonNull(nodes, "nodes");
     this.options = Objects.requireNonNull(options, "options");
     this.progress = Objects.requireNonNull(progress, "progress");
-    this.copier = new Copier(vertx, control, nodes, options);
+    this.throttle = new Throttle(vertx, options, () -> IngestLatency.scrapeNodes(vertx, control), java.time.Clock.systemUTC());
+    this.copier = new Copier(control, nodes, options, throttle);
   }
 
   /**
@@ -162,6 +164,7 @@ public final class Migrator {
             }))
         .eventually(() -> {
           vertx.cancelTimer(timer);
+          throttle.stop();
           report();
           return Future.succeededFuture();
         });
@@ -328,6 +331,7 @@ public final class Migrator {
         })
         .eventually(() -> {
           vertx.cancelTimer(timer);
+          throttle.stop();
           return Future.succeededFuture();
         });
   }
@@ -391,7 +395,15 @@ public final class Migrator {
         involved.add(mv.source());
         involved.add(mv.target());
       }
-      return nodes.open(involved).compose(v -> drive(m));
+      // the throttle's steady state is measured while the databases open, before anything is copied; a run resumed
+      // after the switch does not wait for it (the moved partitions' writes are held until the release), so its
+      // baseline includes the copy's first seconds
+      Future<Void> baseline = Future.succeededFuture();
+      if (m.step().ordinal() < Step.COPIED.ordinal()) {
+        Future<Void> measured = throttle.start(involved);
+        baseline = m.step().ordinal() < Step.SWITCHED.ordinal() ? measured : Future.succeededFuture();
+      }
+      return Future.all(nodes.open(involved), baseline).compose(v -> drive(m));
     }
     if (m.step() == Step.FINISHED) {
       return Future.succeededFuture(new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
@@ -456,7 +468,7 @@ public final class Migrator {
   private Future<Void> prepare(Migration m) {
     return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
         .compose(v -> forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.gw().markDedup(m.id())).<Void>mapEmpty()))
-        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0)));
+        .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0, true)));
   }
 
   /**
@@ -467,7 +479,7 @@ public final class Migrator {
   private Future<Void> fence(Migration m) {
     return forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.partitions().fence(m.id(), parts)))
         .compose(v -> forEachPair(m, (s, t, parts) -> nodes.node(s).compose(n -> n.gw().dedupMark(m.id()))
-            .compose(mark -> copier.copyDedup(s, t, parts, mark))));
+            .compose(mark -> copier.copyDedup(s, t, parts, mark, false))));
   }
 
   /** Step 4: the new epoch, published and recorded in one transaction (an abort decides by it). */
@@ -767,6 +779,6 @@ public final class Migrator {
       lastNanos = now;
     }
     progress.accept(new Progress(m == null ? null : m.id(), activity, partitionsDone, m == null ? 0 : m.moves().size(), moved,
-        jobsTotal, rate, copier.throttled()));
+        jobsTotal, rate, copier.throttled(), throttle.limit(), throttle.reason()));
   }
 }
