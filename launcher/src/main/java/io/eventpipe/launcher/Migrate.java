@@ -45,7 +45,6 @@ final class Migrate {
     };
     Duration lockWait = Duration.ofSeconds(flags.integer("lock-wait-seconds", 0, 0, 86_400));
     boolean allowNonDurable = flags.bool("allow-non-durable-database", false);
-    ControlInit.requireDurable(control, allowNonDurable, "migrator");
     Boolean cluster = flags.bool("if-initialized", false) ? holdsACluster(control) : Boolean.TRUE;
     if (cluster == null) {
       return 1;
@@ -55,6 +54,8 @@ final class Migrate {
           + (abort ? "abort" : "move") + " (--if-initialized)");
       return 0;
     }
+    // checked once there is something to do: a first install's hook has no control store database to check yet
+    ControlInit.requireDurable(control, allowNonDurable, "migrator");
     return run(control, nodes, allowNonDurable, options(flags).withHook(hook), lockWait,
         flags.string("progress", "auto"), to, only, abort);
   }

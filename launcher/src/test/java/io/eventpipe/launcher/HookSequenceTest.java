@@ -238,8 +238,11 @@ class HookSequenceTest {
     return Migrate.migrator(new Flags(args.toArray(String[]::new), Main.flagsOf("migrator"), Map.of()), crash);
   }
 
+  /** {@code pipeline migrator} with {@code args}, on the fast test server (hence the non-durable allowance). */
   private static int run(String... args) throws Exception {
-    return Migrate.migrator(new Flags(args, Main.flagsOf("migrator"), Map.of()));
+    List<String> all = new ArrayList<>(List.of(args));
+    all.add("--allow-non-durable-database");
+    return Migrate.migrator(new Flags(all.toArray(String[]::new), Main.flagsOf("migrator"), Map.of()));
   }
 
   private static MigratorOptions.StepHook crashBefore(String step) {
