@@ -81,6 +81,12 @@ final class GatewayFixture implements AutoCloseable {
   }
 
   /** An HTTP answer. */
+  /** Fails naming the status and the body when {@code r} did not answer {@code status}. */
+  static void assertStatus(int status, Reply r) {
+    org.junit.jupiter.api.Assertions.assertEquals(status, r.status(),
+        () -> "expected " + status + ", got " + r.status() + ": " + r.text());
+  }
+
   record Reply(int status, MultiMap headers, Buffer body) {
     String header(String name) {
       return headers.get(name);

@@ -3,6 +3,7 @@ package io.eventpipe.gateway.http;
 import static io.eventpipe.gateway.http.GatewayFixture.WEB_KEY;
 import static io.eventpipe.gateway.http.GatewayFixture.waitUntil;
 import static io.eventpipe.testing.Waiting.await;
+import static io.eventpipe.gateway.http.GatewayFixture.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -61,10 +62,6 @@ class GatewayHardeningTest {
   @AfterAll
   void stop() {
     fx.close();
-  }
-
-  private static void assertStatus(int status, Reply r) {
-    assertEquals(status, r.status(), () -> "expected " + status + ", got " + r.status() + ": " + r.text());
   }
 
   private Future<Reply> innocent(int p, String user) {
