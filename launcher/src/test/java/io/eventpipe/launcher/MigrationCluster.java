@@ -348,7 +348,13 @@ final class MigrationCluster implements AutoCloseable {
   /** SDK-shaped load: each user sends its events one at a time, numbered 1, 2, ...; a refused request is retried. */
   final class Load implements AutoCloseable {
     final Map<String, Long> acked = new ConcurrentHashMap<>();
+    /** every refused request, retryable or not */
     final AtomicLong errors = new AtomicLong();
+    /**
+     * refused requests an SDK would not retry: anything but a 503 with Retry-After (a node that is down, which a test
+     * that kills one expects; the load retries those with the same messageId, as an SDK does)
+     */
+    final AtomicLong permanentErrors = new AtomicLong();
     final List<String> errorSamples = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final AtomicBoolean stop = new AtomicBoolean();
     private final List<Thread> threads = new ArrayList<>();
@@ -401,15 +407,19 @@ final class MigrationCluster implements AutoCloseable {
         if (r.statusCode() == 200) {
           return true;
         }
-        note(r.statusCode() + " " + r.body());
+        boolean retryable = r.statusCode() == 503 && r.headers().firstValue("Retry-After").isPresent();
+        note(r.statusCode() + " " + r.body(), retryable);
       } catch (Exception e) {
-        note(e.toString());
+        note(e.toString(), false);
       }
       return false;
     }
 
-    private void note(String error) {
+    private void note(String error, boolean retryable) {
       errors.incrementAndGet();
+      if (!retryable) {
+        permanentErrors.incrementAndGet();
+      }
       if (errorSamples.size() < 20) {
         errorSamples.add(error);
       }
