@@ -1,0 +1,42 @@
+-- The autoscaler's decisions (pipeline autoscaler, local --autoscale): every grow and shrink, and each hold whose
+-- signal differs from the decision before it, with the signal that caused it and what came of it. pipeline status
+-- shows the last ones.
+CREATE TABLE autoscaler_decisions (
+  id          bigserial   PRIMARY KEY,
+  decided_at  timestamptz NOT NULL,
+  action      text        NOT NULL CHECK (action IN ('grow', 'shrink', 'hold')),
+  from_nodes  int         NOT NULL,
+  to_nodes    int         NOT NULL,
+  signal      text        NOT NULL,   -- backlog_age, underused, failing_destination, migration_running, ...
+  reason      text        NOT NULL,
+  outcome     text                    -- a change's: decided, done, failed: why; null for a hold
+);
+
+-- V4's grants, and: the autoscaler (it runs the migrator, so it connects as eventpipe_migrator) records decisions;
+-- status, proxies and nodes (the console on the admin port) read them.
+CREATE OR REPLACE FUNCTION apply_grants() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['eventpipe_proxy', 'eventpipe_status', 'eventpipe_nodes', 'eventpipe_migrator'] LOOP
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('GRANT USAGE ON SCHEMA control TO %I', r);
+      EXECUTE format('GRANT SELECT ON control.topology, control.nodes, control.migrations, control.migration_moves TO %I', r);
+      EXECUTE format('GRANT EXECUTE ON FUNCTION control.may_write_node(int) TO %I', r);
+      EXECUTE format('GRANT SELECT ON control.autoscaler_decisions TO %I', r);
+    END IF;
+  END LOOP;
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eventpipe_nodes') THEN
+    -- register (address) and heartbeat (heartbeat_at, ready): column grants, nothing else of the row
+    GRANT INSERT (node_id, address), UPDATE (address, updated_at, heartbeat_at, ready) ON control.nodes TO eventpipe_nodes;
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eventpipe_migrator') THEN
+    GRANT INSERT, UPDATE, DELETE ON control.topology, control.nodes, control.migrations, control.migration_moves
+      TO eventpipe_migrator;
+    GRANT INSERT, UPDATE ON control.autoscaler_decisions TO eventpipe_migrator;
+    GRANT USAGE ON SEQUENCE control.autoscaler_decisions_id_seq TO eventpipe_migrator;
+  END IF;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION apply_grants() FROM PUBLIC;
+SELECT apply_grants();
