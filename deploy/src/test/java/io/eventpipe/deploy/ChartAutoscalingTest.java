@@ -114,7 +114,7 @@ class ChartAutoscalingTest {
   void boundsAreCheckedAgainstEachOtherAndThePartitions() {
     Exception e = assertThrows(IllegalStateException.class, () -> render(on("autoscaling.nodes.min", 5)));
     assertTrue(e.getMessage().contains("autoscaling.nodes.min (5) is more than autoscaling.nodes.max (4)"), e.getMessage());
-    e = assertThrows(IllegalStateException.class, () -> render(on("partitions", 2)));
+    e = assertThrows(IllegalStateException.class, () -> render(on("partitions", 2, "nodes.replicaCount", 1)));
     assertTrue(e.getMessage().contains("autoscaling.nodes.max (4) is more than partitions (2)"), e.getMessage());
     e = assertThrows(IllegalStateException.class, () -> render(on("nodes.replicaCount", 6)));
     assertTrue(e.getMessage().contains("within autoscaling.nodes.min..max"), e.getMessage());

@@ -268,9 +268,13 @@ public final class Node {
     java.time.Instant oldestIngest = gwOldest.values().stream().min(java.util.Comparator.naturalOrder()).orElse(null);
     JsonObject destinations = new JsonObject();
     java.util.Set<String> ids = new java.util.TreeSet<>(rt.keySet());
-    registry.find("router.delivered").counters().forEach(c -> ids.add(c.getId().getTag("destination")));
+    registry.find("router.delivered").counters().forEach(c -> {
+      String id = c.getId().getTag("destination");
+      if (id != null) {
+        ids.add(id);
+      }
+    });
     ids.remove("");
-    ids.remove(null);
     for (String id : ids) {
       destinations.put(id, new JsonObject()
           .put("pending", rt.getOrDefault(id, 0L))
