@@ -13,8 +13,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The controller loop: every {@code interval} it takes a reading, asks the {@link ScalingPolicy}, and on a grow or a
  * shrink drives the {@link Resizer} (blocking: the next reading comes after the resize ends). Every decision is
- * counted in {@code autoscaler_decisions_total{action,signal}}; a change, and a hold whose signal differs from the
- * previous decision's, is logged and recorded in the control store ({@link DecisionStore}), so the log and
+ * counted in {@code autoscaler_decisions_total{action,signal}}; a change, and a hold that says something else than the
+ * previous decision (its signal, or its reason once numbers are left out), is logged and recorded in the control store ({@link DecisionStore}), so the log and
  * {@code pipeline status} say why the cluster has its size without repeating the same hold every few seconds.
  */
 public final class Autoscaler implements Runnable {
@@ -31,7 +31,7 @@ public final class Autoscaler implements Runnable {
   private final AtomicInteger desired = new AtomicInteger();
   private volatile boolean stopped;
   private volatile Decision last;
-  private Decision.Signal lastLogged;
+  private String lastLogged;
 
   /** @param store where decisions are recorded, or null (not recorded) */
   public Autoscaler(Callable<Signals> signals, ScalingPolicy policy, Resizer resizer, DecisionStore store,
@@ -59,7 +59,8 @@ public final class Autoscaler implements Runnable {
   /** Runs until {@link #stop} (or the thread is interrupted). */
   @Override
   public void run() {
-    LOG.info("autoscaler: {}..{} nodes, reading every {} s", policy.config().min(), policy.config().max(), interval.toSeconds());
+    LOG.info("autoscaler: {}..{} nodes, reading every {} s", policy.config().min(), policy.config().max(),
+        interval.toMillis() / 1000.0);
     while (!stopped && !Thread.currentThread().isInterrupted()) {
       try {
         step();
@@ -67,7 +68,7 @@ public final class Autoscaler implements Runnable {
         Thread.currentThread().interrupt();
         break;
       } catch (Exception e) {
-        LOG.warn("autoscaler: reading the signals failed ({}); trying again in {} s", e.toString(), interval.toSeconds());
+        LOG.warn("autoscaler: reading the signals failed ({}); trying again in {} s", e.toString(), interval.toMillis() / 1000.0);
       }
       try {
         Thread.sleep(interval.toMillis());
@@ -91,8 +92,10 @@ public final class Autoscaler implements Runnable {
     Counter.builder("autoscaler.decisions").description("Autoscaler decisions, by action and by the signal that caused them")
         .tag("action", d.action().name().toLowerCase(java.util.Locale.ROOT)).tag("signal", d.signal().tag())
         .register(registry).increment();
-    boolean noteworthy = d.changes() || d.signal() != lastLogged;
-    lastLogged = d.signal();
+    // a hold is logged when what it says changes, not its numbers (ages, counts, seconds into the window)
+    String key = d.signal() + " " + d.reason().replaceAll("[0-9][0-9.]*", "#");
+    boolean noteworthy = d.changes() || !key.equals(lastLogged);
+    lastLogged = key;
     Long id = null;
     if (noteworthy) {
       LOG.info(d.line());

@@ -209,6 +209,8 @@ public final class ScalingPolicy {
     Assessment a = new Assessment();
     double upAge = config.upAge().toMillis() / 1000.0;
     Signals first = history.peekFirst();
+    // "nothing moved" needs a whole window of readings to be evidence; a share of failed attempts needs two readings
+    boolean fullWindow = Duration.between(first.at(), s.at()).compareTo(config.upWindow()) >= 0;
     // the ingest rate between the last two readings (a node's counter that went down restarted: its delta is unknown)
     if (previous != null) {
       a.ingestRate = rate(previous, s, NodeTotals.INGESTED);
@@ -220,10 +222,10 @@ public final class ScalingPolicy {
         long fanned = delta(first, s, node.node(), NodeTotals.FANNED_OUT);
         String q = String.format(Locale.ROOT, "ingest queue of node %d (%d pending, oldest %.0f s)", node.node(),
             node.ingest().pending(), age);
-        if (fanned > 0 || first == s) {
-          a.drainable.add(q);
-        } else {
+        if (fullWindow && fanned == 0) {
           a.undrainable.add(q + ": nothing fanned out over the window");
+        } else {
+          a.drainable.add(q);
         }
       } else {
         a.maxDrainableAge = Math.max(a.maxDrainableAge, age);
@@ -253,11 +255,13 @@ public final class ScalingPolicy {
       String q = String.format(Locale.ROOT, "destination %s (%.0f pending, oldest %.0f s)", e.getKey(), d[0], d[1]);
       double attempts = d[2] + d[3];
       boolean windowSeen = first != s;
-      if (windowSeen && d[2] == 0) {
-        a.undrainable.add(q + (d[3] > 0 ? String.format(Locale.ROOT, ": %.0f failed attempts and no delivery over the window"
-            + " (retries and backoff)", d[3]) : ": no delivery over the window (waiting in backoff, invalid, or held)"));
+      if (windowSeen && d[3] > 0 && d[2] == 0) {
+        a.undrainable.add(q + String.format(Locale.ROOT, ": %.0f failed attempts and no delivery over the window"
+            + " (retries and backoff)", d[3]));
       } else if (windowSeen && attempts > 0 && d[3] / attempts >= config.failingRatio()) {
         a.undrainable.add(q + String.format(Locale.ROOT, ": %.0f%% of its attempts failed over the window", 100 * d[3] / attempts));
+      } else if (fullWindow && attempts == 0) {
+        a.undrainable.add(q + ": no delivery over the window (waiting in backoff, invalid, or held)");
       } else {
         a.drainable.add(q);
         a.maxDrainableAge = Math.max(a.maxDrainableAge, d[1]);
