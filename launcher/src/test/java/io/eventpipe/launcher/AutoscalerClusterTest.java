@@ -76,17 +76,17 @@ class AutoscalerClusterTest {
   @Test
   void aLoadThatOutgrowsOneNodeGrowsTheClusterAndItsEndShrinksIt(@TempDir Path dir) throws Exception {
     try (MigrationCluster c = new MigrationCluster(dir, 64, 2, 1)) {
-      limitSinkRate(c, 10); // one node delivers 10 events/s, two deliver 20; the load sends up to 40
+      limitSinkRate(c, 8); // one node delivers 8 events/s, two deliver 16; the load sends more than that
       Autoscaler a = autoscaler(c, shortWindows());
       Thread loop = new Thread(a, "autoscaler");
       loop.start();
       try {
-        try (MigrationCluster.Load load = c.new Load(20, 2, 1000)) {
-          MigrationCluster.waitFor(() -> count(c) == 2, 60, () -> "the cluster never grew: " + lines(c));
-          Thread.sleep(3000); // the load goes on over two nodes
+        try (MigrationCluster.Load load = c.new Load(30, 3, 200)) {
+          MigrationCluster.waitFor(() -> count(c) == 2, 90, () -> "the cluster never grew: " + lines(c));
+          Thread.sleep(1000); // the load goes on over two nodes
           assertEquals(2, count(c), lines(c));
         }
-        MigrationCluster.waitFor(() -> count(c) == 1, 90, () -> "the cluster never shrank after the load: " + lines(c));
+        MigrationCluster.waitFor(() -> count(c) == 1, 150, () -> "the cluster never shrank after the load: " + lines(c));
       } finally {
         a.stop();
         loop.interrupt();
