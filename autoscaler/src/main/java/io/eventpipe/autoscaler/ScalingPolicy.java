@@ -161,17 +161,18 @@ public final class ScalingPolicy {
       downSince = null;
       return hold(now, n, Signal.STEADY, "no backlog; ingest " + rate(a.ingestRate));
     }
+    String what = String.format(Locale.ROOT, "ingest %s is below %.0f events/s per node for %d nodes, no queue older than %s",
+        rate(a.ingestRate), config.downEventsPerNode(), n - 1, secs(config.downAge()));
+    if (n <= config.min()) { // no window builds up towards a shrink that cannot happen
+      downSince = null;
+      return hold(now, n, Signal.AT_BOUND, what + ", but the cluster is at its minimum " + config.min());
+    }
     if (downSince == null) {
       downSince = now;
     }
     Duration lasted = Duration.between(downSince, now);
-    String what = String.format(Locale.ROOT, "ingest %s is below %.0f events/s per node for %d nodes, no queue older than %s",
-        rate(a.ingestRate), config.downEventsPerNode(), n - 1, secs(config.downAge()));
     if (lasted.compareTo(config.downWindow()) < 0) {
       return hold(now, n, Signal.WINDOW, what + " for " + secs(lasted) + " of the " + secs(config.downWindow()) + " window");
-    }
-    if (n <= config.min()) {
-      return hold(now, n, Signal.AT_BOUND, what + ", but the cluster is at its minimum " + config.min());
     }
     Decision cooling = cooldown(now, n, what);
     if (cooling != null) {

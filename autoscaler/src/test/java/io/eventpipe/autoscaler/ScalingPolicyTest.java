@@ -233,6 +233,9 @@ class ScalingPolicyTest {
     // the streak starts at the second reading (20 s, the first with a rate), the shrink comes 120 s later
     assertEquals(Duration.ofSeconds(140), Duration.between(T0, changes.get(0).at()));
     assertEquals(Signal.AT_BOUND, ds.get(59).signal());
+    // at the minimum no window builds up: the hold says so from the first reading after the shrink
+    int last = ds.indexOf(changes.get(1));
+    assertEquals(Signal.AT_BOUND, ds.get(last + 2).signal(), ds.get(last + 2).line());
   }
 
   @Test
