@@ -209,15 +209,33 @@ public final class NodePartitions {
   }
 
   /**
-   * Takes this database's {@link #INSTANCE_LOCK} on a connection of its own and returns it: held as long as the
-   * connection lives. Fails if another process holds it (two processes must never serve one node's database).
+   * How long the process that last took this database's instance lock keeps delivering once it cannot reach the
+   * database (see {@link #lockInstance(Vertx, PgConfig, java.time.Duration, String)}); empty if it never said (an older
+   * version, or never served).
    */
-  public static Future<io.vertx.pgclient.PgConnection> lockInstance(Vertx vertx, PgConfig pg) {
+  public Future<java.util.Optional<java.time.Duration>> selfFence() {
+    return pool.query("SELECT self_fence_ms FROM node.self_fence WHERE id = 1").execute()
+        .map(rows -> rows.size() == 0 ? java.util.Optional.empty()
+            : java.util.Optional.of(java.time.Duration.ofMillis(rows.iterator().next().getInteger(0))));
+  }
+
+  /**
+   * Takes this database's {@link #INSTANCE_LOCK} on a connection of its own and returns it: held as long as the
+   * connection lives. Fails if another process holds it (two processes must never serve one node's database). Once it
+   * holds the lock it records {@code selfFence}, the promise its caller keeps: no delivery of it stays open longer than
+   * that after it last reached the database (the migrator waits that long before confirming for a node that is down).
+   */
+  public static Future<io.vertx.pgclient.PgConnection> lockInstance(Vertx vertx, PgConfig pg, java.time.Duration selfFence,
+      String node) {
     return io.vertx.pgclient.PgConnection.connect(vertx, pg.connectOptions()).compose(conn -> conn
         .query("SELECT pg_try_advisory_lock(" + INSTANCE_LOCK + ")").execute()
         .compose(rows -> {
           if (rows.iterator().next().getBoolean(0)) {
-            return Future.succeededFuture(conn);
+            return conn.preparedQuery("INSERT INTO node.self_fence (id, self_fence_ms, node) VALUES (1, $1, $2)"
+                    + " ON CONFLICT (id) DO UPDATE SET self_fence_ms = EXCLUDED.self_fence_ms, node = EXCLUDED.node, since = now()")
+                .execute(Tuple.of((int) Math.max(1, selfFence.toMillis()), node))
+                .<io.vertx.pgclient.PgConnection>map(conn)
+                .recover(e -> conn.close().transform(x -> Future.failedFuture(e)));
           }
           return conn.close().transform(x -> Future.failedFuture(new JobsDbException("another process is serving the node"
               + " database " + pg.redacted() + " (it holds the node's instance lock): two processes must not serve one node")));

@@ -94,6 +94,8 @@ import org.slf4j.LoggerFactory;
 public final class Migrator {
 
   private static final Logger LOG = LoggerFactory.getLogger(Migrator.class);
+  /** added to a down node's self-fence before its fence is confirmed for it: time to close its requests' connections */
+  static final Duration SELF_FENCE_MARGIN = Duration.ofSeconds(1);
 
   private static final String NOT_INITIALIZED = "the cluster is not initialized (no topology in the control store):"
       + " start the nodes first (a node with --cluster-nodes N creates it), or pass --if-initialized to a hook that runs"
@@ -499,6 +501,7 @@ public final class Migrator {
   private Future<Void> awaitConfirmed(Migration m, NodeDatabases.Node n, List<Integer> parts) {
     long deadline = System.nanoTime() + options.confirmTimeout().toNanos();
     long[] unservedSince = {-1};
+    long[] confirmWait = {options.lease().toNanos()};
     activity = "confirm: waiting for node " + n.ordinal() + " to drop the fenced partitions";
     return poll(() -> n.partitions().entries().compose(entries -> {
       boolean all = parts.stream().allMatch(p -> {
@@ -520,10 +523,20 @@ public final class Migrator {
         }
         if (unservedSince[0] < 0) {
           unservedSince[0] = now;
-          LOG.info("{}: node {} is down (nobody serves its database); confirming its fence after the lease ({} s)", m.id(),
-              n.ordinal(), options.lease().toSeconds());
+          return n.partitions().selfFence().map(selfFence -> {
+            // the node's requests in flight end at its self-fence at the latest, counted from its last renewal, which was
+            // before the lock was free: waiting that long (and a margin to close their connections) after we saw it free
+            // leaves none open when the targets start delivering
+            Duration wait = selfFence.map(f -> f.plus(SELF_FENCE_MARGIN)).filter(w -> w.compareTo(options.lease()) > 0)
+                .orElse(options.lease());
+            confirmWait[0] = wait.toNanos();
+            LOG.info("{}: node {} is down (nobody serves its database); confirming its fence after {} ms ({})", m.id(),
+                n.ordinal(), wait.toMillis(), selfFence.map(f -> "its self-fence is " + f.toMillis() + " ms, the lease "
+                    + options.lease().toMillis() + " ms").orElse("the lease; it recorded no self-fence"));
+            return false;
+          });
         }
-        if (now - unservedSince[0] < options.lease().toNanos()) {
+        if (now - unservedSince[0] < confirmWait[0]) {
           return Future.succeededFuture(false);
         }
         return n.partitions().confirm(parts).map(true);

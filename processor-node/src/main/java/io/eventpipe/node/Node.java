@@ -169,7 +169,7 @@ public final class Node {
   private Future<Void> startComponents() {
     components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry, "node-" + options.nodeId());
     follower = new PartitionFollower(vertx, options.pg(), partitions, components.router, components.processor, options.nodeId(),
-        registry);
+        options.selfFence(), registry);
     return PartitionFollower.initiallyFenced(partitions)
         .compose(fenced -> fenced.isEmpty() ? Future.<Void>succeededFuture() : components.router.fence(fenced))
         .compose(v -> follower.start())

@@ -28,6 +28,9 @@ import java.util.Objects;
  *                      {@code synchronous_commit} or {@code full_page_writes} off), with a warning and the
  *                      {@code node.database.non.durable} gauge at 1: for tests on a fast throwaway server only, since
  *                      a crash there loses acknowledged events. False unless asked for, so a node refuses such a database
+ * @param selfFence     how long the node goes on delivering once it cannot renew its hold on its database (then it
+ *                      aborts its requests in flight and stops until it holds the database again); recorded in the
+ *                      database, where the migrator reads how long to wait before it confirms for a node that is down
  */
 public record NodeOptions(
     int nodeId,
@@ -42,9 +45,17 @@ public record NodeOptions(
     PgConfig control,
     String advertise,
     ConnectionLimits internalConnections,
-    boolean allowNonDurableDatabase) {
+    boolean allowNonDurableDatabase,
+    java.time.Duration selfFence) {
+
+  /** The default of {@link #selfFence()}: well under the migrator's default lease (15 s). */
+  public static final java.time.Duration DEFAULT_SELF_FENCE = java.time.Duration.ofSeconds(5);
 
   public NodeOptions {
+    Objects.requireNonNull(selfFence, "selfFence");
+    if (selfFence.toMillis() < 100 || selfFence.toMillis() > 600_000) {
+      throw new IllegalArgumentException("self-fence must be within 100 ms and 10 min, was " + selfFence.toMillis() + " ms");
+    }
     Objects.requireNonNull(internalConnections, "internalConnections");
     Objects.requireNonNull(pg, "pg");
     Objects.requireNonNull(gateway, "gateway");
@@ -76,12 +87,12 @@ public record NodeOptions(
       String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise,
       ConnectionLimits internalConnections) {
     this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
-        internalConnections, false);
+        internalConnections, false, DEFAULT_SELF_FENCE);
   }
 
   public NodeOptions withInternalConnections(ConnectionLimits v) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, v, allowNonDurableDatabase);
+        control, advertise, v, allowNonDurableDatabase, selfFence);
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
@@ -99,7 +110,13 @@ public record NodeOptions(
   /** These options, with {@link #allowNonDurableDatabase()} set to {@code allow}. */
   public NodeOptions withAllowNonDurableDatabase(boolean allow) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, internalConnections, allow);
+        control, advertise, internalConnections, allow, selfFence);
+  }
+
+  /** These options, with {@link #selfFence()} set to {@code v}. */
+  public NodeOptions withSelfFence(java.time.Duration v) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, internalConnections, allowNonDurableDatabase, v);
   }
 
   public boolean clustered() {

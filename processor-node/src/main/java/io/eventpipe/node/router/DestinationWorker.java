@@ -174,6 +174,8 @@ final class DestinationWorker extends VerticleBase {
   private boolean closed;
   /** stop() gave up waiting for requests in flight: they are open, of unknown partitions, until the client closes */
   private boolean abandoned;
+  /** set by {@link #abandonOnStop()}: stop() does not wait for requests in flight */
+  private volatile boolean abandonOnStop;
   /** fence() calls waiting for deliveries of their partitions in flight to end and their outcomes to be written */
   private final List<Map.Entry<Set<Integer>, Promise<Void>>> fenceWaiters = new ArrayList<>();
   /** job id &rarr; partition of every outcome not yet written (queued or being written) */
@@ -299,19 +301,55 @@ final class DestinationWorker extends VerticleBase {
     // queued jobs stay pending in jobsdb; only requests in flight are waited for
     dropQueued();
     cancelTimer();
-    stopTimer = vertx.setTimer(options.stopTimeout().toMillis(), t -> {
-      stopTimer = -1;
-      if (!running.isEmpty()) {
-        LOG.warn("Destination {}: abandoning {} requests still in flight after {} ms; their {} jobs stay pending and will "
-            + "be delivered again", destination.id(), running.size(), options.stopTimeout().toMillis(),
-            running.stream().mapToInt(d -> d.jobs().size()).sum());
-        running.clear();
-        abandoned = true;
-      }
-      pump();
-    });
+    long waitMs = abandonOnStop ? 0 : options.stopTimeout().toMillis();
+    if (waitMs == 0) {
+      abandonAtOnce();
+    } else {
+      stopTimer = vertx.setTimer(waitMs, t -> {
+        stopTimer = -1;
+        abandonRunning("after " + waitMs + " ms");
+        pump();
+      });
+    }
     pump();
     return stopped.future();
+  }
+
+  /**
+   * The next {@link #stop()} abandons the requests in flight at once instead of waiting for them (its client closes
+   * their connections): the node can no longer show that it owns their partitions. Thread-safe; call before undeploying.
+   */
+  void abandonOnStop() {
+    abandonOnStop = true;
+    Context c = ctx;
+    if (c != null) {
+      c.runOnContext(v -> {
+        if (state == State.STOPPING && stopTimer >= 0) { // already waiting for its requests: waits no longer
+          vertx.cancelTimer(stopTimer);
+          stopTimer = -1;
+          abandonAtOnce();
+          pump();
+        }
+      });
+    }
+  }
+
+  /**
+   * Abandons the requests in flight and closes their connections now: the stop itself may wait longer, for outcome
+   * writes to a database the node cannot reach, but no request of this worker stays open meanwhile.
+   */
+  private void abandonAtOnce() {
+    abandonRunning("at once: the node is cut off from its database");
+    client.close();
+  }
+
+  private void abandonRunning(String when) {
+    if (!running.isEmpty()) {
+      LOG.warn("Destination {}: abandoning {} requests still in flight {}; their {} jobs stay pending and will be delivered "
+          + "again", destination.id(), running.size(), when, running.stream().mapToInt(d -> d.jobs().size()).sum());
+      running.clear();
+      abandoned = true;
+    }
   }
 
   // ------------------------------------------------------------------ the loop

@@ -214,6 +214,34 @@ public final class Router {
     return Future.all(all).mapEmpty();
   }
 
+  /**
+   * The node can no longer show that it owns any partition (it lost its database's instance lock, or could not renew
+   * it in time): every partition is fenced, and every worker is stopped at once, abandoning its requests in flight
+   * (their connections are closed, so none of them can still reach the destination after the migrator confirmed the
+   * fence for a node that looks down), then started again to wait for {@link #unfence}. What was in flight stays
+   * pending and is delivered again by whoever owns it (at-least-once). Thread-safe.
+   */
+  public Future<Void> cutOff(Set<Integer> partitions) {
+    fenced.addAll(partitions);
+    for (DestinationWorker w : stoppingWorkers) {
+      w.abandonOnStop(); // a worker already stopping waits no longer than a running one
+    }
+    return onContext(() -> {
+      if (!started || stopping) {
+        return applying;
+      }
+      applying = back(applying).transform(ar -> {
+        List<Future<Void>> stops = new ArrayList<>();
+        for (String id : new ArrayList<>(workers.keySet())) {
+          workers.get(id).worker.abandonOnStop();
+          stops.add(stopWorker(id));
+        }
+        return back(Future.join(stops)).transform(x -> applyNow(config.current()));
+      });
+      return applying;
+    });
+  }
+
   /** Delivers {@code partitions} again (they came back, or a migration was aborted). Thread-safe. */
   public void unfence(Set<Integer> partitions) {
     if (fenced.removeAll(partitions)) {
