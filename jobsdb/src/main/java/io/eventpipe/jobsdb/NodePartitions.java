@@ -36,6 +36,9 @@ import org.flywaydb.core.Flyway;
  */
 public final class NodePartitions {
 
+  /** A {@link #writeFloors} entry: the partition accepts no writer at all (fenced or gone). */
+  public static final long NO_WRITER = Long.MAX_VALUE;
+
   /** The channel on which state changes are announced in the node's database. */
   public static final String CHANNEL = "partitions";
   /** The advisory lock key that the process serving a node's database holds for its whole life. */
@@ -129,12 +132,42 @@ public final class NodePartitions {
    * node records as gone keeps the tombstone's migration ({@code gone_migration}), so {@link #unhold} restores it.
    */
   public Future<Void> hold(String migrationId, Collection<Integer> partitions) {
-    return change("INSERT INTO node.partition_state (partition_id, state, migration_id)"
-        + " SELECT p, 1, $2 FROM unnest($1::int[]) AS p"
+    return hold(migrationId, partitions, null);
+  }
+
+  /**
+   * {@link #hold(String, Collection)}, accepting writes only from writers at {@code epoch} or later (the epoch the
+   * migration's switch publishes; see {@link #writeFloors}); null: from any writer.
+   */
+  public Future<Void> hold(String migrationId, Collection<Integer> partitions, Long epoch) {
+    return change("INSERT INTO node.partition_state (partition_id, state, migration_id, hold_epoch)"
+        + " SELECT p, 1, $2, $3 FROM unnest($1::int[]) AS p"
         + " ON CONFLICT (partition_id) DO UPDATE SET state = 1, migration_id = EXCLUDED.migration_id, confirmed = false, since = now(),"
+        + " hold_epoch = EXCLUDED.hold_epoch,"
         + " gone_migration = CASE WHEN node.partition_state.state = 3 THEN node.partition_state.migration_id"
         + " ELSE node.partition_state.gone_migration END"
-        + " WHERE node.partition_state.migration_id <> EXCLUDED.migration_id", migrationId, partitions);
+        + " WHERE node.partition_state.migration_id <> EXCLUDED.migration_id",
+        Tuple.of(partitions.toArray(new Integer[0]), migrationId, epoch));
+  }
+
+  /**
+   * Inside the caller's transaction, as {@link #refused}: for each partition among {@code partitions} that limits
+   * writes, the lowest writer epoch it accepts: {@link #NO_WRITER} for a fenced or gone one, a held one's
+   * {@code hold_epoch}. A partition missing from the map accepts every writer.
+   */
+  public static Future<Map<Integer, Long>> writeFloors(SqlClient tx, Collection<Integer> partitions) {
+    Integer[] parts = partitions.toArray(new Integer[0]);
+    return tx.query("SELECT 1 FROM node.fence_lock FOR SHARE").execute()
+        .compose(v -> tx.preparedQuery("SELECT partition_id, CASE WHEN state >= 2 THEN " + NO_WRITER + " ELSE hold_epoch END"
+                + " FROM node.partition_state WHERE (state >= 2 OR hold_epoch IS NOT NULL) AND partition_id = ANY($1::int[])")
+            .execute(Tuple.of((Object) parts)))
+        .map(rows -> {
+          Map<Integer, Long> out = new java.util.HashMap<>();
+          for (Row r : rows) {
+            out.put(r.getInteger(0), r.getLong(1));
+          }
+          return out;
+        });
   }
 
   /**
@@ -243,8 +276,12 @@ public final class NodePartitions {
   }
 
   private Future<Void> change(String sql, String migrationId, Collection<Integer> partitions) {
+    return change(sql, Tuple.of(partitions.toArray(new Integer[0]), migrationId));
+  }
+
+  private Future<Void> change(String sql, Tuple args) {
     return pool.withTransaction(conn -> conn.preparedQuery(sql)
-        .execute(Tuple.of(partitions.toArray(new Integer[0]), migrationId))
+        .execute(args)
         .compose(v -> notify(conn)));
   }
 

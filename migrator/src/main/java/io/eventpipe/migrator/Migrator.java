@@ -468,7 +468,7 @@ public final class Migrator {
    * the mark on are copied again.
    */
   private Future<Void> prepare(Migration m) {
-    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
+    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts, m.fromEpoch() + 1)))
         .compose(v -> forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.gw().markDedup(m.id())).<Void>mapEmpty()))
         .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0, true)));
   }

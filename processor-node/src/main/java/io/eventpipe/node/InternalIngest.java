@@ -176,7 +176,7 @@ final class InternalIngest {
       misdirected(req, current, notMine, false);
       return Future.succeededFuture();
     }
-    return ingest.store(jobs).transform(ar -> {
+    return ingest.store(jobs, current.epoch()).transform(ar -> {
       if (ar.succeeded()) {
         stored.run();
         req.response().setStatusCode(200).putHeader("Content-Type", "application/json")
