@@ -1,5 +1,7 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DestinationType;
+
 import io.eventpipe.workspace.ConfigReader;
 import io.eventpipe.workspace.InvalidDestinationConfigException;
 import io.eventpipe.workspace.Destination;

@@ -1,5 +1,8 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.RetryAfter;
+import io.eventpipe.destinations.DestinationTypes;
+import io.eventpipe.destinations.http.WebhookDestination;
 import static io.eventpipe.testing.Waiting.eventually;
 import static io.eventpipe.testing.Waiting.await;
 import io.eventpipe.workspace.WorkspaceConfigStore;
@@ -83,7 +86,7 @@ public final class NodeFixture implements AutoCloseable {
   }
 
   public NodeFixture start(ProcessorOptions processorOptions, RouterOptions routerOptions) {
-    router = new Router(vertx, routerStore.apply(rt), store, clock, registry, DestinationTypes.defaults(), routerOptions);
+    router = new Router(vertx, routerStore.apply(rt), store, clock, registry, DestinationTypes.installed(), routerOptions);
     processor = new Processor(vertx, pool, gw, rt, store, clock, registry, processorOptions);
     processor.onFanOut(ids -> ids.forEach(router::wake));
     await(router.start());
