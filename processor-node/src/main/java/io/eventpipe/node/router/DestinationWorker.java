@@ -209,8 +209,9 @@ final class DestinationWorker extends VerticleBase {
   @Override
   public Future<?> start() {
     ctx = context;
-    client = type.open(new DestinationContext(vertx, destination, settings.maxInFlight(), settings.egress(), clock,
-        options.services()));
+    // the mapping without code runs before the integration sees an event
+    client = settings.mapping().wrap(type.open(new DestinationContext(vertx, destination, settings.maxInFlight(),
+        settings.egress(), clock, options.services())));
     limiter = new AdaptiveRateLimiter(settings.eventsPerSecond(), ticker);
     metrics.rate = limiter.rate() == Double.POSITIVE_INFINITY ? Double.NaN : limiter.rate();
     state = State.RUNNING;
