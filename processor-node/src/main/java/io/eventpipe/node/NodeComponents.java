@@ -22,7 +22,9 @@ final class NodeComponents {
   NodeComponents(Vertx vertx, Pool pool, JobsDb ingest, JobsDb deliveries, WorkspaceConfigStore config, Clock clock,
       MeterRegistry registry, String nodeName) {
     this.router = new Router(vertx, deliveries, config, clock, registry, DestinationTypes.installed(),
-        RouterOptions.defaults().withNodeName(nodeName));
+        RouterOptions.defaults().withNodeName(nodeName)
+            // what integrations may use: the staged ones (s3) record their batches in the node's delivery schema
+            .withServices(java.util.Map.of("jobsdb.pool", pool, "jobsdb.schema", deliveries.options().schema())));
     this.processor = new Processor(vertx, pool, ingest, deliveries, config, clock, registry);
     processor.onFanOut(ids -> ids.forEach(router::wake));
   }
