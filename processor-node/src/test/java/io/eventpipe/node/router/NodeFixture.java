@@ -31,6 +31,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -86,6 +87,10 @@ public final class NodeFixture implements AutoCloseable {
   }
 
   public NodeFixture start(ProcessorOptions processorOptions, RouterOptions routerOptions) {
+    if (routerOptions.services().isEmpty()) {
+      // as the node offers them (NodeComponents): staged integrations record their batches in the delivery schema
+      routerOptions = routerOptions.withServices(Map.of("jobsdb.pool", pool, "jobsdb.schema", rt.options().schema()));
+    }
     router = new Router(vertx, routerStore.apply(rt), store, clock, registry, DestinationTypes.installed(), routerOptions);
     processor = new Processor(vertx, pool, gw, rt, store, clock, registry, processorOptions);
     processor.onFanOut(ids -> ids.forEach(router::wake));
