@@ -58,6 +58,7 @@ public final class Node {
   private NodeComponents components;
   private NodePartitions partitions;
   private PartitionFollower follower;
+  private RegulationApplier regulations;
   private long heartbeatTimer = -1;
   private long clusterGauges = -1;
   private volatile WireVersions wireVersions = WireVersions.CURRENT;
@@ -119,6 +120,13 @@ public final class Node {
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
               new JobsDbSink(ingest, pool, Partitioner.of(options.partitions()), components.processor::wake, clock), clock, registry);
           return gateway.start();
+        })
+        .compose(port -> {
+          if (!options.clustered()) {
+            return Future.succeededFuture();
+          }
+          regulations = new RegulationApplier(vertx, control, pool, components.router, options.nodeId(), registry);
+          return regulations.start();
         })
         .compose(port -> startInternalPort())
         .compose(v -> {
@@ -185,6 +193,9 @@ public final class Node {
         components.processor::wake, bodies, options.gateway().bodyTimeoutMs(),
         clock, () -> wireVersions)
         : null;
+    if (internal != null) {
+      internal.suppress(regulations::suppressed);
+    }
     ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry,
         IngestBatch.MAX_BYTES, options.gateway().bodyTimeoutMs());
     internalServer = guard.createServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()), req -> {
@@ -216,6 +227,15 @@ public final class Node {
                 .onSuccess(st -> req.response().putHeader("Content-Type", "application/json").end(st.toJson().encode()))
                 .onFailure(err -> InternalHttp.internalError(req.response(), 503, "cannot read the control store", LOG,
                     "cluster status: reading the control store failed", err));
+          }
+        }
+        case RegulationApplier.PATH -> {
+          if (!InternalHttp.bearer(req, options.adminToken())) {
+            InternalHttp.error(req.response(), 401, "regulations need Authorization: Bearer <admin token>");
+          } else if (regulations == null) {
+            InternalHttp.error(req.response(), 404, "this node is standalone (no control store): regulations need a cluster");
+          } else {
+            regulations.handle(req, bodies, options.gateway().bodyTimeoutMs(), () -> new java.util.HashSet<>(topology.current().nodes()));
           }
         }
         case "/internal/v1/status" -> {
@@ -311,6 +331,9 @@ public final class Node {
     if (clusterGauges >= 0) {
       vertx.cancelTimer(clusterGauges);
       clusterGauges = -1;
+    }
+    if (regulations != null) {
+      regulations.close();
     }
     Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
     return f.transform(ar -> components == null ? Future.succeededFuture() : components.stop())
