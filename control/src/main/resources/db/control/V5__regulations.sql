@@ -12,12 +12,16 @@ CREATE TABLE regulations (
 );
 
 -- One row per (regulation, node): applied (its delete ran on the node's whole database; a suppression is in force)
--- and how many stored jobs, dead letters and dedup entries it removed there.
+-- and how many stored jobs, dead letters and dedup entries it removed there. removed_partitions/removed_message_ids
+-- are the (partition, messageId) pairs of the jobs it removed: a migration copies the dedup window before it fences
+-- (so a target may hold the entries of jobs its source deleted), and the migrator removes them there by these pairs.
 CREATE TABLE regulation_status (
   regulation_id bigint      NOT NULL REFERENCES regulations (id),
   node_id       int         NOT NULL,
   status        text        NOT NULL,
   removed       bigint      NOT NULL DEFAULT 0,
+  removed_partitions  int[]  NOT NULL DEFAULT '{}',
+  removed_message_ids text[] NOT NULL DEFAULT '{}',
   updated_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (regulation_id, node_id)
 );
@@ -48,7 +52,8 @@ BEGIN
     GRANT INSERT (node_id, address), UPDATE (address, updated_at, heartbeat_at, ready) ON control.nodes TO eventpipe_nodes;
     GRANT INSERT (kind, user_id, requested_by) ON control.regulations TO eventpipe_nodes;
     GRANT USAGE ON SEQUENCE control.regulations_id_seq TO eventpipe_nodes;
-    GRANT INSERT, UPDATE (status, removed, updated_at) ON control.regulation_status TO eventpipe_nodes;
+    GRANT INSERT, UPDATE (status, removed, removed_partitions, removed_message_ids, updated_at) ON control.regulation_status
+      TO eventpipe_nodes;
   END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'eventpipe_migrator') THEN
     GRANT INSERT, UPDATE, DELETE ON control.topology, control.nodes, control.migrations, control.migration_moves

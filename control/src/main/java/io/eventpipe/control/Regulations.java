@@ -107,12 +107,27 @@ public final class Regulations {
         + " NULL::timestamptz FROM control.regulations WHERE id > $1 ORDER BY id").execute(Tuple.of(afterId)).map(Regulations::regulations);
   }
 
-  /** Node {@code nodeId} applied request {@code id}, removing {@code removed} stored rows (idempotent). */
-  public static Future<Void> recordApplied(ControlStore store, long id, int nodeId, long removed) {
-    return store.pool().preparedQuery("INSERT INTO control.regulation_status (regulation_id, node_id, status, removed)"
-            + " VALUES ($1, $2, $3, $4) ON CONFLICT (regulation_id, node_id) DO UPDATE SET status = EXCLUDED.status,"
-            + " removed = EXCLUDED.removed, updated_at = now()")
-        .execute(Tuple.of(id, nodeId, NodeStatus.APPLIED, removed)).mapEmpty();
+  /**
+   * Node {@code nodeId} applied request {@code id}, removing {@code removed} stored rows, among them the jobs whose
+   * (partition, messageId) pairs are {@code partitions}/{@code messageIds} (idempotent).
+   */
+  public static Future<Void> recordApplied(ControlStore store, long id, int nodeId, long removed, Integer[] partitions,
+      String[] messageIds) {
+    return store.pool().preparedQuery("INSERT INTO control.regulation_status (regulation_id, node_id, status, removed,"
+            + " removed_partitions, removed_message_ids) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (regulation_id, node_id)"
+            + " DO UPDATE SET status = EXCLUDED.status, removed = EXCLUDED.removed, removed_partitions = EXCLUDED.removed_partitions,"
+            + " removed_message_ids = EXCLUDED.removed_message_ids, updated_at = now()")
+        .execute(Tuple.of(id, nodeId, NodeStatus.APPLIED, removed, partitions, messageIds)).mapEmpty();
+  }
+
+  /** The (partition, messageId) pairs of the jobs every node removed for request {@code id}: two arrays of one length. */
+  public static Future<Map.Entry<Integer[], String[]>> removedKeys(ControlStore store, long id) {
+    return store.pool().preparedQuery("SELECT coalesce(array_agg(p), '{}'), coalesce(array_agg(m), '{}') FROM control.regulation_status,"
+            + " unnest(removed_partitions, removed_message_ids) AS k(p, m) WHERE regulation_id = $1").execute(Tuple.of(id))
+        .map(rows -> {
+          Row r = rows.iterator().next();
+          return Map.entry(r.getArrayOfIntegers(0), r.getArrayOfStrings(1));
+        });
   }
 
   /** The ids node {@code nodeId} has applied already (a restarted node does not delete again what it did). */

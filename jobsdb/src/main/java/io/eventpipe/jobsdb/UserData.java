@@ -23,8 +23,8 @@ public final class UserData {
 
   private UserData() {}
 
-  /** What one delete removed. */
-  public record Removed(long jobs, long deadLetters, long dedupEntries) {
+  /** What one delete removed; {@code partitions}/{@code messageIds}: the pairs of the jobs and dead letters removed. */
+  public record Removed(long jobs, long deadLetters, long dedupEntries, Integer[] partitions, String[] messageIds) {
     public long total() {
       return jobs + deadLetters + dedupEntries;
     }
@@ -33,14 +33,32 @@ public final class UserData {
   /**
    * Deletes user {@code userId}'s rows from the queues {@code gw} and {@code rt} of the database behind {@code pool}
    * (schemas {@code jobs_gw} and {@code jobs_rt}); {@code partitions} limits it to those partitions (null: all).
+   * {@code dedupPartitions}/{@code dedupMessageIds} name more dedup entries to remove (the pairs other nodes removed:
+   * the dedup window a migration copied before the delete).
    */
-  public static Future<Removed> delete(Pool pool, String userId, int[] partitions) {
+  public static Future<Removed> delete(Pool pool, String userId, int[] partitions, Integer[] dedupPartitions, String[] dedupMessageIds) {
     byte[] quoted = Json.encode(userId).getBytes(StandardCharsets.UTF_8);
     Integer[] parts = partitions == null ? null : java.util.Arrays.stream(partitions).boxed().toArray(Integer[]::new);
     return pool.withTransaction(conn -> conn.query("SELECT 1 FROM node.fence_lock FOR SHARE").execute()
         .compose(v -> deleteIn(conn, "jobs_rt", userId, quoted, parts, new Integer[0], new String[0]))
-        .compose(rt -> deleteIn(conn, "jobs_gw", userId, quoted, parts, rt.partitions, rt.messageIds)
-            .map(gw -> new Removed(rt.jobs + gw.jobs, rt.deadLetters + gw.deadLetters, rt.dedup + gw.dedup))));
+        .compose(rt -> deleteIn(conn, "jobs_gw", userId, quoted, parts, concat(rt.partitions, dedupPartitions),
+                concat(rt.messageIds, dedupMessageIds))
+            .map(gw -> new Removed(rt.jobs + gw.jobs, rt.deadLetters + gw.deadLetters, rt.dedup + gw.dedup,
+                concat(rt.partitions, gw.partitions), concat(rt.messageIds, gw.messageIds)))));
+  }
+
+  /** Convenience: no dedup pairs from elsewhere. */
+  public static Future<Removed> delete(Pool pool, String userId, int[] partitions) {
+    return delete(pool, userId, partitions, null, null);
+  }
+
+  private static <T> T[] concat(T[] a, T[] b) {
+    if (b == null || b.length == 0) {
+      return a;
+    }
+    T[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
   }
 
   private record Gone(long jobs, long deadLetters, long dedup, Integer[] partitions, String[] messageIds) {}
@@ -55,7 +73,8 @@ public final class UserData {
         + " j AS (DELETE FROM " + s + ".jobs WHERE job_id IN (SELECT job_id FROM gone) RETURNING partition_id, message_id),"
         + " dl AS (DELETE FROM " + s + ".dead_letter WHERE " + match + " RETURNING partition_id, message_id),"
         + " ids AS (SELECT partition_id, message_id FROM j UNION SELECT partition_id, message_id FROM dl"
-        + "   UNION SELECT * FROM unnest($4::int[], $5::text[])),"
+        + "   UNION SELECT * FROM unnest($4::int[], $5::text[]) AS k(partition_id, message_id)"
+        + "     WHERE $3::int[] IS NULL OR k.partition_id = ANY($3)),"
         + " dd AS (DELETE FROM " + s + ".dedup d USING ids WHERE d.partition_id = ids.partition_id AND d.message_id = ids.message_id"
         + "   RETURNING 1)"
         + " SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM dl), (SELECT count(*) FROM dd), (SELECT count(*) FROM st),"

@@ -79,6 +79,8 @@ final class MigrationCluster implements AutoCloseable {
    */
   final String sinkPath = "/events/" + java.util.UUID.randomUUID();
   final AtomicLong foreign = new AtomicLong();
+  /** Every event the sink answered, as {userId, seq, status}, for tests that check deliveries themselves. */
+  final java.util.Queue<Object[]> sinkLog = new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Random sinkRandom = new Random(1);
   private io.vertx.core.http.HttpServer sink;
   volatile Proxy proxy;
@@ -120,6 +122,7 @@ final class MigrationCluster implements AutoCloseable {
       int status = fail ? 503 : 200;
       JsonObject e = new JsonObject(body.toString(StandardCharsets.UTF_8));
       JsonObject props = e.getJsonObject("properties");
+      sinkLog.add(new Object[] {e.getString("userId"), props == null ? -1L : props.getLong("seq", -1L), status});
       if (props != null && props.containsKey("seq")) {
         // who sent it: the router's origin headers (node, job id in that node's database, attempt), and the answer
         history.delivery(e.getString("userId"), props.getLong("seq"), req.getHeader("X-Eventpipe-Node"),

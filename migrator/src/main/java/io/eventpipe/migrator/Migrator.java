@@ -595,7 +595,10 @@ public final class Migrator {
       Future<Long> f = Future.succeededFuture(0L);
       for (io.eventpipe.control.Regulations.Regulation r : list) {
         if (r.kind().deletes()) {
-          f = f.compose(sum -> io.eventpipe.jobsdb.UserData.delete(n.pool(), r.userId(), ps).map(rm -> sum + rm.total()));
+          // with the dedup entries of what the other nodes removed: prepare copied the dedup window before the fence
+          f = f.compose(sum -> io.eventpipe.control.Regulations.removedKeys(control, r.id())
+              .compose(keys -> io.eventpipe.jobsdb.UserData.delete(n.pool(), r.userId(), ps, keys.getKey(), keys.getValue()))
+              .map(rm -> sum + rm.total()));
         }
       }
       return f;

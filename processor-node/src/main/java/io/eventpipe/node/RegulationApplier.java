@@ -83,7 +83,8 @@ final class RegulationApplier {
         if (r.kind().deletes() && !done.contains(r.id())) {
           queue = queue.transform(ar -> closed ? Future.succeededFuture() : apply(r));
         } else if (!r.kind().deletes() && !done.contains(r.id())) {
-          queue = queue.transform(ar -> Regulations.recordApplied(control, r.id(), nodeId, 0).recover(e -> Future.succeededFuture()));
+          queue = queue.transform(ar -> Regulations.recordApplied(control, r.id(), nodeId, 0, new Integer[0], new String[0])
+              .recover(e -> Future.succeededFuture()));
         }
       });
       return null;
@@ -118,15 +119,18 @@ final class RegulationApplier {
           Promise<Void> later = Promise.promise();
           vertx.setTimer(SECOND_PASS.toMillis(), t -> later.complete());
           return later.future().compose(v -> UserData.delete(pool, r.userId(), null))
-              .map(second -> first.total() + second.total());
+              .map(second -> new UserData.Removed(first.jobs() + second.jobs(), first.deadLetters() + second.deadLetters(),
+                  first.dedupEntries() + second.dedupEntries(), concat(first.partitions(), second.partitions()),
+                  concat(first.messageIds(), second.messageIds())));
         })
-        .compose(removed -> {
+        .compose(gone -> {
+          long removed = gone.total();
           router.rereadAll();
           deletedCounter.increment(removed);
           LOG.info("node {}: regulation {} ({} of user {}, requested by {}) applied: {} rows removed in {} ms", nodeId, r.id(),
               r.kind().sql(), io.eventpipe.gateway.Text.forLog(r.userId()), io.eventpipe.gateway.Text.forLog(r.requestedBy()),
               removed, (System.nanoTime() - started) / 1_000_000);
-          return Regulations.recordApplied(control, r.id(), nodeId, removed);
+          return Regulations.recordApplied(control, r.id(), nodeId, removed, gone.partitions(), gone.messageIds());
         })
         .recover(e -> {
           LOG.error("node {}: regulation {} (delete of user {}) failed, retrying in 5 s: {}", nodeId, r.id(),
@@ -138,6 +142,12 @@ final class RegulationApplier {
           vertx.setTimer(5000, t -> later.complete());
           return later.future().compose(v -> closed ? Future.succeededFuture() : apply(r));
         });
+  }
+
+  private static <T> T[] concat(T[] a, T[] b) {
+    T[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
   }
 
   /** {@code GET} and {@code POST /admin/v1/regulations} (the admin token is checked by the caller). */
