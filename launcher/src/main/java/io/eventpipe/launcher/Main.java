@@ -37,7 +37,7 @@ public final class Main {
       "admin-token", "ingest-token", "partitions", "demo-sink-port", "secret-env-allow", "secret-file-allow");
   private static final Set<String> NODE_FLAGS = with(HTTP_FLAGS, "node-id", "pg-url", "control-url", "cluster-nodes", "advertise",
       "config", "port", "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "secret-env-allow",
-      "secret-file-allow", "allow-non-durable-database");
+      "secret-file-allow", "allow-non-durable-database", "retention-finished-hours");
   private static final Set<String> PROXY_FLAGS = with(HTTP_FLAGS, "control-url", "config", "port", "host", "admin-port",
       "admin-host", "ingest-token", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
@@ -134,6 +134,8 @@ public final class Main {
                   --cluster-nodes N (creates the topology of a new cluster)
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
                   --ingest-token TOKEN (what proxies send; required with --control-url, not the admin token)
+                  --retention-finished-hours 0 (keep finished jobs, delivered or aborted, that long after their last
+                  state change before their dataset is dropped whole; 0: drop it once all its jobs finished)
                   --allow-non-durable-database (tests only: start although its database or the control store has
                   fsync/synchronous_commit/full_page_writes off)
           proxy   the stateless user-keyed proxy
@@ -315,7 +317,8 @@ public final class Main {
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), adminToken, ingestToken, config,
         controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null), internalConnections(flags))
-        .withAllowNonDurableDatabase(allowNonDurable));
+        .withAllowNonDurableDatabase(allowNonDurable)
+        .withFinishedRetention(java.time.Duration.ofHours(flags.integer("retention-finished-hours", 0, 0, 24 * 366))));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);

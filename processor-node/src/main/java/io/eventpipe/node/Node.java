@@ -102,11 +102,13 @@ public final class Node {
     return cluster.compose(x -> NodePartitions.open(vertx, options.pg(), pool))
         .compose(np -> {
           partitions = np;
-          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry);
+          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw")
+              .withFinishedRetention(options.finishedRetention()), registry);
         })
         .compose(gw -> {
           ingest = gw;
-          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO), registry);
+          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO)
+              .withFinishedRetention(options.finishedRetention()), registry);
         })
         .compose(rt -> {
           deliveries = rt;

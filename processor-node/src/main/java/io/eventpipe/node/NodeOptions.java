@@ -42,9 +42,18 @@ public record NodeOptions(
     PgConfig control,
     String advertise,
     ConnectionLimits internalConnections,
-    boolean allowNonDurableDatabase) {
+    boolean allowNonDurableDatabase,
+    java.time.Duration finishedRetention) {
+
+  /** The longest {@link #finishedRetention}: a year. */
+  public static final java.time.Duration MAX_RETENTION = java.time.Duration.ofDays(366);
 
   public NodeOptions {
+    Objects.requireNonNull(finishedRetention, "finishedRetention");
+    if (finishedRetention.isNegative() || finishedRetention.compareTo(MAX_RETENTION) > 0) {
+      throw new IllegalArgumentException("finished-job retention must be within 0 and " + MAX_RETENTION.toDays() + " days, was "
+          + finishedRetention);
+    }
     Objects.requireNonNull(internalConnections, "internalConnections");
     Objects.requireNonNull(pg, "pg");
     Objects.requireNonNull(gateway, "gateway");
@@ -64,6 +73,14 @@ public record NodeOptions(
     }
   }
 
+  /** Finished jobs dropped as soon as their dataset is all finished (no retention). */
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
+      String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise,
+      ConnectionLimits internalConnections, boolean allowNonDurableDatabase) {
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
+        internalConnections, allowNonDurableDatabase, java.time.Duration.ZERO);
+  }
+
   /** A node that refuses a database that does not commit durably, with the internal port's default limits. */
   public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
       String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise) {
@@ -81,7 +98,7 @@ public record NodeOptions(
 
   public NodeOptions withInternalConnections(ConnectionLimits v) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, v, allowNonDurableDatabase);
+        control, advertise, v, allowNonDurableDatabase, finishedRetention);
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
@@ -99,7 +116,16 @@ public record NodeOptions(
   /** These options, with {@link #allowNonDurableDatabase()} set to {@code allow}. */
   public NodeOptions withAllowNonDurableDatabase(boolean allow) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, internalConnections, allow);
+        control, advertise, internalConnections, allow, finishedRetention);
+  }
+
+  /**
+   * These options, with finished jobs (and the datasets holding them) kept for {@code retention} after their last
+   * state change ({@code --retention-finished-hours}).
+   */
+  public NodeOptions withFinishedRetention(java.time.Duration retention) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, internalConnections, allowNonDurableDatabase, retention);
   }
 
   public boolean clustered() {
