@@ -69,10 +69,16 @@ class RegulationTest {
 
     try (MigrationCluster c = new MigrationCluster(dir, PARTITIONS, 2, 1)) {
       c.sinkFailureRate = 1.0; // the destination is down: every event waits, in backoff
+      // the command line records it and waits until every node applied it (exit 0)
+      assertEquals(0, Regulation.run("suppress", new Flags(new String[] {"--user", suppressed, "--control-url", c.controlUrl(),
+          "--admin-token", MigrationCluster.TOKEN, "--requested-by", "RegulationTest", "--progress", "plain"},
+          Main.flagsOf("regulation"), Map.of())));
       JsonObject s = regulate(c, 0, "suppress", suppressed);
-      assertEquals(201, s.getInteger("status"), s.encode());
+      assertEquals(200, s.getInteger("status"), "a repeated request is the same one: " + s.encode());
+      assertEquals(false, s.getBoolean("created"));
       awaitApplied(c, 0, s.getLong("id"));
-      assertEquals(200, regulate(c, 0, "suppress", suppressed).getInteger("status"), "a repeated request is the same one");
+      assertEquals(0, Regulation.run("list", new Flags(new String[] {"--control-url", c.controlUrl(), "--admin-token",
+          MigrationCluster.TOKEN}, Main.flagsOf("regulation"), Map.of())));
 
       Map<String, Integer> seqs = new HashMap<>();
       for (int round = 1; round <= 5; round++) {
