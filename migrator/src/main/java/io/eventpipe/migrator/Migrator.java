@@ -591,7 +591,10 @@ public final class Migrator {
 
   private Future<Void> deleteRegulated(NodeDatabases.Node n, List<Integer> parts) {
     int[] ps = parts.stream().mapToInt(Integer::intValue).toArray();
-    return io.eventpipe.control.Regulations.list(control).compose(list -> {
+    // a control store whose schema predates the regulations (its owner has not migrated it to V5 yet) has none
+    return io.eventpipe.control.Regulations.list(control).recover(e -> e instanceof io.vertx.pgclient.PgException pe
+            && "42P01".equals(pe.getSqlState()) ? Future.<List<io.eventpipe.control.Regulations.Regulation>>succeededFuture(List.of()) : Future.failedFuture(e))
+        .compose(list -> {
       Future<Long> f = Future.succeededFuture(0L);
       for (io.eventpipe.control.Regulations.Regulation r : list) {
         if (r.kind().deletes()) {
