@@ -92,6 +92,8 @@ final class MigrationCluster implements AutoCloseable {
       this(user, seq, sender, new AtomicLong(), new AtomicLong());
     }
   }
+  /** Every event the sink answered, as {userId, seq, status}, for tests that check deliveries themselves. */
+  final java.util.Queue<Object[]> sinkLog = new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Random sinkRandom = new Random(1);
   private io.vertx.core.http.HttpServer sink;
   volatile Proxy proxy;
@@ -134,6 +136,7 @@ final class MigrationCluster implements AutoCloseable {
       int status = fail ? 503 : 200;
       JsonObject e = new JsonObject(body.toString(StandardCharsets.UTF_8));
       JsonObject props = e.getJsonObject("properties");
+      sinkLog.add(new Object[] {e.getString("userId"), props == null ? -1L : props.getLong("seq", -1L), status});
       String sender = req.getHeader("X-Eventpipe-Node");
       if (props != null && props.containsKey("seq") && holdFrom != null && holdFrom.equals(sender)
           && held.compareAndSet(null, new Held(e.getString("userId"), props.getLong("seq"), sender))) {

@@ -408,9 +408,10 @@ public final class Migrator {
       return Future.all(nodes.open(involved), baseline).compose(v -> drive(m));
     }
     if (m.step() == Step.FINISHED) {
-      return Future.succeededFuture(new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
+      return control.epochOf(m.id()).map(epoch -> new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
           "migration " + m.id() + " finished: " + m.moves().size() + " partitions moved, " + m.jobsMoved() + " jobs copied; "
-              + m.toNodes() + " nodes serve epoch after " + m.fromEpoch()));
+              + m.toNodes() + (m.toNodes() == 1 ? " node serves" : " nodes serve") + " epoch "
+              + epoch.map(String::valueOf).orElse("after " + m.fromEpoch()) + " (was " + m.fromEpoch() + ")"));
     }
     Step next = Step.values()[m.step().ordinal() + 1];
     Future<Void> still = stillHeld(m, "step " + next.name().toLowerCase(Locale.ROOT));
@@ -577,9 +578,15 @@ public final class Migrator {
     return f;
   }
 
-  /** Step 7: targets serve the moved partitions; time held is given back to the copied jobs' retry windows. */
+  /**
+   * Step 7: targets serve the moved partitions; time held is given back to the copied jobs' retry windows. First, every
+   * delete regulation recorded so far is applied again to the moved partitions on the target (issue 20): the copy may
+   * have brought a deleted user's jobs back (read from the source before its node deleted them, or written to the target
+   * after its node did), and nothing of the moved partitions is delivered before the release. A request recorded after
+   * this read reaches the target's node, which deletes in every partition it holds.
+   */
   private Future<Void> release(Migration m) {
-    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().entries()
+    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> deleteRegulated(n, parts).compose(x -> n.partitions().entries())
         .compose(entries -> n.gw().now().map(now -> {
           Instant since = null;
           for (int p : parts) {
@@ -593,6 +600,31 @@ public final class Migrator {
         .compose(held -> n.gw().release(m.id(), parts, held).compose(v -> inside("release"))
             .compose(v -> n.rt().release(m.id(), parts, held)))
         .compose(v -> n.partitions().release(m.id(), parts))));
+  }
+
+  private Future<Void> deleteRegulated(NodeDatabases.Node n, List<Integer> parts) {
+    int[] ps = parts.stream().mapToInt(Integer::intValue).toArray();
+    // a control store whose schema predates the regulations (its owner has not migrated it to V5 yet) has none
+    return io.eventpipe.control.Regulations.list(control).recover(e -> e instanceof io.vertx.pgclient.PgException pe
+            && "42P01".equals(pe.getSqlState()) ? Future.<List<io.eventpipe.control.Regulations.Regulation>>succeededFuture(List.of()) : Future.failedFuture(e))
+        .compose(list -> {
+      Future<Long> f = Future.succeededFuture(0L);
+      for (io.eventpipe.control.Regulations.Regulation r : list) {
+        if (r.kind().deletes()) {
+          // with the dedup entries of what the other nodes removed: prepare copied the dedup window before the fence
+          f = f.compose(sum -> io.eventpipe.control.Regulations.removedKeys(control, r.id())
+              .compose(keys -> io.eventpipe.jobsdb.UserData.delete(n.pool(), r.userId(), ps, keys.getKey(), keys.getValue()))
+              .map(rm -> sum + rm.total()));
+        }
+      }
+      return f;
+    }).map(removed -> {
+      if (removed > 0) {
+        LOG.info("migration: node {} held {} rows of deleted users in its incoming partitions (copied before their delete);"
+            + " removed before the release", n.ordinal(), removed);
+      }
+      return null;
+    });
   }
 
   /** The step hook inside a step ({@code copy}, {@code release}): a crash there is a failed step, as before it. */

@@ -252,6 +252,14 @@ public final class Router {
     }
   }
 
+  /**
+   * Every worker drops what it queued and reads again (a regulation deleted jobs: none of them may be sent from
+   * memory). Thread-safe.
+   */
+  public void rereadAll() {
+    byId.values().forEach(DestinationWorker::reread);
+  }
+
   /** Reads now in every worker (held partitions were released). Thread-safe. */
   public void wakeAll() {
     byId.values().forEach(DestinationWorker::wake);
