@@ -1,5 +1,11 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DeliveryResult;
+import io.eventpipe.destinations.DestinationClient;
+import io.eventpipe.destinations.DestinationContext;
+import io.eventpipe.destinations.DestinationType;
+import io.eventpipe.destinations.Event;
+
 import io.eventpipe.gateway.Text;
 import io.eventpipe.workspace.Destination;
 import io.eventpipe.jobsdb.Job;
@@ -203,7 +209,9 @@ final class DestinationWorker extends VerticleBase {
   @Override
   public Future<?> start() {
     ctx = context;
-    client = type.open(vertx, destination, settings, clock);
+    // the mapping without code runs before the integration sees an event
+    client = settings.mapping().wrap(type.open(new DestinationContext(vertx, destination, settings.maxInFlight(),
+        settings.egress(), clock, options.services())));
     limiter = new AdaptiveRateLimiter(settings.eventsPerSecond(), ticker);
     metrics.rate = limiter.rate() == Double.POSITIVE_INFINITY ? Double.NaN : limiter.rate();
     state = State.RUNNING;
@@ -451,12 +459,12 @@ final class DestinationWorker extends VerticleBase {
     metrics.attempts.increment(d.jobs().size());
     Future<DeliveryResult> f;
     try {
-      f = client.deliver(d.jobs(), options.nodeName());
+      f = client.deliver(events(d.jobs()), options.nodeName());
     } catch (RuntimeException e) {
       f = Future.failedFuture(e);
     }
     onContext(f, ar -> complete(d, ar.succeeded() ? ar.result()
-        : new DeliveryResult.Retryable(WebhookDestination.networkError(ar.cause()), null, false)));
+        : new DeliveryResult.Retryable(networkError(ar.cause()), null, false)));
   }
 
   private void complete(Delivery d, DeliveryResult result) {
@@ -484,6 +492,23 @@ final class DestinationWorker extends VerticleBase {
         metrics.recordLatency(job.receivedAt(), now);
       }
       metrics.delivered.increment(d.jobs().size());
+    } else if (result instanceof DeliveryResult.Partial partial) {
+      // some events rejected, the rest accepted: each gets its own outcome; a rejected event is aborted, which ends
+      // its turn in its lane as a success would, so order holds
+      limiter.onSuccess();
+      int aborted = 0;
+      for (Job job : d.jobs()) {
+        String error = partial.rejected().get(job.jobId());
+        if (error != null) {
+          outcomes.add(new StateUpdate(job.jobId(), JobState.ABORTED, job.attempts() + 1, first(job, d), null, error));
+          aborted++;
+        } else {
+          outcomes.add(new StateUpdate(job.jobId(), JobState.SUCCEEDED, job.attempts() + 1, first(job, d), null, job.lastError()));
+          metrics.recordLatency(job.receivedAt(), now);
+        }
+      }
+      metrics.aborted.increment(aborted);
+      metrics.delivered.increment(d.jobs().size() - aborted);
     } else if (result instanceof DeliveryResult.Rejected rejected) {
       for (Job job : d.jobs()) {
         outcomes.add(new StateUpdate(job.jobId(), JobState.ABORTED, job.attempts() + 1, first(job, d), null, rejected.error()));
@@ -533,6 +558,22 @@ final class DestinationWorker extends VerticleBase {
     LOG.debug("Destination {}: a request of {} events of {} users failed; retrying them apart", destination.id(),
         d.jobs().size(), d.users());
     lanes.requeueApart(d.batch, state == State.RUNNING);
+  }
+
+  /** The jobs as the destination client sees them. */
+  private static List<Event> events(List<Job> jobs) {
+    List<Event> out = new ArrayList<>(jobs.size());
+    for (Job j : jobs) {
+      out.add(new Event(j.jobId(), j.partitionId(), j.routingKey(), j.sourceId(), j.destinationId(), j.messageId(),
+          j.receivedAt(), j.payload(), j.attempts()));
+    }
+    return out;
+  }
+
+  /** A delivery whose future failed: retryable, whatever the client threw. */
+  static String networkError(Throwable e) {
+    String message = e.getMessage();
+    return "network error: " + e.getClass().getSimpleName() + (message == null ? "" : ": " + message);
   }
 
   private static Instant first(Job job, Delivery d) {

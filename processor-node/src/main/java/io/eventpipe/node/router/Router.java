@@ -1,5 +1,8 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DestinationType;
+import io.eventpipe.destinations.DestinationTypes;
+
 import io.eventpipe.workspace.InvalidDestinationConfigException;
 import io.eventpipe.workspace.Destination;
 import io.eventpipe.workspace.WorkspaceConfig;
@@ -107,9 +110,9 @@ public final class Router {
   /** partitions this node must not deliver (fenced or moved away); workers skip them in what they read */
   private final Set<Integer> fenced = ConcurrentHashMap.newKeySet();
 
-  /** A router with the built-in destination types and default options. */
+  /** A router with the destination types on the classpath ({@link DestinationTypes#installed()}) and default options. */
   public Router(Vertx vertx, JobsDb rt, WorkspaceConfigStore config, Clock clock, MeterRegistry registry) {
-    this(vertx, rt, config, clock, registry, DestinationTypes.defaults(), RouterOptions.defaults());
+    this(vertx, rt, config, clock, registry, DestinationTypes.installed(), RouterOptions.defaults());
   }
 
   /**
