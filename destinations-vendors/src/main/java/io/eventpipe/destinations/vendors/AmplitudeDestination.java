@@ -38,7 +38,7 @@ import java.util.Set;
  * }</pre>
  *
  * <p>Mapping: every event gets {@code user_id} (userId) and/or {@code device_id} (anonymousId), {@code insert_id} (the
- * messageId: Amplitude drops a repeat within 7 days), {@code time} (the timestamp, ms), {@code ip} and a
+ * messageId: Amplitude drops a repeat within 7 days), {@code time} (the timestamp, else the receivedAt, ms), {@code ip} and a
  * {@code library}. track: {@code event_type} is the event name, {@code event_properties} its properties. page and
  * screen: {@code Viewed <name> Page} / {@code Viewed <name> Screen} (or {@code Viewed Page}), with the properties.
  * identify: {@code $identify} with {@code user_properties: {$set: traits}}. group: {@code $identify} with
@@ -108,7 +108,7 @@ public final class AmplitudeDestination implements DestinationType {
   }
 
   /** The Amplitude event of one of our events (see the class comment); public for tests and docs. */
-  public static JsonObject map(JsonObject e, String messageId, String groupType) {
+  public static JsonObject map(JsonObject e, String messageId, String groupType, Instant receivedAt) {
     String type = e.getString("type", "track");
     JsonObject out = new JsonObject();
     String userId = string(e, "userId");
@@ -172,6 +172,12 @@ public final class AmplitudeDestination implements DestinationType {
     }
     out.put("insert_id", messageId);
     Long time = millis(string(e, "timestamp"));
+    if (time == null) {
+      time = millis(string(e, "receivedAt"));
+    }
+    if (time == null && receivedAt != null) {
+      time = receivedAt.toEpochMilli();
+    }
     if (time != null) {
       out.put("time", time);
     }
@@ -217,7 +223,7 @@ public final class AmplitudeDestination implements DestinationType {
     private final int envelopeBytes;
 
     Client(VendorHttp http, Settings settings) {
-      super(http, settings.maxEvents(), MAX_BYTES);
+      super(http, settings.maxEvents(), MAX_BYTES, 0, null);
       this.settings = settings;
       this.envelope = new JsonObject().put("api_key", settings.apiKey())
           .put("options", new JsonObject().put("min_id_length", 1));
@@ -226,7 +232,7 @@ public final class AmplitudeDestination implements DestinationType {
 
     @Override
     JsonObject map(Event event, JsonObject payload) {
-      return AmplitudeDestination.map(payload, event.messageId(), settings.groupType());
+      return AmplitudeDestination.map(payload, event.messageId(), settings.groupType(), event.receivedAt());
     }
 
     @Override

@@ -56,11 +56,19 @@ abstract class BatchClient implements DestinationClient {
   private final VendorHttp http;
   private final int maxEvents;
   private final int maxBytes;
+  private final int maxEventBytes;
+  private final String maxEventText;
 
-  BatchClient(VendorHttp http, int maxEvents, int maxBytes) {
+  /**
+   * @param maxEventBytes the vendor's limit of one event's JSON, or 0 for none besides the request's
+   * @param maxEventText how the vendor states that limit, for the rejection
+   */
+  BatchClient(VendorHttp http, int maxEvents, int maxBytes, int maxEventBytes, String maxEventText) {
     this.http = http;
     this.maxEvents = maxEvents;
     this.maxBytes = maxBytes;
+    this.maxEventBytes = maxEventBytes;
+    this.maxEventText = maxEventText;
   }
 
   /** The vendor's JSON for an event; throws {@link IllegalArgumentException} with the reason to reject it. */
@@ -89,7 +97,10 @@ abstract class BatchClient implements DestinationClient {
         JsonObject payload = new JsonObject(Buffer.buffer(e.payload()));
         JsonObject json = map(e, payload);
         int bytes = json.encode().getBytes(StandardCharsets.UTF_8).length;
-        if (bytes + envelopeBytes(1) > maxBytes) {
+        if (maxEventBytes > 0 && bytes > maxEventBytes) {
+          rejected.put(e.jobId(), "the event takes " + bytes + " bytes as the vendor's JSON, over its limit of "
+              + maxEventText + " per event");
+        } else if (bytes + envelopeBytes(1) > maxBytes) {
           rejected.put(e.jobId(), "the event takes " + bytes + " bytes as the vendor's JSON, over its limit of "
               + maxBytes + " bytes per request");
         } else {

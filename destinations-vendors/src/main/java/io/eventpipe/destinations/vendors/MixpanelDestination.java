@@ -44,7 +44,7 @@ import java.util.regex.Pattern;
  *   batch: {maxEvents: 1000}            # events per request, at most 2000 (default 1000)
  * }</pre>
  *
- * <p>Mapping: {@code {"event": name, "properties": {...}}} with {@code time} (the timestamp, ms), {@code distinct_id}
+ * <p>Mapping: {@code {"event": name, "properties": {...}}} with {@code time} (the timestamp, else the receivedAt, ms), {@code distinct_id}
  * (userId, else anonymousId), {@code $user_id}, {@code $device_id}, {@code ip} and {@code $insert_id}: the messageId
  * when it is at most 36 letters, digits and dashes (Mixpanel's rule), else a UUID derived from it (the same for every
  * retry, so Mixpanel still drops repeats). track: the event name and its properties. page: {@code Loaded a Page};
@@ -141,7 +141,7 @@ public final class MixpanelDestination implements DestinationType {
   }
 
   /** The Mixpanel event of one of our events (see the class comment). */
-  public static JsonObject map(JsonObject e, String messageId, String groupKey) {
+  public static JsonObject map(JsonObject e, String messageId, String groupKey, Instant receivedAt) {
     String type = e.getString("type", "track");
     String userId = string(e, "userId");
     String anonymousId = string(e, "anonymousId");
@@ -215,6 +215,9 @@ public final class MixpanelDestination implements DestinationType {
     if (time == null) {
       time = millis(string(e, "receivedAt"));
     }
+    if (time == null && receivedAt != null) {
+      time = receivedAt.toEpochMilli(); // the job's own receivedAt
+    }
     if (time == null) {
       throw new IllegalArgumentException("the event has no readable timestamp; Mixpanel's import needs its time");
     }
@@ -232,7 +235,7 @@ public final class MixpanelDestination implements DestinationType {
     private final String query;
 
     Client(VendorHttp http, Settings settings) {
-      super(http, settings.maxEvents(), MAX_BYTES);
+      super(http, settings.maxEvents(), MAX_BYTES, MAX_EVENT_BYTES, "1 MB");
       this.settings = settings;
       this.query = "strict=1" + (settings.projectId() == null ? ""
           : "&project_id=" + URLEncoder.encode(settings.projectId(), StandardCharsets.UTF_8));
@@ -240,11 +243,7 @@ public final class MixpanelDestination implements DestinationType {
 
     @Override
     JsonObject map(Event event, JsonObject payload) {
-      JsonObject out = MixpanelDestination.map(payload, event.messageId(), settings.groupKey());
-      if (out.encode().getBytes(StandardCharsets.UTF_8).length > MAX_EVENT_BYTES) {
-        throw new IllegalArgumentException("the event is over Mixpanel's limit of 1 MB per event");
-      }
-      return out;
+      return MixpanelDestination.map(payload, event.messageId(), settings.groupKey(), event.receivedAt());
     }
 
     @Override
