@@ -10,7 +10,9 @@ public enum DeliveryMode {
   /**
    * Batches of many users' events that the destination stages into a file or rows (object storage, a warehouse
    * table). Per-user order still holds across requests (the router's lanes are the same); within one request the
-   * events of a user are in order, and the client keeps that order inside what it writes. Requests are large.
+   * events of a user are in order, and the client keeps that order inside what it writes. Requests are large. A
+   * retryable failure of a request is the destination's, not a user's: the router retries the batch whole after the
+   * backoff rather than one request per user (a rejection is still split to find the event at fault).
    */
   STAGED
 }

@@ -86,6 +86,7 @@ class S3DestinationTest {
     s3 = S3Client.builder().httpClient(UrlConnectionHttpClient.create()).region(Region.US_EAST_1)
         .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create("k", "s")))
         .endpointOverride(URI.create(endpoint)).forcePathStyle(true).build();
+    s3.listObjectsV2(b -> b.bucket("lake")); // S3Mock answers its first request slowly (Spring's lazy start)
     vertx = Vertx.vertx();
     PgConfig pg = new PgConfig(db.host(), db.port(), db.database(), db.user(), db.password());
     pool = pg.createPool(vertx, 4);
@@ -111,7 +112,7 @@ class S3DestinationTest {
 
   private Map<String, Object> config(String prefix) {
     return Map.of("bucket", "lake", "prefix", prefix, "endpoint", endpoint, "accessKeyId", "k", "secretAccessKey", "s",
-        "timeoutMs", 2000);
+        "timeoutMs", 30000);
   }
 
   private DestinationClient client(String id, Map<String, Object> config) {
@@ -196,6 +197,7 @@ class S3DestinationTest {
     //    as a crashed process would be (it kept nothing in memory that matters)
     Map<String, Object> down = new HashMap<>(config("p2"));
     down.put("endpoint", "http://127.0.0.1:1");
+    down.put("timeoutMs", 2000);
     DestinationClient crashed = client("lake2", down);
     List<Event> first = List.of(event(1, "a", 1), event(2, "b", 1), event(3, "a", 2), event(4, "b", 2));
     DeliveryResult r = await(crashed.deliver(first, "node-1"));

@@ -1,5 +1,6 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DeliveryMode;
 import io.eventpipe.destinations.DeliveryResult;
 import io.eventpipe.destinations.DestinationClient;
 import io.eventpipe.destinations.DestinationContext;
@@ -54,8 +55,9 @@ import org.slf4j.LoggerFactory;
  * asks for a read as soon as it drains, so a busy key keeps flowing.
  *
  * <h2>Batches</h2>
- * When a request with several users' events fails (rejected, or retryable and not throttled), nobody gets that
- * outcome yet: each user's jobs are queued again at the front of its lane and sent in a request of their own, and a
+ * When a request with several users' events fails (rejected, or retryable and not throttled; for a
+ * {@link DeliveryMode#STAGED} destination only rejected), nobody gets that outcome yet: each user's jobs are queued
+ * again at the front of its lane and sent in a request of their own, and a
  * rejected request of one user's several events is retried one event per request. Only the user (or the event) at
  * fault is then backed off or aborted.
  *
@@ -472,8 +474,11 @@ final class DestinationWorker extends VerticleBase {
       return; // abandoned by stop(): its jobs stay pending
     }
     metrics.requests.record(System.nanoTime() - d.startedNanos(), TimeUnit.NANOSECONDS);
+    // a staged destination's retryable failure is the destination's (its store is down or slow), not a user's: its
+    // batch is retried whole after the backoff instead of as one request per user (which would only multiply the
+    // requests to a destination that is already failing); a rejection is still split to find the event at fault
     boolean shared = result instanceof DeliveryResult.Rejected
-        || result instanceof DeliveryResult.Retryable r && !r.throttled();
+        || result instanceof DeliveryResult.Retryable r && !r.throttled() && type.mode() == DeliveryMode.STREAM;
     if (shared && (d.users() > 1 || d.jobs().size() > 1 && result instanceof DeliveryResult.Rejected)) {
       // one failure, one victim: retry the members apart before anyone gets this outcome; but a partition fenced
       // while the request ran is not sent again: its jobs stay pending for the migration (a fence() may already

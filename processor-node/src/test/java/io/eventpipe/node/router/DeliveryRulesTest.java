@@ -1,7 +1,6 @@
 package io.eventpipe.node.router;
 
 import io.eventpipe.destinations.RetryAfter;
-import io.eventpipe.destinations.DestinationTypes;
 import io.eventpipe.destinations.http.WebhookDestination;
 import io.eventpipe.workspace.InvalidDestinationConfigException;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,7 +1,5 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.destinations.RetryAfter;
-import io.eventpipe.destinations.DestinationTypes;
 import io.eventpipe.destinations.http.WebhookDestination;
 import static io.eventpipe.node.router.Workspaces.webhook;
 import static io.eventpipe.testing.Waiting.eventually;

@@ -76,6 +76,30 @@ class MappingAndIsolationTest {
   }
 
   @Test
+  void aPartialResultAbortsOnlyTheEventsItNamesAndDeliversTheRestOfTheBatch() {
+    String yaml = Workspaces.of(webhook("partial", "{\"url\": \"" + sink.url("/partial") + "\", \"batch\": "
+        + "{\"maxEvents\": 50}, \"mapping\": {\"set\": {\"properties.via\": \"eventpipe\"}}}"));
+    sink.behave((path, events) -> Sink.Reply.OK);
+    try (NodeFixture node = new NodeFixture(db, "partial", Clock.systemUTC(), yaml)) {
+      node.start();
+      NewJob good = node.event("web", "a", 1);
+      NewJob bad = node.event("web", "b", 1);
+      // stored before ingest checked payloads (or migrated in): not a JSON object, so the mapping cannot apply
+      NewJob broken = new NewJob(bad.partitionId(), bad.routingKey(), bad.sourceId(), bad.destinationId(),
+          bad.messageId(), bad.receivedAt(), "[1,2]".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      node.ingest(good, broken, node.event("web", "a", 2), node.event("web", "b", 2));
+      Sink.Endpoint ep = sink.endpoint("/partial");
+      eventually("the good events delivered, the broken one aborted", () -> succeeded(node, "partial", "a-1")
+          && succeeded(node, "partial", "a-2") && succeeded(node, "partial", "b-2") && node.job("partial", "b-1") != null
+          && node.job("partial", "b-1").state() == JobState.ABORTED.code());
+      assertEquals("mapping: the event is not a JSON object", node.job("partial", "b-1").lastError());
+      assertEquals(1, node.job("partial", "b-1").attempts());
+      assertEquals(3, ep.bodies.size(), ep.bodies.toString());
+      assertTrue(ep.bodies.stream().allMatch(e -> "eventpipe".equals(e.getJsonObject("properties").getString("via"))));
+    }
+  }
+
+  @Test
   void aDestinationAnswering429KeepsItsUsersWaitingWhileAHealthyOneDeliversEverything() {
     String yaml = Workspaces.of(
         webhook("throttled", "{\"url\": \"" + sink.url("/throttled") + "\", \"retry\": {\"initialBackoffMs\": 200}}"),

@@ -1,8 +1,6 @@
 package io.eventpipe.node.router;
 
-import io.eventpipe.destinations.RetryAfter;
 import io.eventpipe.destinations.DestinationTypes;
-import io.eventpipe.destinations.http.WebhookDestination;
 import static io.eventpipe.testing.Waiting.eventually;
 import static io.eventpipe.testing.Waiting.await;
 import io.eventpipe.workspace.WorkspaceConfigStore;

@@ -2,6 +2,7 @@ package io.eventpipe.node.router;
 
 import static io.eventpipe.testing.Waiting.eventually;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.eventpipe.jobsdb.JobState;
 import io.eventpipe.testing.PgDatabase;
@@ -56,6 +57,30 @@ class StagedThroughTheRouterTest {
       assertEquals(perUser, count(db, "SELECT count(*) FROM wh_router.track WHERE routing_key = 'u7'"));
       eventually("the webhook's users wait for a retry", () -> node.job("down", "u7-1") != null
           && node.job("down", "u7-1").state() == JobState.FAILED.code());
+    }
+  }
+
+  @Test
+  void aStagedDestinationThatIsDownRetriesItsBatchWholeInsteadOfOneRequestPerUser(PgDatabase db) {
+    String yaml = Workspaces.of("  - {id: whdown, type: postgres, sources: [web], config: {\"url\": "
+        + "\"postgresql://x@127.0.0.1:1/db\", \"timeoutMs\": 1000, \"batch\": {\"maxEvents\": 500},"
+        + " \"retry\": {\"initialBackoffMs\": 60000}}}");
+    try (NodeFixture node = new NodeFixture(db, "stageddown", Clock.systemUTC(), yaml)) {
+      node.start();
+      int users = 100;
+      node.ingest(node.users("web", "u", users, 1));
+      eventually("the users' events failed and wait for their retry", () -> {
+        for (int u : new int[] {0, 37, 63, users - 1}) {
+          NodeFixture.JobRow row = node.job("whdown", "u" + u + "-1");
+          if (row == null || row.state() != JobState.FAILED.code()) {
+            return false;
+          }
+        }
+        return true;
+      });
+      long requests = node.registry.find("router.request.latency").tag("destination", "whdown").timer().count();
+      assertTrue(requests < users / 4, "a few batches, not a request per user: " + requests);
+      assertTrue(node.job("whdown", "u0-1").lastError().startsWith("postgres: "), node.job("whdown", "u0-1").lastError());
     }
   }
 
