@@ -171,4 +171,25 @@ class VendorsThroughTheRouterTest {
       }
     }
   }
+
+  @Test
+  void aMergeIsDeliveredToAWebhookLikeAnyTypeAndRejectedAloneByAmplitude(PgDatabase db) throws Exception {
+    try (Vendor amp = new Vendor(true); Sink sink = new Sink()) {
+      sink.behave((path, events) -> Sink.Reply.OK);
+      String yaml = Workspaces.of(Workspaces.webhook("hook", "{\"url\": \"" + sink.url("/merge") + "\"}"),
+          "  - {id: amp, type: amplitude, sources: [web], config: {\"apiKey\": \"amp-key\", \"url\": \""
+              + amp.url("/2/httpapi") + "\", \"batch\": {\"maxEvents\": 10}}}");
+      try (NodeFixture node = new NodeFixture(db, "merges", Clock.systemUTC(), yaml)) {
+        node.start();
+        node.ingest(node.event("web", "mu", 1), node.event("web", "mu", 2, "merge", null), node.event("web", "mu", 3));
+        Sink.Endpoint ep = sink.endpoint("/merge");
+        eventually("the webhook got all three, amplitude the two tracks", () -> ep.bodies.size() == 3
+            && node.job("amp", "mu-3") != null && node.job("amp", "mu-3").state() == JobState.SUCCEEDED.code()
+            && node.job("amp", "mu-2").state() == JobState.ABORTED.code(), () -> ep.bodies + " " + amp.arrived);
+        assertEquals(List.of("track", "merge", "track"), ep.bodies.stream().map(b -> b.getString("type")).toList());
+        assertTrue(node.job("amp", "mu-2").lastError().contains("not 'merge'"), node.job("amp", "mu-2").lastError());
+        assertEquals(List.of(1, 3), amp.arrived.get("mu"));
+      }
+    }
+  }
 }
