@@ -328,6 +328,19 @@ public final class GatewayServer {
       throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
     }
     if (webhook != null) {
+      String type = webhook.headers().get(HttpHeaders.CONTENT_TYPE);
+      if (type != null && type.toLowerCase(java.util.Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
+        // GitHub's form content type: the JSON is the 'payload' field
+        String payload = QueryStrings.parse(new String(decoded, java.nio.charset.StandardCharsets.UTF_8)).get("payload");
+        if (payload == null) {
+          throw new GatewayException(400, "a form-encoded webhook needs its JSON in the 'payload' field (or send"
+              + " Content-Type: application/json)");
+        }
+        decoded = payload.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (!reader.charge(decoded.length)) {
+          throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
+        }
+      }
       return parser.parseWebhook(webhook.config(), decoded, webhook.headers()::get, ctx);
     }
     return parser.parseRequest(endpoint, decoded, ctx);

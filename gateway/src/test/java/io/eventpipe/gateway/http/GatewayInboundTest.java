@@ -127,6 +127,16 @@ class GatewayInboundTest {
     assertEquals("push", job.json().getString("event"));
     assertEquals("refs/heads/main", job.json().getJsonObject("properties").getString("ref"));
 
+    // GitHub's other content type: the JSON form-encoded in 'payload'
+    String form = "payload=" + java.net.URLEncoder.encode("{\"action\":\"opened\",\"sender\":{\"login\":\"inb-octo-form\"}}",
+        StandardCharsets.UTF_8);
+    assertStatus(200, hook(GITHUB_KEY, Map.of("Content-Type", "application/x-www-form-urlencoded", "X-GitHub-Event",
+        "issues", "X-GitHub-Delivery", "d-inb-form"), form));
+    assertEquals("opened", onlyJob("inb-octo-form").json().getJsonObject("properties").getString("action"));
+    Reply noPayload = hook(GITHUB_KEY, Map.of("Content-Type", "application/x-www-form-urlencoded"), "other=1");
+    assertStatus(400, noPayload);
+    assertTrue(error(noPayload).contains("'payload'"), error(noPayload));
+
     Reply noEvent = hook(GITHUB_KEY, Map.of(), "{\"sender\":{\"login\":\"inb-octo-2\"}}");
     assertStatus(400, noEvent);
     assertTrue(error(noEvent).startsWith("eventName: ") && error(noEvent).contains("header X-GitHub-Event"),
