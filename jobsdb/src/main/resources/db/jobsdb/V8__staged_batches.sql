@@ -2,7 +2,8 @@
 -- object key and its content. A retried upload (after a failure or a crash) finds the batch of its jobs and writes
 -- the same object with the same content, so an event is never in two objects and never lost; jobs of an uploaded
 -- batch that come again (their outcome was not written before a crash) are delivered without a second upload.
--- The content is cleared once uploaded; uploaded rows are kept for an hour (the destination deletes older ones).
+-- The content is cleared once uploaded; uploaded rows are kept for an hour, rows never uploaded (their jobs were
+-- aborted) for a week.
 CREATE TABLE staged_batches (
   destination_id text NOT NULL,
   object_key text NOT NULL,

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class KafkaDestinationTest {
 
-  static final EgressPolicy LOOPBACK = EgressPolicy.of(List.of("127.0.0.0/8"), List.of());
+  static final EgressPolicy LOOPBACK = EgressPolicy.of(List.of("127.0.0.0/8", "::1"), List.of());
 
   private Vertx vertx;
 

@@ -44,7 +44,7 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
 /**
  * The {@code s3} destination type ({@link DeliveryMode#STAGED}): each request of the router becomes one gzipped
  * NDJSON object (one event per line, each user's events together and in order) in an S3-compatible bucket, under a
- * time-partitioned key {@code <prefix>/dt=YYYY-MM-DD/hour=HH/<node>-<first job>-<last job>.ndjson.gz}.
+ * time-partitioned key {@code <prefix>/dt=YYYY-MM-DD/hour=HH/<node>-<first job>-<last job>-<events>.ndjson.gz}.
  *
  * <pre>{@code
  * config:
@@ -77,6 +77,8 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
  */
 public final class S3Destination implements DestinationType {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(S3Destination.class);
+
   public static final String NAME = "s3";
   static final Set<String> KEYS = Set.of("bucket", "prefix", "region", "endpoint", "accessKeyId", "secretAccessKey",
       "timeoutMs", "batch");
@@ -85,6 +87,7 @@ public final class S3Destination implements DestinationType {
   public static final String SCHEMA_SERVICE = "jobsdb.schema";
   static final long RESOLVE_TTL_MS = 5_000;
   static final Duration KEEP_UPLOADED = Duration.ofHours(1);
+  static final Duration KEEP_UNUPLOADED = Duration.ofDays(7);
   private static final Pattern BUCKET = Pattern.compile("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
   private static final Pattern PREFIX = Pattern.compile("[A-Za-z0-9!_.*'()/=-]*");
   private static final DateTimeFormatter PARTITION = DateTimeFormatter.ofPattern("'dt='yyyy-MM-dd'/hour='HH")
@@ -367,15 +370,22 @@ public final class S3Destination implements DestinationType {
           .mapEmpty();
     }
 
-    /** Deletes this destination's batches uploaded more than an hour ago, at most every ten minutes. */
+    /**
+     * Deletes this destination's batches uploaded more than an hour ago and those never uploaded for a week, at most
+     * every ten minutes.
+     */
     private void cleanUp() {
       long now = clock.millis();
       if (now - cleanedAtMs < Duration.ofMinutes(10).toMillis()) {
         return;
       }
       cleanedAtMs = now;
-      pool.preparedQuery("DELETE FROM " + table + " WHERE destination_id = $1 AND uploaded_at < now() - make_interval(secs => $2)")
-          .execute(Tuple.of(destinationId, (double) KEEP_UPLOADED.toSeconds()));
+      // a batch never uploaded (its jobs were aborted: no such bucket, access denied) holds its content: gone after a
+      // week, when its jobs are long aborted (a replay after that makes a new batch; nothing of the old one was written)
+      pool.preparedQuery("DELETE FROM " + table + " WHERE destination_id = $1 AND (uploaded_at < now() - make_interval(secs"
+              + " => $2) OR uploaded_at IS NULL AND created_at < now() - make_interval(secs => $3))")
+          .execute(Tuple.of(destinationId, (double) KEEP_UPLOADED.toSeconds(), (double) KEEP_UNUPLOADED.toSeconds()))
+          .onFailure(e -> LOG.warn("Destination {}: deleting old batch records failed: {}", destinationId, e.toString()));
     }
 
     static DeliveryResult classify(Throwable e) {

@@ -238,6 +238,41 @@ class S3DestinationTest {
   }
 
   @Test
+  void oldBatchRecordsAreDeleted() throws Exception {
+    sql("INSERT INTO " + schema + ".staged_batches (destination_id, object_key, job_ids, first_job_id, last_job_id, events,"
+        + " created_at, uploaded_at) VALUES"
+        + " ('lake4', 'old', '{900}', 900, 900, 1, now() - interval '2 hours', now() - interval '2 hours'),"
+        + " ('lake4', 'stuck', '{901}', 901, 901, 1, now() - interval '8 days', NULL),"
+        + " ('lake4', 'recent', '{902}', 902, 902, 1, now() - interval '10 minutes', now() - interval '10 minutes'),"
+        + " ('lake4', 'waiting', '{904}', 904, 904, 1, now() - interval '1 day', NULL)");
+    DestinationClient client = client("lake4", config("p4"));
+    try {
+      assertSame(DeliveryResult.DELIVERED, await(client.deliver(List.of(event(903, "a", 1)), null)));
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      List<String> keys;
+      do {
+        keys = new ArrayList<>();
+        try (Connection c = db.connect(); Statement s = c.createStatement();
+            java.sql.ResultSet rs = s.executeQuery("SELECT object_key FROM " + schema
+                + ".staged_batches WHERE destination_id = 'lake4' ORDER BY object_key")) {
+          while (rs.next()) {
+            keys.add(rs.getString(1));
+          }
+        }
+      } while (keys.size() != 3 && System.nanoTime() < deadline && sleep());
+      assertEquals(3, keys.size(), keys.toString());
+      assertTrue(keys.contains("recent") && keys.contains("waiting"), keys.toString());
+    } finally {
+      await(client.close());
+    }
+  }
+
+  private static boolean sleep() throws InterruptedException {
+    Thread.sleep(50);
+    return true;
+  }
+
+  @Test
   void aMissingBucketIsPermanent() throws Exception {
     Map<String, Object> noBucket = new HashMap<>(config("p3"));
     noBucket.put("bucket", "no-such-bucket");
