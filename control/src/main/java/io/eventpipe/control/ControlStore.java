@@ -86,6 +86,11 @@ public final class ControlStore implements AutoCloseable {
     return pg;
   }
 
+  /** The store's connections, for the other record kinds of the control schema ({@link Regulations}). */
+  Pool pool() {
+    return pool;
+  }
+
   /** The current topology, or empty when the cluster was never initialized. */
   public Future<Optional<Topology>> current() {
     return pool.withConnection(conn -> currentIn(conn));
@@ -195,6 +200,12 @@ public final class ControlStore implements AutoCloseable {
   public Future<Boolean> switched(String migration) {
     return pool.preparedQuery("SELECT 1 FROM control.topology WHERE migration = $1 LIMIT 1").execute(Tuple.of(migration))
         .map(rows -> rows.rowCount() > 0);
+  }
+
+  /** The epoch {@code migration} published, if it did (a rollback's migration publishes one too). */
+  public Future<Optional<Long>> epochOf(String migration) {
+    return pool.preparedQuery("SELECT max(epoch) FROM control.topology WHERE migration = $1").execute(Tuple.of(migration))
+        .map(rows -> Optional.ofNullable(rows.iterator().next().getLong(0)));
   }
 
   /** The node count of the current epoch (nodes beyond it may be registered: new ones, or removed ones still running). */

@@ -17,6 +17,7 @@ import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -125,6 +126,45 @@ class ControlRolesTest {
       sqlDenied(c, "ALTER TABLE control.nodes DISABLE ROW LEVEL SECURITY");
     }
     await(migrator.closeAsync());
+  }
+
+  @Test
+  void regulationsAreRecordedByNodesReadByEveryRoleAndNeverRewritten() throws Exception {
+    ControlStore node0 = await(ControlStore.open(vertx, as(ControlRoles.node(0), PW)));
+    ControlStore proxy = await(ControlStore.open(vertx, as(ControlRoles.PROXY, PW)));
+    ControlStore status = await(ControlStore.open(vertx, as(ControlRoles.STATUS, PW)));
+    ControlStore migrator = await(ControlStore.open(vertx, as(ControlRoles.MIGRATOR, PW)));
+    Regulations.Requested first = await(Regulations.request(node0, Regulations.Kind.DELETE, "u-1", "ops@example"));
+    assertTrue(first.created());
+    Regulations.Requested again = await(Regulations.request(node0, Regulations.Kind.DELETE, "u-1", "someone else"));
+    assertTrue(!again.created() && again.regulation().id() == first.regulation().id(), "idempotent per kind and user");
+    assertEquals("ops@example", again.regulation().requestedBy(), "the first request's author stays");
+    await(Regulations.recordApplied(node0, first.regulation().id(), 0, 3, new Integer[] {5}, new String[] {"m-1"}));
+    for (ControlStore reader : List.of(proxy, status, migrator)) {
+      Regulations.Regulation r = await(Regulations.list(reader)).get(0);
+      assertEquals("u-1", r.userId());
+      assertEquals(3, r.nodes().get(0).removed(), "status per node is readable");
+    }
+    var keys = await(Regulations.removedKeys(migrator, first.regulation().id()));
+    assertEquals(List.of(5), List.of(keys.getKey()));
+    assertEquals(List.of("m-1"), List.of(keys.getValue()));
+
+    // a node writes its own status only; the proxy records nothing; nobody rewrites or deletes a request
+    ExecutionException other = assertThrows(ExecutionException.class,
+        () -> get(Regulations.recordApplied(node0, first.regulation().id(), 1, 0, new Integer[0], new String[0])));
+    assertTrue(other.getCause().getMessage().contains("row-level security"), other.getCause().getMessage());
+    denied(Regulations.request(proxy, Regulations.Kind.SUPPRESS, "u-2", "attacker"));
+    denied(Regulations.recordApplied(proxy, first.regulation().id(), 0, 0, new Integer[0], new String[0]));
+    try (Connection c = jdbc(ControlRoles.node(0))) {
+      sqlDenied(c, "UPDATE control.regulations SET user_id = 'someone-else'");
+      sqlDenied(c, "DELETE FROM control.regulations");
+    }
+    try (Connection c = jdbc(ControlRoles.MIGRATOR)) {
+      sqlDenied(c, "DELETE FROM control.regulations");
+    }
+    for (ControlStore st : List.of(node0, proxy, status, migrator)) {
+      await(st.closeAsync());
+    }
   }
 
   private PgConfig as(String user, String password) {

@@ -17,6 +17,13 @@ public enum Endpoint {
   GROUP("/v1/group", EventType.GROUP, Shape.SINGLE),
   /** {@code POST /v1/alias}: one alias event. */
   ALIAS("/v1/alias", EventType.ALIAS, Shape.SINGLE),
+  /** {@code POST /v1/merge}: one identity merge (RudderStack), {@code mergeProperties} with two identities. */
+  MERGE("/v1/merge", EventType.MERGE, Shape.SINGLE),
+  /**
+   * {@code POST /v1/webhook?writeKey=...}: a SaaS tool's webhook body, which becomes one track event of the source as
+   * its {@link io.eventpipe.workspace.WebhookSource} says.
+   */
+  WEBHOOK("/v1/webhook", EventType.TRACK, Shape.WEBHOOK),
   /** {@code POST /v1/batch}: {@code {"batch": [...]}}, each element carrying its own {@code type}. */
   BATCH("/v1/batch", null, Shape.BATCH),
   /** {@code POST /v1/import}: same body as {@link #BATCH} (historical imports). */
@@ -35,7 +42,9 @@ public enum Endpoint {
     /** The body is {@code {"batch": [...]}}; each element has its own type. */
     BATCH,
     /** The event is built from query-string parameters; there is no body. */
-    PIXEL
+    PIXEL,
+    /** The body is a SaaS tool's webhook (any JSON object); the source's configuration says how it becomes an event. */
+    WEBHOOK
   }
 
   private final String path;
@@ -64,6 +73,10 @@ public enum Endpoint {
 
   public boolean isBatch() {
     return shape == Shape.BATCH;
+  }
+
+  public boolean isWebhook() {
+    return shape == Shape.WEBHOOK;
   }
 
   public boolean isPixel() {

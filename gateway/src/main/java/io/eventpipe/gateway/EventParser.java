@@ -51,6 +51,18 @@ public interface EventParser {
    */
   ParsedRequest parseRequest(Endpoint endpoint, byte[] body, RequestContext context);
 
+  /**
+   * Parses the body of {@code POST /v1/webhook} into one track event of a source: the body (one JSON object, under the
+   * same rules of encoding, nesting (one level less: it is stored under {@code properties}), strings and size as any
+   * other) becomes the event's {@code properties}; its name, routing key (stored as {@code userId}) and messageId are
+   * read where {@code webhook} says. A routing key or name that is not found is a 400 naming the field looked for.
+   *
+   * @param headers the request's headers by name (case-insensitive), for {@code header:NAME} references
+   * @throws GatewayException 400 for invalid input, 413 for an oversized body or event
+   */
+  ParsedRequest parseWebhook(io.eventpipe.workspace.WebhookSource webhook, byte[] body,
+      java.util.function.Function<String, String> headers, RequestContext context);
+
   /** {@link #parseRequest} without the body's write key. */
   default List<Event> parse(Endpoint endpoint, byte[] body, RequestContext context) {
     return parseRequest(endpoint, body, context).events();

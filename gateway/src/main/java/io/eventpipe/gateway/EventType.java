@@ -2,14 +2,19 @@ package io.eventpipe.gateway;
 
 import java.util.Optional;
 
-/** The six event types of the RudderStack / Segment spec, with their wire names. */
+/**
+ * The six event types of the RudderStack / Segment spec, and RudderStack's {@code merge} (identity merges, only
+ * through {@code POST /v1/merge}), with their wire names.
+ */
 public enum EventType {
   TRACK("track"),
   IDENTIFY("identify"),
   PAGE("page"),
   SCREEN("screen"),
   GROUP("group"),
-  ALIAS("alias");
+  ALIAS("alias"),
+  /** RudderStack's identity merge: {@code mergeProperties} links two identities of a user. */
+  MERGE("merge");
 
   private final String wireName;
 
@@ -22,7 +27,10 @@ public enum EventType {
     return wireName;
   }
 
-  /** The type whose wire name is exactly {@code name} (case-sensitive, as the SDKs send it). */
+  /**
+   * The type whose wire name is exactly {@code name} (case-sensitive, as the SDKs send it), among the six a batch may
+   * hold: {@code merge} is taken only by its own endpoint.
+   */
   public static Optional<EventType> fromWireName(String name) {
     if (name == null) {
       return Optional.empty();

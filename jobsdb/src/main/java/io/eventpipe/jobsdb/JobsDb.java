@@ -44,7 +44,17 @@ public interface JobsDb extends AutoCloseable {
    * {@link JobsDbException.Fenced} and stores nothing; the others in the transaction are not affected, and when a
    * shared transaction fails its callers are retried one by one, so only the one at fault fails.
    */
-  Future<StoreResult> store(List<NewJob> jobs);
+  default Future<StoreResult> store(List<NewJob> jobs) {
+    return store(jobs, Long.MAX_VALUE);
+  }
+
+  /**
+   * {@link #store(List)} by a writer whose topology is at {@code writerEpoch}: a partition held for a migration whose
+   * switch publishes a later epoch refuses it as fenced ({@link NodePartitions#writeFloors}): a writer that old
+   * routes by a topology in which the partition is another node's. {@link Long#MAX_VALUE}: a writer that owns every
+   * partition it writes (a standalone node).
+   */
+  Future<StoreResult> store(List<NewJob> jobs, long writerEpoch);
 
   /**
    * Stores jobs inside the caller's transaction, bypassing group commit and dedup (used for fan-out, where

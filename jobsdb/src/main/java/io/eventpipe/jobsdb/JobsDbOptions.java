@@ -16,6 +16,9 @@ import java.util.Objects;
  * @param dedupWindow     how long a messageId is remembered per partition; zero disables dedup
  * @param maintenanceEvery how often finished datasets and old dedup buckets are dropped
  * @param clock           the time source, injected so tests control it
+ * @param finishedRetention how long finished jobs (succeeded, aborted, migrated) are kept after their last state change
+ *                        before their dataset may be dropped whole (or compacted); zero (the default) drops a dataset as
+ *                        soon as all its jobs finished. Pending jobs are never dropped, whatever the retention.
  */
 public record JobsDbOptions(
     String queue,
@@ -26,7 +29,8 @@ public record JobsDbOptions(
     int maxConcurrentCommits,
     Duration dedupWindow,
     Duration maintenanceEvery,
-    Clock clock) {
+    Clock clock,
+    Duration finishedRetention) {
 
   public static final long DEFAULT_DATASET_SIZE = 1L << 20;
 
@@ -53,6 +57,10 @@ public record JobsDbOptions(
     Objects.requireNonNull(dedupWindow, "dedupWindow");
     Objects.requireNonNull(maintenanceEvery, "maintenanceEvery");
     Objects.requireNonNull(clock, "clock");
+    Objects.requireNonNull(finishedRetention, "finishedRetention");
+    if (finishedRetention.isNegative()) {
+      throw new IllegalArgumentException("finishedRetention must not be negative, was " + finishedRetention);
+    }
     if (dedupWindow.isNegative()) {
       throw new IllegalArgumentException("dedupWindow must not be negative, was " + dedupWindow);
     }
@@ -63,7 +71,7 @@ public record JobsDbOptions(
 
   public static JobsDbOptions defaults(String queue) {
     return new JobsDbOptions(queue, DEFAULT_DATASET_SIZE, 2000, 8L << 20, 100_000, 2, Duration.ofHours(1),
-        Duration.ofSeconds(5), Clock.systemUTC());
+        Duration.ofSeconds(5), Clock.systemUTC(), Duration.ZERO);
   }
 
   public String schema() {
@@ -71,30 +79,34 @@ public record JobsDbOptions(
   }
 
   public JobsDbOptions withDatasetSize(long v) {
-    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention);
   }
 
   public JobsDbOptions withMaxBatchJobs(int v) {
-    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), maxConcurrentCommits, dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention);
   }
 
   public JobsDbOptions withMaxQueuedJobs(int v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention);
   }
 
   public JobsDbOptions withMaxConcurrentCommits(int v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, dedupWindow, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, dedupWindow, maintenanceEvery, clock, finishedRetention);
   }
 
   public JobsDbOptions withDedupWindow(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, v, maintenanceEvery, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, v, maintenanceEvery, clock, finishedRetention);
   }
 
   public JobsDbOptions withMaintenanceEvery(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, v, clock);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, v, clock, finishedRetention);
+  }
+
+  public JobsDbOptions withFinishedRetention(Duration v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, v);
   }
 
   public JobsDbOptions withClock(Clock v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, v);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, v, finishedRetention);
   }
 }

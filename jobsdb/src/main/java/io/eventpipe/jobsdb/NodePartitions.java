@@ -36,6 +36,9 @@ import org.flywaydb.core.Flyway;
  */
 public final class NodePartitions {
 
+  /** A {@link #writeFloors} entry: the partition accepts no writer at all (fenced or gone). */
+  public static final long NO_WRITER = Long.MAX_VALUE;
+
   /** The channel on which state changes are announced in the node's database. */
   public static final String CHANNEL = "partitions";
   /** The advisory lock key that the process serving a node's database holds for its whole life. */
@@ -129,12 +132,42 @@ public final class NodePartitions {
    * node records as gone keeps the tombstone's migration ({@code gone_migration}), so {@link #unhold} restores it.
    */
   public Future<Void> hold(String migrationId, Collection<Integer> partitions) {
-    return change("INSERT INTO node.partition_state (partition_id, state, migration_id)"
-        + " SELECT p, 1, $2 FROM unnest($1::int[]) AS p"
+    return hold(migrationId, partitions, null);
+  }
+
+  /**
+   * {@link #hold(String, Collection)}, accepting writes only from writers at {@code epoch} or later (the epoch the
+   * migration's switch publishes; see {@link #writeFloors}); null: from any writer.
+   */
+  public Future<Void> hold(String migrationId, Collection<Integer> partitions, Long epoch) {
+    return change("INSERT INTO node.partition_state (partition_id, state, migration_id, hold_epoch)"
+        + " SELECT p, 1, $2, $3 FROM unnest($1::int[]) AS p"
         + " ON CONFLICT (partition_id) DO UPDATE SET state = 1, migration_id = EXCLUDED.migration_id, confirmed = false, since = now(),"
+        + " hold_epoch = EXCLUDED.hold_epoch,"
         + " gone_migration = CASE WHEN node.partition_state.state = 3 THEN node.partition_state.migration_id"
         + " ELSE node.partition_state.gone_migration END"
-        + " WHERE node.partition_state.migration_id <> EXCLUDED.migration_id", migrationId, partitions);
+        + " WHERE node.partition_state.migration_id <> EXCLUDED.migration_id",
+        Tuple.of(partitions.toArray(new Integer[0]), migrationId, epoch));
+  }
+
+  /**
+   * Inside the caller's transaction, as {@link #refused}: for each partition among {@code partitions} that limits
+   * writes, the lowest writer epoch it accepts: {@link #NO_WRITER} for a fenced or gone one, a held one's
+   * {@code hold_epoch}. A partition missing from the map accepts every writer.
+   */
+  public static Future<Map<Integer, Long>> writeFloors(SqlClient tx, Collection<Integer> partitions) {
+    Integer[] parts = partitions.toArray(new Integer[0]);
+    return tx.query("SELECT 1 FROM node.fence_lock FOR SHARE").execute()
+        .compose(v -> tx.preparedQuery("SELECT partition_id, CASE WHEN state >= 2 THEN " + NO_WRITER + " ELSE hold_epoch END"
+                + " FROM node.partition_state WHERE (state >= 2 OR hold_epoch IS NOT NULL) AND partition_id = ANY($1::int[])")
+            .execute(Tuple.of((Object) parts)))
+        .map(rows -> {
+          Map<Integer, Long> out = new java.util.HashMap<>();
+          for (Row r : rows) {
+            out.put(r.getInteger(0), r.getLong(1));
+          }
+          return out;
+        });
   }
 
   /**
@@ -209,15 +242,33 @@ public final class NodePartitions {
   }
 
   /**
-   * Takes this database's {@link #INSTANCE_LOCK} on a connection of its own and returns it: held as long as the
-   * connection lives. Fails if another process holds it (two processes must never serve one node's database).
+   * How long the process that last took this database's instance lock keeps delivering once it cannot reach the
+   * database (see {@link #lockInstance(Vertx, PgConfig, java.time.Duration, String)}); empty if it never said (an older
+   * version, or never served).
    */
-  public static Future<io.vertx.pgclient.PgConnection> lockInstance(Vertx vertx, PgConfig pg) {
+  public Future<java.util.Optional<java.time.Duration>> selfFence() {
+    return pool.query("SELECT self_fence_ms FROM node.self_fence WHERE id = 1").execute()
+        .map(rows -> rows.size() == 0 ? java.util.Optional.empty()
+            : java.util.Optional.of(java.time.Duration.ofMillis(rows.iterator().next().getInteger(0))));
+  }
+
+  /**
+   * Takes this database's {@link #INSTANCE_LOCK} on a connection of its own and returns it: held as long as the
+   * connection lives. Fails if another process holds it (two processes must never serve one node's database). Once it
+   * holds the lock it records {@code selfFence}, the promise its caller keeps: no delivery of it stays open longer than
+   * that after it last reached the database (the migrator waits that long before confirming for a node that is down).
+   */
+  public static Future<io.vertx.pgclient.PgConnection> lockInstance(Vertx vertx, PgConfig pg, java.time.Duration selfFence,
+      String node) {
     return io.vertx.pgclient.PgConnection.connect(vertx, pg.connectOptions()).compose(conn -> conn
         .query("SELECT pg_try_advisory_lock(" + INSTANCE_LOCK + ")").execute()
         .compose(rows -> {
           if (rows.iterator().next().getBoolean(0)) {
-            return Future.succeededFuture(conn);
+            return conn.preparedQuery("INSERT INTO node.self_fence (id, self_fence_ms, node) VALUES (1, $1, $2)"
+                    + " ON CONFLICT (id) DO UPDATE SET self_fence_ms = EXCLUDED.self_fence_ms, node = EXCLUDED.node, since = now()")
+                .execute(Tuple.of((int) Math.max(1, selfFence.toMillis()), node))
+                .<io.vertx.pgclient.PgConnection>map(conn)
+                .recover(e -> conn.close().transform(x -> Future.failedFuture(e)));
           }
           return conn.close().transform(x -> Future.failedFuture(new JobsDbException("another process is serving the node"
               + " database " + pg.redacted() + " (it holds the node's instance lock): two processes must not serve one node")));
@@ -225,8 +276,12 @@ public final class NodePartitions {
   }
 
   private Future<Void> change(String sql, String migrationId, Collection<Integer> partitions) {
+    return change(sql, Tuple.of(partitions.toArray(new Integer[0]), migrationId));
+  }
+
+  private Future<Void> change(String sql, Tuple args) {
     return pool.withTransaction(conn -> conn.preparedQuery(sql)
-        .execute(Tuple.of(partitions.toArray(new Integer[0]), migrationId))
+        .execute(args)
         .compose(v -> notify(conn)));
   }
 

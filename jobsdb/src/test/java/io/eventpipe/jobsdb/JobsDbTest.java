@@ -4,6 +4,7 @@ import static io.eventpipe.testing.Waiting.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.eventpipe.testing.PgDatabase;
@@ -374,6 +375,32 @@ class JobsDbTest {
     }
     await(restarted.store(more));
     assertEquals(600, fx.drain(restarted, "d").size());
+  }
+
+  @Test
+  void finishedJobsAreKeptForTheRetentionThenTheirDatasetIsDroppedWhole() throws Exception {
+    JobsDb db = fx.open(fx.options("retain").withDatasetSize(2048).withMaxBatchJobs(256)
+        .withFinishedRetention(java.time.Duration.ofHours(2)));
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = 0; i < 5000; i++) {
+      jobs.add(fx.job(i % 8, "k" + (i % 13), "d", "m" + i, "n" + i));
+    }
+    for (int i = 0; i < jobs.size(); i += 500) {
+      await(db.store(jobs.subList(i, i + 500)));
+    }
+    assertEquals(5000, fx.drain(db, "d").size()); // every job succeeded, at the clock's now
+    int before = await(db.datasets()).size();
+    assertTrue(before >= 3, "the jobs span datasets: " + await(db.datasets()));
+    await(db.runMaintenance());
+    assertEquals(before, await(db.datasets()).size(), "finished jobs within the retention keep their datasets");
+    fx.clock.advance(java.time.Duration.ofMinutes(119));
+    await(db.runMaintenance());
+    assertEquals(before, await(db.datasets()).size(), "still within the retention");
+    fx.clock.advance(java.time.Duration.ofMinutes(2));
+    await(db.runMaintenance());
+    assertTrue(await(db.datasets()).size() < before, "past the retention, full finished datasets are dropped whole: "
+        + await(db.datasets()));
+    assertThrows(IllegalArgumentException.class, () -> fx.options("bad").withFinishedRetention(java.time.Duration.ofSeconds(-1)));
   }
 
   @Test

@@ -507,4 +507,33 @@ class PartitionMoverTest {
     assertEquals(Set.of(100), refused.partitions());
     assertEquals(1, await(db.store(List.of(src.job(101, "fine", "", "m10-2", "y")))).stored());
   }
+
+  /**
+   * Hole 7 of issue 15, the rest of it: a partition that moved away and is now held here again for a migration back
+   * accepts writes only from writers at that migration's new epoch or later. Before its switch the partition is another
+   * node's; a writer with an older topology (this node cut off from the control store at the epoch when it owned the
+   * partition, and a proxy as old) would store its events beside the owner's newer ones.
+   */
+  @Test
+  void aPartitionHeldForAMigrationBackRefusesWritersOlderThanItsSwitch() {
+    JobsDb db = src.open(src.options("q11"));
+    NodePartitions parts = partitions(src);
+    await(parts.fence("mig-11a", Set.of(110))); // epoch 1 -> 2: 110 moved away
+    await(parts.markGone("mig-11a", Set.of(110)));
+    await(parts.hold("mig-11b", Set.of(110, 111), 3L)); // the migration back publishes epoch 3
+    JobsDbException.Fenced refused = assertThrows(JobsDbException.Fenced.class,
+        () -> await(db.store(List.of(src.job(110, "stale", "", "m11-1", "x")), 1)));
+    assertEquals(Set.of(110), refused.partitions());
+    assertThrows(JobsDbException.Fenced.class, () -> await(db.store(List.of(src.job(111, "early", "", "m11-2", "x")), 2)));
+    // one caller's refusal is its own: a writer at the new epoch committing beside it stores its events
+    Future<StoreResult> stale = db.store(List.of(src.job(110, "stale", "", "m11-3", "x")), 2);
+    Future<StoreResult> current = db.store(List.of(src.job(110, "after-switch", "", "m11-4", "y"), src.job(111, "after-switch",
+        "", "m11-5", "y")), 3);
+    assertThrows(JobsDbException.Fenced.class, () -> await(stale));
+    assertEquals(2, await(current).stored());
+    assertEquals(1, await(db.store(List.of(src.job(112, "standalone", "", "m11-6", "z")))).stored(), "no floor on a partition not held");
+    await(parts.release("mig-11b", Set.of(110, 111)));
+    assertEquals(1, await(db.store(List.of(src.job(110, "released", "", "m11-7", "z")), 1)).stored(),
+        "a released partition limits no writer here (the node's topology check is the owner's)");
+  }
 }

@@ -39,10 +39,12 @@ public final class Main {
       "down-window-seconds", "cooldown-seconds", "failing-ratio");
   private static final Set<String> NODE_FLAGS = with(HTTP_FLAGS, "node-id", "pg-url", "control-url", "cluster-nodes", "advertise",
       "config", "port", "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "secret-env-allow",
-      "secret-file-allow", "allow-non-durable-database");
+      "secret-file-allow", "allow-non-durable-database", "self-fence-ms", "retention-finished-hours");
   private static final Set<String> PROXY_FLAGS = with(HTTP_FLAGS, "control-url", "config", "port", "host", "admin-port",
       "admin-host", "ingest-token", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
+  private static final Set<String> REGULATION_FLAGS = Set.of("data-dir", "control-url", "admin-token", "user", "suppress", "delete",
+      "requested-by", "wait-seconds", "progress");
   private static final Set<String> MIGRATOR_FLAGS = Set.of("to", "control-url", "node-pg-url", "abort", "only",
       "batch-jobs", "max-jobs-per-second", "throttle", "target-latency-ratio", "ready-timeout-seconds", "lease-seconds", "progress",
       "allow-non-durable-database", "lock-wait-seconds", "if-initialized");
@@ -68,6 +70,7 @@ public final class Main {
       case "node" -> NODE_FLAGS;
       case "proxy" -> PROXY_FLAGS;
       case "status" -> STATUS_FLAGS;
+      case "regulation" -> REGULATION_FLAGS;
       case "migrator" -> MIGRATOR_FLAGS;
       case "scale" -> SCALE_FLAGS;
       case "autoscaler" -> AUTOSCALER_FLAGS;
@@ -97,6 +100,13 @@ public final class Main {
         case "node" -> node(new Flags(rest, NODE_FLAGS, System.getenv()));
         case "proxy" -> proxy(new Flags(rest, PROXY_FLAGS, System.getenv()));
         case "status" -> Status.run(new Flags(rest, STATUS_FLAGS, System.getenv()));
+        case "regulation" -> {
+          if (rest.length == 0 || rest[0].startsWith("--")) {
+            throw new Flags.BadFlag("an action is required: regulation suppress|delete|list --user ID");
+          }
+          System.exit(Regulation.run(rest[0], new Flags(java.util.Arrays.copyOfRange(rest, 1, rest.length), REGULATION_FLAGS,
+              System.getenv())));
+        }
         case "migrator" -> System.exit(Migrate.migrator(new Flags(rest, MIGRATOR_FLAGS, System.getenv())));
         case "scale" -> System.exit(Migrate.scale(new Flags(rest, SCALE_FLAGS, System.getenv())));
         case "autoscaler" -> Autoscale.run(new Flags(rest, AUTOSCALER_FLAGS, System.getenv()));
@@ -133,12 +143,19 @@ public final class Main {
                   --cluster-nodes N (creates the topology of a new cluster)
                   --advertise HOST:PORT  --config FILE  --port 8080  --admin-port 8081  --admin-token TOKEN
                   --ingest-token TOKEN (what proxies send; required with --control-url, not the admin token)
+                  --self-fence-ms 5000 (cannot renew its hold on its database this long: abort deliveries, stop)
+                  --retention-finished-hours 0 (keep finished jobs, delivered or aborted, that long after their last
+                  state change before their dataset is dropped whole; 0: drop it once all its jobs finished)
                   --allow-non-durable-database (tests only: start although its database or the control store has
                   fsync/synchronous_commit/full_page_writes off)
           proxy   the stateless user-keyed proxy
                   --control-url postgresql://...  --config FILE  --port 8080  --admin-port 8081  --ingest-token TOKEN
           status  the topology, each node's health and pending jobs, the migration in progress, stranded partitions
                   --data-dir DIR (of a running `local`)  or  --control-url postgresql://... --admin-token TOKEN
+          regulation suppress|delete|list  a privacy regulation: suppress a user's future events at the edge, delete
+                  what is stored of them (delete --suppress: both), or list the requests with their status per node
+                  --user ID (matches userId or anonymousId)  --data-dir DIR (of a running `local`)  or  --control-url
+                  postgresql://... --admin-token TOKEN  --requested-by WHO  --wait-seconds 120  --progress auto|bar|plain
           migrator  changes the node count of a cluster: moves partitions and their jobs, live; a rerun resumes
                   --to N  --control-url postgresql://...  --node-pg-url 'postgresql://user:pw@host-{node}:5432/db'
                   --only all|grow|shrink  --abort  --batch-jobs 2000  --max-jobs-per-second 0 (no ceiling)
@@ -164,6 +181,10 @@ public final class Main {
                   --down-events-per-node 200  --down-window-seconds 600  --cooldown-seconds 300  --failing-ratio 0.5
                   --admin-port 8081 (/metrics, /healthz)  and the migrator's --batch-jobs --max-jobs-per-second
                   --throttle --target-latency-ratio --lease-seconds --progress
+
+        Long commands (scale, migrator, regulation): a progress bar on a terminal (log lines go above it), plain lines
+        otherwise (--progress forces one); exit code 0 done, 1 failed or not done in time (rerun: each resumes or is
+        idempotent), 2 bad usage.
 
         HTTP flags of local, node and proxy:
                   --max-request-bytes 4096000  --body-timeout-ms 60000
@@ -332,7 +353,10 @@ public final class Main {
     Node node = new Node(vertx, new NodeOptions(nodeId, pg, partitions(flags), gateway, flags.string("admin-host", "0.0.0.0"),
         flags.port("admin-port", 8081), adminToken, ingestToken, config,
         controlUrl == null ? null : PgConfig.parse(controlUrl), flags.string("advertise", null), internalConnections(flags))
-        .withAllowNonDurableDatabase(allowNonDurable));
+        .withAllowNonDurableDatabase(allowNonDurable)
+        .withSelfFence(java.time.Duration.ofMillis(flags.integer("self-fence-ms", (int) NodeOptions.DEFAULT_SELF_FENCE.toMillis(),
+            100, 600_000)))
+        .withFinishedRetention(java.time.Duration.ofHours(flags.integer("retention-finished-hours", 0, 0, 24 * 366))));
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);

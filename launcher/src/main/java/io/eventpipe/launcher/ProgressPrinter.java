@@ -12,20 +12,15 @@ import java.util.function.Consumer;
  */
 final class ProgressPrinter implements Consumer<Progress> {
 
-  private final PrintStream out;
+  private final StatusLine status;
   private final boolean bar;
   private String lastStep;
   private String lastReason;
   private long lastLine;
 
   ProgressPrinter(PrintStream out, String mode) {
-    this.out = out;
-    this.bar = switch (mode == null ? "auto" : mode) {
-      case "bar" -> true;
-      case "plain" -> false;
-      case "auto" -> System.console() != null;
-      default -> throw new Flags.BadFlag("--progress=" + mode + " must be auto, bar or plain");
-    };
+    this.status = new StatusLine(out, mode);
+    this.bar = status.isBar();
   }
 
   @Override
@@ -41,26 +36,35 @@ final class ProgressPrinter implements Consumer<Progress> {
         p.jobsPerSecond(), limit, eta, p.step());
     if (p.throttleReason() != null && !p.throttleReason().equals(lastReason)) {
       lastReason = p.throttleReason();
-      out.println((bar ? "\r\u001b[K" : "") + "throttle: " + p.throttleReason());
+      status.line("throttle: " + p.throttleReason());
     }
     if (bar) {
-      double f = p.jobsTotal() <= 0 ? 0 : Math.min(1, (double) p.jobsMoved() / p.jobsTotal());
-      int filled = (int) Math.round(f * 30);
-      out.print("\r[" + "#".repeat(filled) + " ".repeat(30 - filled) + "] " + line + "\u001b[K");
-      out.flush();
+      status.draw(fraction(p), line);
       return;
     }
     long now = System.nanoTime();
     if (!p.step().equals(lastStep) || now - lastLine > 5_000_000_000L) {
-      out.println(line);
+      status.line(line);
       lastStep = p.step();
       lastLine = now;
     }
   }
 
-  synchronized void done() {
-    if (bar) {
-      out.println();
+  /**
+   * How full the bar is: jobs copied of the jobs to copy; with no jobs to copy (an idle cluster), partitions copied of
+   * the partitions that move; a finished migration is full (the bar used to stay empty at 100% when no job moved).
+   */
+  static double fraction(Progress p) {
+    if ("finished".equalsIgnoreCase(p.step())) {
+      return 1;
     }
+    if (p.jobsTotal() > 0) {
+      return Math.min(1, (double) p.jobsMoved() / p.jobsTotal());
+    }
+    return p.partitionsTotal() <= 0 ? 0 : Math.min(1, (double) p.partitionsDone() / p.partitionsTotal());
+  }
+
+  synchronized void done() {
+    status.done();
   }
 }

@@ -22,7 +22,14 @@ final class Status {
 
   private Status() {}
 
-  static void run(Flags flags) throws Exception {
+  /** Where a command that reads the cluster finds it: the control store (read-only role) and the admin token. */
+  record Target(PgConfig control, String token) {}
+
+  /**
+   * {@code --data-dir DIR} (a running {@code pipeline local}: its local.json and admin token) or {@code --control-url}
+   * with {@code --admin-token}: what {@code status} and {@code regulation} take.
+   */
+  static Target target(Flags flags) throws java.io.IOException {
     String controlUrl = flags.string("control-url", null);
     boolean local = controlUrl == null;
     String token = flags.string("admin-token", null);
@@ -48,6 +55,13 @@ final class Status {
     if (local) {
       control = EmbeddedPg.withPassword(control, dataDir);
     }
+    return new Target(control, token);
+  }
+
+  static void run(Flags flags) throws Exception {
+    Target target = target(flags);
+    PgConfig control = target.control();
+    String token = target.token();
     Vertx vertx = Vertx.vertx();
     try {
       String report = report(vertx, control, token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);

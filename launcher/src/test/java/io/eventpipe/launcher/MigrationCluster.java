@@ -48,7 +48,8 @@ import java.util.function.BooleanSupplier;
  * PostgreSQL restarts" is modelled by its proxy cutting every connection and refusing new ones for a while: what
  * clients see of a restart (connections reset mid-transaction, then refused), without the server losing anything.
  * The migrator reaches node k through one more proxy of its own ({@link #migratorLink}), so it can be cut from that
- * node alone while the node keeps its database.
+ * node alone while the node keeps its database; node k likewise through {@link #nodeLink}, so the node alone can be
+ * cut off (partitioned) from a database the migrator still reaches.
  */
 final class MigrationCluster implements AutoCloseable {
 
@@ -68,6 +69,7 @@ final class MigrationCluster implements AutoCloseable {
   /** The connections between the processes and the databases, when {@code faultLinks}; else empty / null. */
   final List<TcpProxy> nodePg = new ArrayList<>();
   final List<TcpProxy> migratorLink = new ArrayList<>();
+  final List<TcpProxy> nodeLink = new ArrayList<>();
   TcpProxy controlPg;
   private final PgConfig controlDirect;
   final Path workspace;
@@ -79,6 +81,19 @@ final class MigrationCluster implements AutoCloseable {
    */
   final String sinkPath = "/events/" + java.util.UUID.randomUUID();
   final AtomicLong foreign = new AtomicLong();
+  /** The sink holds the first request from this sender (an X-Eventpipe-Node value) unanswered; null: none. */
+  volatile String holdFrom;
+  /** The request held, once there is one. */
+  final java.util.concurrent.atomic.AtomicReference<Held> held = new java.util.concurrent.atomic.AtomicReference<>();
+
+  /** A request the sink never answered, when its connection closed and when another sender first delivered its user. */
+  record Held(String user, long seq, String sender, AtomicLong closedAtNanos, AtomicLong otherDeliveryAtNanos) {
+    Held(String user, long seq, String sender) {
+      this(user, seq, sender, new AtomicLong(), new AtomicLong());
+    }
+  }
+  /** Every event the sink answered, as {userId, seq, status}, for tests that check deliveries themselves. */
+  final java.util.Queue<Object[]> sinkLog = new java.util.concurrent.ConcurrentLinkedQueue<>();
   private final Random sinkRandom = new Random(1);
   private io.vertx.core.http.HttpServer sink;
   volatile Proxy proxy;
@@ -104,6 +119,7 @@ final class MigrationCluster implements AutoCloseable {
         TcpProxy db = new TcpProxy(nodeDbs.get(k).host(), nodeDbs.get(k).port());
         nodePg.add(db);
         migratorLink.add(new TcpProxy(db.host(), db.port()));
+        nodeLink.add(new TcpProxy(db.host(), db.port()));
       }
     }
     control = controlPg == null ? controlDirect : via(controlDirect, controlPg);
@@ -120,6 +136,26 @@ final class MigrationCluster implements AutoCloseable {
       int status = fail ? 503 : 200;
       JsonObject e = new JsonObject(body.toString(StandardCharsets.UTF_8));
       JsonObject props = e.getJsonObject("properties");
+      sinkLog.add(new Object[] {e.getString("userId"), props == null ? -1L : props.getLong("seq", -1L), status});
+      String sender = req.getHeader("X-Eventpipe-Node");
+      if (props != null && props.containsKey("seq") && holdFrom != null && holdFrom.equals(sender)
+          && held.compareAndSet(null, new Held(e.getString("userId"), props.getLong("seq"), sender))) {
+        // never answered: the request stays open until its sender gives up on it or closes its connection
+        Held h = held.get();
+        history.delivery(h.user(), h.seq(), sender, req.getHeader("X-Eventpipe-Job-Ids"), req.getHeader("X-Eventpipe-Attempts"), 0);
+        history.event("sink holds " + h.user() + " #" + h.seq() + " from " + sender + " unanswered");
+        req.connection().closeHandler(v -> {
+          h.closedAtNanos().compareAndSet(0, System.nanoTime());
+          history.event("the held request's connection (" + h.user() + " #" + h.seq() + ") closed");
+        });
+        return;
+      }
+      if (props != null && props.containsKey("seq")) {
+        Held h = held.get();
+        if (h != null && h.user().equals(e.getString("userId")) && !h.sender().equals(sender)) {
+          h.otherDeliveryAtNanos().compareAndSet(0, System.nanoTime());
+        }
+      }
       if (props != null && props.containsKey("seq")) {
         // who sent it: the router's origin headers (node, job id in that node's database, attempt), and the answer
         history.delivery(e.getString("userId"), props.getLong("seq"), req.getHeader("X-Eventpipe-Node"),
@@ -131,6 +167,7 @@ final class MigrationCluster implements AutoCloseable {
     Files.writeString(workspace, "egress: {allow: [127.0.0.0/8]}\nsources:\n  - id: app\n    writeKey: " + WRITE_KEY + "\n"
         + "destinations:\n  - id: sink\n    type: webhook\n    sources: [app]\n    config:\n"
         + "      url: http://127.0.0.1:" + sink.actualPort() + sinkPath + "\n"
+        + "      timeoutMs: 60000\n" // longer than any test's wait: a request the sink holds stays open until its sender closes it
         + "      retry: {initialBackoffMs: 50, maxBackoffMs: 400}\n");
     ControlStore store = await(ControlStore.open(vertx, control));
     await(store.initialize(partitions, initialNodes));
@@ -289,9 +326,9 @@ final class MigrationCluster implements AutoCloseable {
     }
   }
 
-  /** How node {@code k} reaches its database: through {@link #nodePg} when the cluster has fault links. */
+  /** How node {@code k} reaches its database: through {@link #nodeLink}, then {@link #nodePg}, with fault links. */
   PgConfig nodeConfig(int k) {
-    return nodePg.isEmpty() ? config(nodeDbs.get(k)) : via(config(nodeDbs.get(k)), nodePg.get(k));
+    return nodeLink.isEmpty() ? config(nodeDbs.get(k)) : via(config(nodeDbs.get(k)), nodeLink.get(k));
   }
 
   /** How the migrator reaches node {@code k}'s database: through {@link #migratorLink}, then the node's own link. */
@@ -351,8 +388,9 @@ final class MigrationCluster implements AutoCloseable {
     /** every refused request, retryable or not */
     final AtomicLong errors = new AtomicLong();
     /**
-     * refused requests an SDK would not retry: anything but a 503 with Retry-After (a node that is down, which a test
-     * that kills one expects; the load retries those with the same messageId, as an SDK does)
+     * refused requests an SDK would not retry: anything but a 503 with Retry-After or a network error (a node or proxy
+     * that is down, which a test that kills one expects; the load retries those with the same messageId, as an SDK
+     * does)
      */
     final AtomicLong permanentErrors = new AtomicLong();
     final List<String> errorSamples = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -409,6 +447,8 @@ final class MigrationCluster implements AutoCloseable {
         }
         boolean retryable = r.statusCode() == 503 && r.headers().firstValue("Retry-After").isPresent();
         note(r.statusCode() + " " + r.body(), retryable);
+      } catch (java.io.IOException e) {
+        note(e.toString(), true); // refused, reset or timed out: an SDK retries those too
       } catch (Exception e) {
         note(e.toString(), false);
       }
@@ -508,6 +548,9 @@ final class MigrationCluster implements AutoCloseable {
 
   @Override
   public void close() throws Exception {
+    for (TcpProxy link : nodeLink) {
+      link.freeze(false); // a partition the test left in place: the nodes must be able to stop
+    }
     if (proxy != null) {
       await(proxy.stop());
     }
@@ -519,6 +562,9 @@ final class MigrationCluster implements AutoCloseable {
     await(sink.close());
     await(vertx.close());
     for (TcpProxy link : migratorLink) {
+      link.close();
+    }
+    for (TcpProxy link : nodeLink) {
       link.close();
     }
     for (TcpProxy link : nodePg) {

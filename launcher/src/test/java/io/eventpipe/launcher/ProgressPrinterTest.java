@@ -38,6 +38,34 @@ class ProgressPrinterTest {
   }
 
   @Test
+  void theBarFillsByPartitionsWhenNoJobMovesAndIsFullWhenFinished() {
+    // an idle cluster: nothing to copy; the bar used to stay empty at 100 %
+    assertEquals(0.5, ProgressPrinter.fraction(new Progress("m", "copied", 2, 4, 0, 0, 0, false, 0, null)));
+    assertEquals(1.0, ProgressPrinter.fraction(new Progress("m", "released", 4, 4, 0, 0, 0, false, 0, null)));
+    assertEquals(0.4, ProgressPrinter.fraction(progress("copied", 0, false, null)));
+    assertEquals(1.0, ProgressPrinter.fraction(new Progress("m", "finished", 3, 4, 10, 20, 0, false, 0, null)));
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    ProgressPrinter printer = new ProgressPrinter(new PrintStream(bytes, true, StandardCharsets.UTF_8), "bar");
+    printer.accept(new Progress("m", "finished", 4, 4, 0, 0, 0, false, 0, null));
+    printer.done();
+    assertTrue(bytes.toString(StandardCharsets.UTF_8).contains("[" + "#".repeat(30) + "]"), bytes.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void aLogLineWhileTheBarIsDrawnGoesAboveItAndTheBarIsDrawnAgain() {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
+    StatusLine bar = new StatusLine(out, "bar");
+    bar.draw(0.5, "half");
+    StatusLine.log(out, "12:00:00.000 INFO  migrator - step copied done\n");
+    bar.done();
+    StatusLine.log(out, "after\n");
+    String bar15 = "[" + "#".repeat(15) + " ".repeat(15) + "] half";
+    assertEquals("\r" + bar15 + "\u001b[K" + "\r\u001b[K12:00:00.000 INFO  migrator - step copied done\n" + bar15 + "\u001b[K"
+        + System.lineSeparator() + "after\n", bytes.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
   void throttleFlagsAreValidatedNamingTheBadValue() {
     Flags.BadFlag mode = assertThrows(Flags.BadFlag.class, () -> Migrate.options(flags("--throttle", "sometimes")));
     assertTrue(mode.getMessage().contains("--throttle=sometimes must be auto"), mode.getMessage());

@@ -94,6 +94,8 @@ import org.slf4j.LoggerFactory;
 public final class Migrator {
 
   private static final Logger LOG = LoggerFactory.getLogger(Migrator.class);
+  /** added to a down node's self-fence before its fence is confirmed for it: time to close its requests' connections */
+  static final Duration SELF_FENCE_MARGIN = Duration.ofSeconds(1);
 
   private static final String NOT_INITIALIZED = "the cluster is not initialized (no topology in the control store):"
       + " start the nodes first (a node with --cluster-nodes N creates it), or pass --if-initialized to a hook that runs"
@@ -406,9 +408,10 @@ public final class Migrator {
       return Future.all(nodes.open(involved), baseline).compose(v -> drive(m));
     }
     if (m.step() == Step.FINISHED) {
-      return Future.succeededFuture(new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
+      return control.epochOf(m.id()).map(epoch -> new Result(m.id(), m.fromNodes(), m.toNodes(), m.jobsMoved(),
           "migration " + m.id() + " finished: " + m.moves().size() + " partitions moved, " + m.jobsMoved() + " jobs copied; "
-              + m.toNodes() + " nodes serve epoch after " + m.fromEpoch()));
+              + m.toNodes() + (m.toNodes() == 1 ? " node serves" : " nodes serve") + " epoch "
+              + epoch.map(String::valueOf).orElse("after " + m.fromEpoch()) + " (was " + m.fromEpoch() + ")"));
     }
     Step next = Step.values()[m.step().ordinal() + 1];
     Future<Void> still = stillHeld(m, "step " + next.name().toLowerCase(Locale.ROOT));
@@ -466,7 +469,7 @@ public final class Migrator {
    * the mark on are copied again.
    */
   private Future<Void> prepare(Migration m) {
-    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts)))
+    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().hold(m.id(), parts, m.fromEpoch() + 1)))
         .compose(v -> forEachSource(m, (source, parts) -> nodes.node(source).compose(n -> n.gw().markDedup(m.id())).<Void>mapEmpty()))
         .compose(v -> forEachPair(m, (s, t, parts) -> copier.copyDedup(s, t, parts, 0, true)));
   }
@@ -499,6 +502,7 @@ public final class Migrator {
   private Future<Void> awaitConfirmed(Migration m, NodeDatabases.Node n, List<Integer> parts) {
     long deadline = System.nanoTime() + options.confirmTimeout().toNanos();
     long[] unservedSince = {-1};
+    long[] confirmWait = {options.lease().toNanos()};
     activity = "confirm: waiting for node " + n.ordinal() + " to drop the fenced partitions";
     return poll(() -> n.partitions().entries().compose(entries -> {
       boolean all = parts.stream().allMatch(p -> {
@@ -520,10 +524,20 @@ public final class Migrator {
         }
         if (unservedSince[0] < 0) {
           unservedSince[0] = now;
-          LOG.info("{}: node {} is down (nobody serves its database); confirming its fence after the lease ({} s)", m.id(),
-              n.ordinal(), options.lease().toSeconds());
+          return n.partitions().selfFence().map(selfFence -> {
+            // the node's requests in flight end at its self-fence at the latest, counted from its last renewal, which was
+            // before the lock was free: waiting that long (and a margin to close their connections) after we saw it free
+            // leaves none open when the targets start delivering
+            Duration wait = selfFence.map(f -> f.plus(SELF_FENCE_MARGIN)).filter(w -> w.compareTo(options.lease()) > 0)
+                .orElse(options.lease());
+            confirmWait[0] = wait.toNanos();
+            LOG.info("{}: node {} is down (nobody serves its database); confirming its fence after {} ms ({})", m.id(),
+                n.ordinal(), wait.toMillis(), selfFence.map(f -> "its self-fence is " + f.toMillis() + " ms, the lease "
+                    + options.lease().toMillis() + " ms").orElse("the lease; it recorded no self-fence"));
+            return false;
+          });
         }
-        if (now - unservedSince[0] < options.lease().toNanos()) {
+        if (now - unservedSince[0] < confirmWait[0]) {
           return Future.succeededFuture(false);
         }
         return n.partitions().confirm(parts).map(true);
@@ -564,9 +578,15 @@ public final class Migrator {
     return f;
   }
 
-  /** Step 7: targets serve the moved partitions; time held is given back to the copied jobs' retry windows. */
+  /**
+   * Step 7: targets serve the moved partitions; time held is given back to the copied jobs' retry windows. First, every
+   * delete regulation recorded so far is applied again to the moved partitions on the target (issue 20): the copy may
+   * have brought a deleted user's jobs back (read from the source before its node deleted them, or written to the target
+   * after its node did), and nothing of the moved partitions is delivered before the release. A request recorded after
+   * this read reaches the target's node, which deletes in every partition it holds.
+   */
   private Future<Void> release(Migration m) {
-    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> n.partitions().entries()
+    return forEachTarget(m, (target, parts) -> nodes.node(target).compose(n -> deleteRegulated(n, parts).compose(x -> n.partitions().entries())
         .compose(entries -> n.gw().now().map(now -> {
           Instant since = null;
           for (int p : parts) {
@@ -580,6 +600,31 @@ public final class Migrator {
         .compose(held -> n.gw().release(m.id(), parts, held).compose(v -> inside("release"))
             .compose(v -> n.rt().release(m.id(), parts, held)))
         .compose(v -> n.partitions().release(m.id(), parts))));
+  }
+
+  private Future<Void> deleteRegulated(NodeDatabases.Node n, List<Integer> parts) {
+    int[] ps = parts.stream().mapToInt(Integer::intValue).toArray();
+    // a control store whose schema predates the regulations (its owner has not migrated it to V5 yet) has none
+    return io.eventpipe.control.Regulations.list(control).recover(e -> e instanceof io.vertx.pgclient.PgException pe
+            && "42P01".equals(pe.getSqlState()) ? Future.<List<io.eventpipe.control.Regulations.Regulation>>succeededFuture(List.of()) : Future.failedFuture(e))
+        .compose(list -> {
+      Future<Long> f = Future.succeededFuture(0L);
+      for (io.eventpipe.control.Regulations.Regulation r : list) {
+        if (r.kind().deletes()) {
+          // with the dedup entries of what the other nodes removed: prepare copied the dedup window before the fence
+          f = f.compose(sum -> io.eventpipe.control.Regulations.removedKeys(control, r.id())
+              .compose(keys -> io.eventpipe.jobsdb.UserData.delete(n.pool(), r.userId(), ps, keys.getKey(), keys.getValue()))
+              .map(rm -> sum + rm.total()));
+        }
+      }
+      return f;
+    }).map(removed -> {
+      if (removed > 0) {
+        LOG.info("migration: node {} held {} rows of deleted users in its incoming partitions (copied before their delete);"
+            + " removed before the release", n.ordinal(), removed);
+      }
+      return null;
+    });
   }
 
   /** The step hook inside a step ({@code copy}, {@code release}): a crash there is a failed step, as before it. */

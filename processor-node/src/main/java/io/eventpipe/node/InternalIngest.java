@@ -164,7 +164,27 @@ final class InternalIngest {
     }
   }
 
-  private Future<Void> store(HttpServerRequest req, Topology current, String source, List<IngestBatch.Item> items) {
+  private volatile java.util.function.Predicate<IngestBatch.Item> suppressed = i -> false;
+
+  /** Items of suppressed users ({@code RegulationApplier}): acknowledged and dropped, never stored. */
+  void suppress(java.util.function.Predicate<IngestBatch.Item> suppressed) {
+    this.suppressed = suppressed;
+  }
+
+  private Future<Void> store(HttpServerRequest req, Topology current, String source, List<IngestBatch.Item> all) {
+    List<IngestBatch.Item> items = all;
+    java.util.function.Predicate<IngestBatch.Item> drop = suppressed;
+    for (int k = 0; k < all.size(); k++) {
+      if (drop.test(all.get(k))) {
+        items = new ArrayList<>(all.subList(0, k));
+        for (int m = k + 1; m < all.size(); m++) {
+          if (!drop.test(all.get(m))) {
+            items.add(all.get(m));
+          }
+        }
+        break;
+      }
+    }
     Set<Integer> notMine = new TreeSet<>();
     List<NewJob> jobs = new ArrayList<>(items.size());
     Instant now = clock.instant();
@@ -179,7 +199,7 @@ final class InternalIngest {
       misdirected(req, current, notMine, false);
       return Future.succeededFuture();
     }
-    return ingest.store(jobs).transform(ar -> {
+    return ingest.store(jobs, current.epoch()).transform(ar -> {
       if (ar.succeeded()) {
         stored.run();
         ingested.increment(ar.result().stored());

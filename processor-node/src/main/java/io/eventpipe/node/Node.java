@@ -59,6 +59,7 @@ public final class Node {
   private NodeComponents components;
   private NodePartitions partitions;
   private PartitionFollower follower;
+  private RegulationApplier regulations;
   private long heartbeatTimer = -1;
   private long clusterGauges = -1;
   private volatile WireVersions wireVersions = WireVersions.CURRENT;
@@ -102,11 +103,13 @@ public final class Node {
     return cluster.compose(x -> NodePartitions.open(vertx, options.pg(), pool))
         .compose(np -> {
           partitions = np;
-          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw"), registry);
+          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("gw")
+              .withFinishedRetention(options.finishedRetention()), registry);
         })
         .compose(gw -> {
           ingest = gw;
-          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO), registry);
+          return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO)
+              .withFinishedRetention(options.finishedRetention()), registry);
         })
         .compose(rt -> {
           deliveries = rt;
@@ -120,6 +123,13 @@ public final class Node {
               EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
               new JobsDbSink(ingest, pool, Partitioner.of(options.partitions()), components.processor::wake, clock), clock, registry);
           return gateway.start();
+        })
+        .compose(port -> {
+          if (!options.clustered()) {
+            return Future.succeededFuture();
+          }
+          regulations = new RegulationApplier(vertx, control, pool, components.router, options.nodeId(), registry);
+          return regulations.start();
         })
         .compose(port -> startInternalPort())
         .compose(v -> {
@@ -170,7 +180,7 @@ public final class Node {
   private Future<Void> startComponents() {
     components = new NodeComponents(vertx, pool, ingest, deliveries, config, clock, registry, "node-" + options.nodeId());
     follower = new PartitionFollower(vertx, options.pg(), partitions, components.router, components.processor, options.nodeId(),
-        registry);
+        options.selfFence(), registry);
     return PartitionFollower.initiallyFenced(partitions)
         .compose(fenced -> fenced.isEmpty() ? Future.<Void>succeededFuture() : components.router.fence(fenced))
         .compose(v -> follower.start())
@@ -186,6 +196,9 @@ public final class Node {
         components.processor::wake, bodies, options.gateway().bodyTimeoutMs(),
         clock, () -> wireVersions)
         : null;
+    if (internal != null) {
+      internal.suppress(regulations::suppressed);
+    }
     ConnectionGuard guard = new ConnectionGuard(vertx, "internal", options.internalConnections(), registry,
         IngestBatch.MAX_BYTES, options.gateway().bodyTimeoutMs());
     internalServer = guard.createServer(new HttpServerOptions().setHost(options.internalHost()).setPort(options.internalPort()), req -> {
@@ -217,6 +230,15 @@ public final class Node {
                 .onSuccess(st -> req.response().putHeader("Content-Type", "application/json").end(st.toJson().encode()))
                 .onFailure(err -> InternalHttp.internalError(req.response(), 503, "cannot read the control store", LOG,
                     "cluster status: reading the control store failed", err));
+          }
+        }
+        case RegulationApplier.PATH -> {
+          if (!InternalHttp.bearer(req, options.adminToken())) {
+            InternalHttp.error(req.response(), 401, "regulations need Authorization: Bearer <admin token>");
+          } else if (regulations == null) {
+            InternalHttp.error(req.response(), 404, "this node is standalone (no control store): regulations need a cluster");
+          } else {
+            regulations.handle(req, bodies, options.gateway().bodyTimeoutMs(), () -> new java.util.HashSet<>(topology.current().nodes()));
           }
         }
         case "/internal/v1/status" -> {
@@ -364,6 +386,9 @@ public final class Node {
     if (clusterGauges >= 0) {
       vertx.cancelTimer(clusterGauges);
       clusterGauges = -1;
+    }
+    if (regulations != null) {
+      regulations.close();
     }
     Future<Void> f = gateway == null ? Future.succeededFuture() : gateway.stop(10_000);
     return f.transform(ar -> components == null ? Future.succeededFuture() : components.stop())

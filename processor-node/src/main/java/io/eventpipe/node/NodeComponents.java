@@ -4,7 +4,7 @@ import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.jobsdb.JobsDb;
 import io.eventpipe.node.admin.AdminApi;
 import io.eventpipe.node.processor.Processor;
-import io.eventpipe.node.router.DestinationTypes;
+import io.eventpipe.destinations.DestinationTypes;
 import io.eventpipe.node.router.Router;
 import io.eventpipe.node.router.RouterOptions;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -21,8 +21,10 @@ final class NodeComponents {
 
   NodeComponents(Vertx vertx, Pool pool, JobsDb ingest, JobsDb deliveries, WorkspaceConfigStore config, Clock clock,
       MeterRegistry registry, String nodeName) {
-    this.router = new Router(vertx, deliveries, config, clock, registry, DestinationTypes.defaults(),
-        RouterOptions.defaults().withNodeName(nodeName));
+    this.router = new Router(vertx, deliveries, config, clock, registry, DestinationTypes.installed(),
+        RouterOptions.defaults().withNodeName(nodeName)
+            // what integrations may use: the staged ones (s3) record their batches in the node's delivery schema
+            .withServices(java.util.Map.of("jobsdb.pool", pool, "jobsdb.schema", deliveries.options().schema())));
     this.processor = new Processor(vertx, pool, ingest, deliveries, config, clock, registry);
     processor.onFanOut(ids -> ids.forEach(router::wake));
   }

@@ -28,6 +28,9 @@ import java.util.Objects;
  *                      {@code synchronous_commit} or {@code full_page_writes} off), with a warning and the
  *                      {@code node.database.non.durable} gauge at 1: for tests on a fast throwaway server only, since
  *                      a crash there loses acknowledged events. False unless asked for, so a node refuses such a database
+ * @param selfFence     how long the node goes on delivering once it cannot renew its hold on its database (then it
+ *                      aborts its requests in flight and stops until it holds the database again); recorded in the
+ *                      database, where the migrator reads how long to wait before it confirms for a node that is down
  */
 public record NodeOptions(
     int nodeId,
@@ -42,9 +45,25 @@ public record NodeOptions(
     PgConfig control,
     String advertise,
     ConnectionLimits internalConnections,
-    boolean allowNonDurableDatabase) {
+    boolean allowNonDurableDatabase,
+    java.time.Duration selfFence,
+    java.time.Duration finishedRetention) {
+
+  /** The default of {@link #selfFence()}: well under the migrator's default lease (15 s). */
+  public static final java.time.Duration DEFAULT_SELF_FENCE = java.time.Duration.ofSeconds(5);
+  /** The longest {@link #finishedRetention}: a year. */
+  public static final java.time.Duration MAX_RETENTION = java.time.Duration.ofDays(366);
 
   public NodeOptions {
+    Objects.requireNonNull(selfFence, "selfFence");
+    if (selfFence.toMillis() < 100 || selfFence.toMillis() > 600_000) {
+      throw new IllegalArgumentException("self-fence must be within 100 ms and 10 min, was " + selfFence.toMillis() + " ms");
+    }
+    Objects.requireNonNull(finishedRetention, "finishedRetention");
+    if (finishedRetention.isNegative() || finishedRetention.compareTo(MAX_RETENTION) > 0) {
+      throw new IllegalArgumentException("finished-job retention must be within 0 and " + MAX_RETENTION.toDays() + " days, was "
+          + finishedRetention);
+    }
     Objects.requireNonNull(internalConnections, "internalConnections");
     Objects.requireNonNull(pg, "pg");
     Objects.requireNonNull(gateway, "gateway");
@@ -64,6 +83,14 @@ public record NodeOptions(
     }
   }
 
+  /** The default self-fence; finished jobs dropped as soon as their dataset is all finished (no retention). */
+  public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
+      String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise,
+      ConnectionLimits internalConnections, boolean allowNonDurableDatabase) {
+    this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
+        internalConnections, allowNonDurableDatabase, DEFAULT_SELF_FENCE, java.time.Duration.ZERO);
+  }
+
   /** A node that refuses a database that does not commit durably, with the internal port's default limits. */
   public NodeOptions(int nodeId, PgConfig pg, int partitions, GatewayOptions gateway, String internalHost, int internalPort,
       String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise) {
@@ -81,7 +108,7 @@ public record NodeOptions(
 
   public NodeOptions withInternalConnections(ConnectionLimits v) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, v, allowNonDurableDatabase);
+        control, advertise, v, allowNonDurableDatabase, selfFence, finishedRetention);
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
@@ -99,7 +126,22 @@ public record NodeOptions(
   /** These options, with {@link #allowNonDurableDatabase()} set to {@code allow}. */
   public NodeOptions withAllowNonDurableDatabase(boolean allow) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, internalConnections, allow);
+        control, advertise, internalConnections, allow, selfFence, finishedRetention);
+  }
+
+  /** These options, with {@link #selfFence()} set to {@code v}. */
+  public NodeOptions withSelfFence(java.time.Duration v) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, internalConnections, allowNonDurableDatabase, v, finishedRetention);
+  }
+
+  /**
+   * These options, with finished jobs (and the datasets holding them) kept for {@code retention} after their last
+   * state change ({@code --retention-finished-hours}).
+   */
+  public NodeOptions withFinishedRetention(java.time.Duration retention) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, internalConnections, allowNonDurableDatabase, selfFence, retention);
   }
 
   public boolean clustered() {

@@ -33,6 +33,16 @@ import org.slf4j.LoggerFactory;
  * If the lock connection drops (the database restarted or the network failed), the node re-takes the lock; while it
  * cannot, it does not know whether it still serves its partitions, so it fences everything in the router (deliveries
  * stop; nothing is lost: what it held stays pending in the database).
+ *
+ * <h2>Self-fence: no delivery outlives the node's hold on its database</h2>
+ * A connection that dies silently (a network partition) can look alive to the node long after the database dropped
+ * its lock, and the migrator confirms the fence of a node it sees down after a lease. So the node renews its hold: a
+ * query on the lock connection every fifth of {@code selfFence}. When none has succeeded for {@code selfFence}
+ * (counted from when the last successful one was sent, before the database answered it), the node cuts itself off:
+ * every partition fenced, every request in flight abandoned and its connection closed ({@link Router#cutOff}), the
+ * lock connection closed and taken again. {@code selfFence} is recorded in the node's database with the lock
+ * ({@link NodePartitions#selfFence()}), and the migrator waits longer than that after it saw the lock free, so the old
+ * owner's last request is closed before the new owner delivers anything of its partitions.
  */
 final class PartitionFollower {
 
@@ -44,17 +54,21 @@ final class PartitionFollower {
   private final Router router;
   private final Processor processor;
   private final int nodeId;
+  private final java.time.Duration selfFence;
   private final AtomicInteger fencedGauge = new AtomicInteger();
   private final AtomicInteger heldGauge = new AtomicInteger();
   private PgConnection lock;
   private long timer = -1;
+  private long heartbeatTimer = -1;
+  private long selfFenceTimer = -1;
   private boolean refreshing;
   private boolean closed;
   private Set<Integer> fenced = new HashSet<>();
   private Set<Integer> incoming = new HashSet<>();
 
   PartitionFollower(Vertx vertx, PgConfig pg, NodePartitions partitions, Router router, Processor processor, int nodeId,
-      MeterRegistry registry) {
+      java.time.Duration selfFence, MeterRegistry registry) {
+    this.selfFence = selfFence;
     this.vertx = vertx;
     this.pg = pg;
     this.partitions = partitions;
@@ -71,8 +85,54 @@ final class PartitionFollower {
   Future<Void> start() {
     return lockAndListen().compose(v -> refresh()).map(v -> {
       timer = vertx.setPeriodic(1000, t -> refresh());
+      heartbeatTimer = vertx.setPeriodic(Math.max(1, selfFence.toMillis() / 5), t -> renew());
       return null;
     });
+  }
+
+  /** One renewal of the hold: a query on the lock connection; its success moves the self-fence deadline. */
+  private void renew() {
+    PgConnection conn = lock;
+    if (conn == null || closed) {
+      return;
+    }
+    long sentAt = System.nanoTime();
+    conn.query("SELECT 1").execute().onSuccess(r -> {
+      if (conn == lock) {
+        armSelfFence(sentAt);
+      }
+    });
+  }
+
+  /** The node cuts itself off {@code selfFence} after {@code renewedAt} unless a later renewal succeeds. */
+  private void armSelfFence(long renewedAt) {
+    if (selfFenceTimer >= 0) {
+      vertx.cancelTimer(selfFenceTimer);
+    }
+    long delayMs = Math.max(1, java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(renewedAt + selfFence.toNanos() - System.nanoTime()));
+    selfFenceTimer = vertx.setTimer(delayMs, t -> {
+      selfFenceTimer = -1;
+      PgConnection conn = lock;
+      if (conn == null || closed) {
+        return;
+      }
+      LOG.error("node {}: could not renew its hold on its database for {} ms; stopping every delivery and taking the "
+          + "instance lock again", nodeId, selfFence.toMillis());
+      cutOff();
+      lock = null;
+      conn.close(); // its close handler finds lock != conn and leaves the relock to us
+      relock();
+    });
+  }
+
+  /** Every partition fenced and every request in flight abandoned, until the record says otherwise again. */
+  private void cutOff() {
+    Set<Integer> all = new HashSet<>();
+    for (int p = 0; p < 65536; p++) {
+      all.add(p);
+    }
+    router.cutOff(all);
+    fenced = new HashSet<>(all);
   }
 
   /** Applies the record to the router before it starts, so its workers never read a fenced partition. */
@@ -89,26 +149,25 @@ final class PartitionFollower {
   }
 
   private Future<Void> lockAndListen() {
-    return NodePartitions.lockInstance(vertx, pg).compose(conn -> {
-      lock = conn;
+    long sentAt = System.nanoTime();
+    return NodePartitions.lockInstance(vertx, pg, selfFence, "node-" + nodeId).compose(conn -> {
       conn.notificationHandler(n -> refresh());
-      conn.closeHandler(v -> lost());
-      return conn.query("LISTEN " + NodePartitions.CHANNEL).execute().mapEmpty();
+      conn.closeHandler(v -> lost(conn));
+      return conn.query("LISTEN " + NodePartitions.CHANNEL).execute().<Void>map(v -> {
+        lock = conn;
+        armSelfFence(sentAt);
+        return null;
+      }).recover(e -> conn.close().transform(x -> Future.<Void>failedFuture(e)));
     });
   }
 
-  private void lost() {
-    if (closed) {
-      return;
+  private void lost(PgConnection conn) {
+    if (closed || conn != lock) {
+      return; // closed by us (closing, or a self-fence that already cut off and relocks)
     }
     lock = null;
     LOG.error("node {}: lost the connection holding its database's instance lock; not delivering until it is back", nodeId);
-    Set<Integer> all = new HashSet<>();
-    for (int p = 0; p < 65536; p++) {
-      all.add(p);
-    }
-    router.fence(all);
-    fenced = new HashSet<>(all);
+    cutOff();
     relock();
   }
 
@@ -184,8 +243,10 @@ final class PartitionFollower {
 
   Future<Void> close() {
     closed = true;
-    if (timer >= 0) {
-      vertx.cancelTimer(timer);
+    for (long t : new long[] {timer, heartbeatTimer, selfFenceTimer}) {
+      if (t >= 0) {
+        vertx.cancelTimer(t);
+      }
     }
     return lock == null ? Future.succeededFuture() : lock.close();
   }

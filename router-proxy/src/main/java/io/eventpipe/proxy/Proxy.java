@@ -59,6 +59,7 @@ public final class Proxy {
   private ControlStore control;
   private long clusterGauges = -1;
   private TopologyWatcher topology;
+  private io.eventpipe.control.Regulations.Watcher regulations;
   private WorkspaceConfigStore config;
   private ForwardingSink sink;
   private GatewayServer gateway;
@@ -75,7 +76,11 @@ public final class Proxy {
     return ControlStore.open(vertx, options.control())
         .compose(store -> {
           control = store;
-          return TopologyWatcher.start(vertx, store, Duration.ofSeconds(2));
+          return io.eventpipe.control.Regulations.Watcher.start(vertx, store, Duration.ofSeconds(1));
+        })
+        .compose(r -> {
+          regulations = r;
+          return TopologyWatcher.start(vertx, control, Duration.ofSeconds(2));
         })
         .compose(w -> {
           topology = w;
@@ -83,7 +88,9 @@ public final class Proxy {
           clusterGauges = io.eventpipe.control.ClusterStatus.gauges(vertx, control, registry, Duration.ofSeconds(5));
           sink = new ForwardingSink(vertx, w, options.ingestToken(), registry);
           gateway = new GatewayServer(vertx, options.gateway(), config,
-              EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(), sink, Clock.systemUTC(), registry);
+              EventParser.builder().maxRequestBytes(options.gateway().maxRequestBytes()).build(),
+              new io.eventpipe.gateway.SuppressingSink(sink, regulations::suppressed, regulations::anySuppressed, registry),
+              Clock.systemUTC(), registry);
           return gateway.start();
         })
         .compose(port -> {
@@ -134,6 +141,9 @@ public final class Proxy {
         .transform(ar -> {
           if (topology != null) {
             topology.close();
+          }
+          if (regulations != null) {
+            regulations.close();
           }
           if (config != null) {
             config.close();

@@ -12,7 +12,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A loopback TCP proxy for fault injection: forwards to a target and can cut every open connection at once
- * (mid-transaction, mid-batch) or refuse new ones, like a PostgreSQL or a destination that goes away.
+ * (mid-transaction, mid-batch) or refuse new ones, like a PostgreSQL or a destination that goes away, or
+ * {@linkplain #freeze freeze} (a network partition: nothing passes either way, nothing is closed or reset, so both
+ * sides believe their connections alive until it thaws).
  */
 public final class TcpProxy implements AutoCloseable {
 
@@ -21,6 +23,8 @@ public final class TcpProxy implements AutoCloseable {
   private final int targetPort;
   private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
   private volatile boolean refusing;
+  private volatile boolean frozen;
+  private final Object thaw = new Object();
 
   public TcpProxy(String targetHost, int targetPort) throws IOException {
     this.targetHost = targetHost;
@@ -52,6 +56,33 @@ public final class TcpProxy implements AutoCloseable {
     sockets.clear();
   }
 
+  /**
+   * While true, nothing passes: bytes read from either side, the end of a stream and new connections all wait, unsent
+   * and unanswered, until it is false again (then they go on in order). Like a partition, no side is told.
+   */
+  public void freeze(boolean freezing) {
+    synchronized (thaw) {
+      frozen = freezing;
+      thaw.notifyAll();
+    }
+  }
+
+  private void awaitThaw() throws IOException {
+    synchronized (thaw) {
+      while (frozen) {
+        if (server.isClosed()) {
+          throw new IOException("proxy closed");
+        }
+        try {
+          thaw.wait(200);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException("interrupted");
+        }
+      }
+    }
+  }
+
   /** While true, new connections are accepted and closed at once. */
   public void refuse(boolean refusing) {
     this.refusing = refusing;
@@ -61,6 +92,7 @@ public final class TcpProxy implements AutoCloseable {
     while (!server.isClosed()) {
       try {
         Socket client = server.accept();
+        awaitThaw();
         if (refusing) {
           client.close();
           continue;
@@ -86,8 +118,10 @@ public final class TcpProxy implements AutoCloseable {
       try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
         int n;
         while ((n = in.read(buf)) >= 0) {
+          awaitThaw();
           out.write(buf, 0, n);
         }
+        awaitThaw(); // the end of the stream too: a frozen link tells nobody it closed
       } catch (IOException ignored) {
         // connection cut
       } finally {

@@ -14,6 +14,7 @@ import io.eventpipe.gateway.KeyRateLimiter;
 import io.eventpipe.gateway.RateLimiter;
 import io.eventpipe.gateway.RequestContext;
 import io.eventpipe.gateway.Text;
+import io.eventpipe.workspace.WebhookSource;
 import io.eventpipe.workspace.WorkspaceConfigStore;
 import io.eventpipe.workspace.WriteKeys;
 import io.micrometer.core.instrument.Counter;
@@ -23,6 +24,7 @@ import io.micrometer.core.instrument.Timer;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -208,7 +210,8 @@ public final class GatewayServer {
       return;
     }
     error(req.response(), new GatewayException(404, "no such endpoint: " + req.method() + " " + path
-        + " (events go to POST /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch)"), null);
+        + " (events go to POST /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/merge, /v1/batch,"
+        + " /v1/webhook)"), null);
   }
 
   private void health(HttpServerRequest req) {
@@ -249,7 +252,14 @@ public final class GatewayServer {
             + options.maxRequestBytes() + " bytes; send smaller batches");
       }
       Optional<String> headerKey = WriteKeys.fromBasicAuth(req.getHeader(HttpHeaders.AUTHORIZATION));
-      headerAuth = headerKey.isPresent() ? authenticate(headerKey.get()) : null;
+      if (endpoint.isWebhook() && headerKey.isEmpty()) {
+        // a SaaS tool cannot set Basic auth: the key is in the URL it is given. The source's configuration is needed to
+        // parse the body, so the key is checked before the body is read
+        headerKey = Optional.ofNullable(QueryStrings.parse(req.query()).get("writeKey"));
+        headerAuth = authenticateWebhook(headerKey.orElse(null));
+      } else {
+        headerAuth = headerKey.isPresent() ? authenticate(headerKey.get()) : null;
+      }
     } catch (GatewayException e) {
       release.run();
       finish(res, endpoint, started, 0, e, true);
@@ -273,9 +283,12 @@ public final class GatewayServer {
       RequestContext ctx = new RequestContext(clock.instant(), clientIp(req), null, n -> charge(reader, n));
       String contentEncoding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
       byte[] raw = body.getBytes();
+      // a webhook reads its source's configuration and may read headers (copied: the parse may run on a worker)
+      WebhookInput webhook = endpoint.isWebhook()
+          ? new WebhookInput(headerAuth.source(), MultiMap.caseInsensitiveMultiMap().addAll(req.headers())) : null;
       Future<ParsedRequest> parsed = raw.length <= INLINE_PARSE_BYTES
-          ? Future.succeededFuture().map(x -> parse(endpoint, raw, contentEncoding, ctx, reader))
-          : vertx.executeBlocking(() -> parse(endpoint, raw, contentEncoding, ctx, reader), false);
+          ? Future.succeededFuture().map(x -> parse(endpoint, raw, contentEncoding, ctx, reader, webhook))
+          : vertx.executeBlocking(() -> parse(endpoint, raw, contentEncoding, ctx, reader, webhook), false);
       parsed
           .compose(p -> {
             AuthResult auth = headerAuth;
@@ -308,12 +321,53 @@ public final class GatewayServer {
     }
   }
 
-  private ParsedRequest parse(Endpoint endpoint, byte[] raw, String contentEncoding, RequestContext ctx, BodyReader reader) {
+  private ParsedRequest parse(Endpoint endpoint, byte[] raw, String contentEncoding, RequestContext ctx, BodyReader reader,
+      WebhookInput webhook) {
     byte[] decoded = BodyDecoder.decode(raw, contentEncoding, options.maxRequestBytes());
     if (decoded != raw && !reader.charge(decoded.length)) {
       throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
     }
+    if (webhook != null) {
+      String type = webhook.headers().get(HttpHeaders.CONTENT_TYPE);
+      if (type != null && type.toLowerCase(java.util.Locale.ROOT).startsWith("application/x-www-form-urlencoded")) {
+        // GitHub's form content type: the JSON is the 'payload' field
+        String payload = QueryStrings.parse(new String(decoded, java.nio.charset.StandardCharsets.UTF_8)).get("payload");
+        if (payload == null) {
+          throw new GatewayException(400, "a form-encoded webhook needs its JSON in the 'payload' field (or send"
+              + " Content-Type: application/json)");
+        }
+        decoded = payload.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (!reader.charge(decoded.length)) {
+          throw new Overloaded("the server holds as many request bytes as it may; retry shortly");
+        }
+      }
+      return parser.parseWebhook(webhook.config(), decoded, webhook.headers()::get, ctx);
+    }
     return parser.parseRequest(endpoint, decoded, ctx);
+  }
+
+  /** What a webhook's parse needs besides its body. */
+  private record WebhookInput(WebhookSource config, MultiMap headers) {
+    WebhookInput(io.eventpipe.workspace.Source source, MultiMap headers) {
+      this(webhookConfig(source), headers);
+    }
+  }
+
+  private static WebhookSource webhookConfig(io.eventpipe.workspace.Source source) {
+    try {
+      return WebhookSource.of(source);
+    } catch (IllegalArgumentException e) {
+      // the workspace file's reader refuses such a source; only one built in code gets here
+      throw new GatewayException(400, "the source's webhook configuration is invalid: " + e.getMessage());
+    }
+  }
+
+  private AuthResult authenticateWebhook(String writeKey) {
+    if (writeKey == null || writeKey.isEmpty()) {
+      throw new GatewayException(401, "no write key: give the tool the URL /v1/webhook?writeKey=KEY (or send the key"
+          + " as the HTTP Basic auth username)");
+    }
+    return authenticate(writeKey);
   }
 
   /**

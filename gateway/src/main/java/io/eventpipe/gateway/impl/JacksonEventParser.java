@@ -29,6 +29,7 @@ import io.eventpipe.gateway.PayloadTooLargeException;
 import io.eventpipe.gateway.RequestContext;
 import io.eventpipe.gateway.Text;
 import io.eventpipe.routing.RoutingKey;
+import io.eventpipe.workspace.WebhookSource;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -38,6 +39,7 @@ import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * {@link EventParser} on Jackson's tree model: one shared, immutable {@link ObjectMapper}; the body is parsed once
@@ -74,6 +76,8 @@ public final class JacksonEventParser implements EventParser {
   static final int ENRICHMENT_BYTES_PER_EVENT = 256;
 
   private final ObjectMapper mapper;
+  /** For webhook bodies: one level less deep, since the body is stored one level down, as the event's properties. */
+  private final ObjectMapper webhookMapper;
   private final JsonNodeFactory nodes;
   private final int maxNestingDepth;
   private final int maxEventBytes;
@@ -84,6 +88,7 @@ public final class JacksonEventParser implements EventParser {
     this.maxEventBytes = maxEventBytes;
     this.maxRequestBytes = maxRequestBytes;
     this.mapper = mapper(maxNestingDepth, maxRequestBytes);
+    this.webhookMapper = mapper(maxNestingDepth - 1, maxRequestBytes);
     this.nodes = mapper.getNodeFactory();
   }
 
@@ -108,8 +113,11 @@ public final class JacksonEventParser implements EventParser {
     if (endpoint.isPixel()) {
       throw new IllegalArgumentException(endpoint + " takes query parameters: call parsePixel");
     }
+    if (endpoint.isWebhook()) {
+      throw new IllegalArgumentException(endpoint + " needs its source's configuration: call parseWebhook");
+    }
     boolean suspect = checkBytes(body);
-    ObjectNode root = readRoot(body);
+    ObjectNode root = readRoot(mapper, maxNestingDepth, body);
     if (suspect) {
       checkStrings(root, endpoint.isBatch());
     }
@@ -302,6 +310,129 @@ public final class JacksonEventParser implements EventParser {
     return sb.toString();
   }
 
+  // ---------------------------------------------------------------------------------------------------------
+  // Webhooks
+
+  @Override
+  public ParsedRequest parseWebhook(WebhookSource webhook, byte[] body, Function<String, String> headers,
+      RequestContext context) {
+    boolean suspect = checkBytes(body);
+    ObjectNode root = readRoot(webhookMapper, maxNestingDepth - 1, body);
+    if (suspect) {
+      checkStrings(root, false);
+    }
+    root.remove("writeKey"); // the key belongs in the query string; never stored
+    String name = webhookValue(root, headers, webhook.eventName(), "eventName");
+    if (name == null) {
+      name = webhook.defaultEventName();
+    }
+    if (name == null) {
+      throw new InvalidRequestException("eventName: the webhook has no event name at " + describe(webhook.eventName())
+          + " (the source's webhook.eventName, " + webhook.shape().wireName() + " shape); send it there, or configure"
+          + " webhook.eventName or webhook.defaultEventName");
+    }
+    String routingKey = null;
+    for (String ref : webhook.routingKey()) {
+      routingKey = webhookValue(root, headers, ref, "routingKey");
+      if (routingKey != null) {
+        break;
+      }
+    }
+    if (routingKey == null && webhook.shape() == WebhookSource.Shape.STRIPE
+        && webhook.routingKey().equals(WebhookSource.defaults(WebhookSource.Shape.STRIPE).routingKey())
+        && "customer".equals(textAt(root, "data.object.object"))) {
+      routingKey = webhookValue(root, headers, "data.object.id", "routingKey"); // customer.created and the like
+    }
+    if (routingKey == null) {
+      List<String> places = new ArrayList<>();
+      for (String ref : webhook.routingKey()) {
+        places.add(describe(ref));
+      }
+      throw new InvalidRequestException("routingKey: the webhook has no routing key at " + String.join(" or ", places)
+          + " (the source's webhook.routingKey, " + webhook.shape().wireName() + " shape); every event needs the user"
+          + " it belongs to: send it there, or configure webhook.routingKey");
+    }
+    String problem = Event.routingKeyProblem(routingKey);
+    if (problem != null) {
+      throw new InvalidRequestException("routingKey: the value found at " + String.join(" or ", webhook.routingKey())
+          + " " + problem);
+    }
+    String messageId = webhook.messageId() == null ? null : webhookValue(root, headers, webhook.messageId(), "messageId");
+    if (messageId != null) {
+      problem = Event.messageIdProblem(messageId);
+      if (problem != null) {
+        throw new InvalidRequestException("messageId: the value found at " + describe(webhook.messageId()) + " "
+            + problem);
+      }
+    }
+    ObjectNode event = nodes.objectNode();
+    event.put("type", EventType.TRACK.wireName());
+    event.put("event", name);
+    event.put("userId", routingKey);
+    if (messageId != null) {
+      event.put("messageId", messageId);
+    }
+    event.set("properties", root);
+    ObjectNode ctx = event.putObject("context");
+    ctx.putObject("library").put("name", "eventpipe-webhook");
+    ctx.putObject("webhook").put("shape", webhook.shape().wireName());
+    Charge charge = new Charge(context, (long) body.length + 256 + enrichmentBytes(context));
+    String receivedAt = Timestamps.format(context.receivedAt());
+    return new ParsedRequest(List.of(charge.built(prepare(event, null, EventType.TRACK, null, context, receivedAt))),
+        null);
+  }
+
+  private static String describe(String ref) {
+    return ref.startsWith(WebhookSource.HEADER_PREFIX)
+        ? "header " + ref.substring(WebhookSource.HEADER_PREFIX.length()) : "'" + ref + "'";
+  }
+
+  /**
+   * The string at a webhook reference: a header's value, or a string or number at a dotted path of the body; null if
+   * absent, null or empty. Any other kind there is a 400 naming the config key and the path.
+   */
+  private static String webhookValue(ObjectNode root, Function<String, String> headers, String ref, String key) {
+    if (ref.startsWith(WebhookSource.HEADER_PREFIX)) {
+      String v = headers.apply(ref.substring(WebhookSource.HEADER_PREFIX.length()));
+      if (v != null) {
+        String problem = Text.storableProblem(v);
+        if (problem != null) {
+          throw new InvalidRequestException(key + ": header " + ref.substring(WebhookSource.HEADER_PREFIX.length())
+              + " " + problem);
+        }
+      }
+      return v == null || v.isEmpty() ? null : v;
+    }
+    JsonNode node = at(root, ref);
+    if (node == null || node.isNull()) {
+      return null;
+    }
+    if (node.isTextual()) {
+      return node.textValue().isEmpty() ? null : node.textValue();
+    }
+    if (node.isIntegralNumber() || node.isNumber()) {
+      return node.asText();
+    }
+    throw new InvalidRequestException(key + ": the webhook's '" + clip(ref) + "' must be a string or a number, got "
+        + kind(node));
+  }
+
+  private static String textAt(ObjectNode root, String path) {
+    JsonNode n = at(root, path);
+    return n != null && n.isTextual() ? n.textValue() : null;
+  }
+
+  private static JsonNode at(ObjectNode root, String path) {
+    JsonNode node = root;
+    for (String segment : path.split("\\.")) {
+      if (node == null || !node.isObject()) {
+        return null;
+      }
+      node = node.get(segment);
+    }
+    return node;
+  }
+
   @Override
   public ParsedRequest parsePixel(Endpoint endpoint, Map<String, String> query, RequestContext context) {
     if (!endpoint.isPixel()) {
@@ -395,7 +526,7 @@ public final class JacksonEventParser implements EventParser {
   }
 
   /** Reads the body's root object; the caller has checked the body with {@link #checkBytes}. */
-  private ObjectNode readRoot(byte[] body) {
+  private ObjectNode readRoot(ObjectMapper mapper, int maxNestingDepth, byte[] body) {
     try (JsonParser parser = mapper.createParser(body)) {
       JsonToken first = parser.nextToken();
       if (first == null) {
@@ -411,7 +542,7 @@ public final class JacksonEventParser implements EventParser {
       }
       return root;
     } catch (StreamConstraintsException e) {
-      throw constraintViolation(e);
+      throw constraintViolation(e, maxNestingDepth);
     } catch (JsonProcessingException e) {
       throw new InvalidRequestException("request body is not valid JSON: " + e.getOriginalMessage()
           + (e.getLocation() == null ? "" : " at " + where(e.getLocation())), e);
@@ -422,7 +553,7 @@ public final class JacksonEventParser implements EventParser {
     }
   }
 
-  private RuntimeException constraintViolation(StreamConstraintsException e) {
+  private RuntimeException constraintViolation(StreamConstraintsException e, int maxNestingDepth) {
     String message = e.getOriginalMessage();
     if (message.contains("nesting depth")) {
       return new InvalidRequestException("JSON is nested more than " + maxNestingDepth
@@ -500,7 +631,7 @@ public final class JacksonEventParser implements EventParser {
     checkId(anonymousId, Event::routingKeyProblem, "anonymousId", index);
     checkId(userId, Event::routingKeyProblem, "userId", index);
     String routingKey = RoutingKey.of(anonymousId, userId);
-    if (routingKey == null) {
+    if (routingKey == null && type != EventType.MERGE) {
       throw new InvalidEventException(index, "userId",
           "neither userId nor anonymousId is set; every event needs a non-empty userId or anonymousId");
     }
@@ -528,6 +659,15 @@ public final class JacksonEventParser implements EventParser {
           throw new InvalidEventException(index, "groupId", "missing; a group call needs the id of the group");
         }
         break;
+      case MERGE: {
+        String first = checkMergeProperties(event, index);
+        if (routingKey == null) {
+          // a merge without userId or anonymousId is kept in order with the first identity's events
+          checkId(first, Event::routingKeyProblem, "mergeProperties[0].value", index);
+          routingKey = first;
+        }
+        break;
+      }
       default:
         break;
     }
@@ -567,6 +707,68 @@ public final class JacksonEventParser implements EventParser {
           + " bytes; send fewer properties", maxEventBytes, index);
     }
     return new Event(messageId, type, anonymousId, userId, routingKey, payload);
+  }
+
+  /**
+   * RudderStack's merge: {@code mergeProperties} is an array of exactly two objects, each with a non-empty string
+   * {@code type} (e.g. {@code email}) and a non-empty {@code value} (a string, or a number, stored as a string), the two
+   * identities not the same.
+   *
+   * @return the first identity's value
+   */
+  private static String checkMergeProperties(ObjectNode event, Integer index) {
+    JsonNode props = event.get("mergeProperties");
+    String example = "; send \"mergeProperties\": [{\"type\": \"email\", \"value\": \"a@example.com\"},"
+        + " {\"type\": \"user_id\", \"value\": \"u1\"}]";
+    if (props == null || props.isNull()) {
+      throw new InvalidEventException(index, "mergeProperties", "missing; a merge call links two identities" + example);
+    }
+    if (!props.isArray()) {
+      throw new InvalidEventException(index, "mergeProperties", "must be an array of two identities, got "
+          + kind(props) + example);
+    }
+    if (props.size() != 2) {
+      throw new InvalidEventException(index, "mergeProperties", "must hold exactly two identities, got "
+          + props.size() + example);
+    }
+    String[] values = new String[2];
+    String[] types = new String[2];
+    for (int i = 0; i < 2; i++) {
+      String at = "mergeProperties[" + i + "]";
+      JsonNode p = props.get(i);
+      if (!p.isObject()) {
+        throw new InvalidEventException(index, at, "must be an object with type and value, got " + kind(p));
+      }
+      ObjectNode entry = (ObjectNode) p;
+      JsonNode t = entry.get("type");
+      if (t == null || t.isNull() || (t.isTextual() && t.textValue().isEmpty())) {
+        throw new InvalidEventException(index, at + ".type", "missing; name the kind of identity (e.g. email, user_id)");
+      }
+      if (!t.isTextual()) {
+        throw new InvalidEventException(index, at + ".type", "must be a string, got " + kind(t));
+      }
+      String v;
+      try {
+        v = idField(entry, "value", index);
+      } catch (InvalidEventException e) {
+        throw new InvalidEventException(index, at + ".value", "must be a string or a number, got "
+            + kind(entry.get("value")));
+      }
+      if (v == null) {
+        throw new InvalidEventException(index, at + ".value", "missing; the identity's value is needed");
+      }
+      String problem = Event.routingKeyProblem(v);
+      if (problem != null) {
+        throw new InvalidEventException(index, at + ".value", problem);
+      }
+      types[i] = t.textValue();
+      values[i] = v;
+    }
+    if (types[0].equals(types[1]) && values[0].equals(values[1])) {
+      throw new InvalidEventException(index, "mergeProperties", "both entries are the same identity ("
+          + clip(types[0]) + "); a merge links two different ones");
+    }
+    return values[0];
   }
 
   /**

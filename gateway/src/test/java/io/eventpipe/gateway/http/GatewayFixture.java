@@ -54,6 +54,10 @@ final class GatewayFixture implements AutoCloseable {
   static final String OFF_KEY = "wk-off-8Hn3Ra1c";
   static final String LIMITED_KEY = "wk-lim-5Tz0Wm4e";
   static final String PER_KEY_KEY = "wk-key-3Jd8Vb2n";
+  /** Webhook sources: Stripe's and GitHub's shapes, and a generic one with configured fields. */
+  static final String STRIPE_KEY = "wk-stripe-7Yc2Pd9s";
+  static final String GITHUB_KEY = "wk-github-4Fh6Lq1x";
+  static final String HOOK_KEY = "wk-hook-9Rb5Ne3k";
   /** Every request's receivedAt: the servers run on a fixed clock, so enriched payloads are exact. */
   static final Instant RECEIVED = Instant.parse("2026-03-01T10:00:00.250Z");
   static final String RECEIVED_TEXT = "2026-03-01T10:00:00.250Z";
@@ -67,7 +71,12 @@ final class GatewayFixture implements AutoCloseable {
       Source.of("web", WEB_KEY),
       new Source("off", "Disabled", OFF_KEY, false, null, null),
       new Source("limited", "Limited", LIMITED_KEY, true, new RateLimit(0.001, 3), null),
-      new Source("perkey", "Per key", PER_KEY_KEY, true, new RateLimit(1e6, 1e6, 0.001), null)), List.of());
+      new Source("perkey", "Per key", PER_KEY_KEY, true, new RateLimit(1e6, 1e6, 0.001), null),
+      new Source("stripe", "Stripe", STRIPE_KEY, true, null, Map.of("webhook", Map.of("shape", "stripe"))),
+      new Source("github", "GitHub", GITHUB_KEY, true, null, Map.of("webhook", Map.of("shape", "github"))),
+      new Source("hooks", "Generic webhook", HOOK_KEY, true, null, Map.of("webhook", Map.of(
+          "eventName", "action", "routingKey", List.of("account.id", "header:X-Account"), "messageId", "delivery")))),
+      List.of());
 
   /** One stored job, read back with JDBC. */
   record StoredJob(long jobId, int partitionId, String routingKey, String sourceId, String messageId, byte[] payload) {

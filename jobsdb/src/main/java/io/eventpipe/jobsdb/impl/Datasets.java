@@ -234,7 +234,8 @@ final class Datasets {
   private Future<Boolean> dropIfFinished(String name) {
     String jobs = s + ".jobs_" + name;
     String state = s + ".job_state_" + name;
-    return pool.query("SELECT EXISTS (SELECT 1 FROM " + state + " WHERE state < 3)").execute().compose(pending -> {
+    return pool.preparedQuery("SELECT EXISTS (SELECT 1 FROM " + state + " WHERE state < 3) OR " + retained(state))
+        .execute(Tuple.of(retentionCutoff())).compose(pending -> {
       if (pending.iterator().next().getBoolean(0)) {
         return Future.succeededFuture(false);
       }
@@ -270,6 +271,19 @@ final class Datasets {
             }
           });
     });
+  }
+
+  /**
+   * Whether a dataset still holds finished jobs within the retention ({@link JobsDbOptions#finishedRetention}): a job
+   * whose last state change is after the cutoff {@code $1} (null when there is no retention: nothing is retained).
+   */
+  private static String retained(String state) {
+    return "($1::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM " + state + " WHERE state >= 3 AND updated_at > $1))";
+  }
+
+  private java.time.OffsetDateTime retentionCutoff() {
+    return options.finishedRetention().isZero() ? null
+        : java.time.OffsetDateTime.ofInstant(options.clock().instant().minus(options.finishedRetention()), java.time.ZoneOffset.UTC);
   }
 
   /** Copies a dataset's aborted jobs to dead_letter (its tables are about to go). */
@@ -362,11 +376,12 @@ final class Datasets {
   private Future<Boolean> compactIfMostlyFinished(String name, long lo, long hi) {
     String state = s + ".job_state_" + name;
     // the unfinished jobs are counted on the pending index, at most one over the cap; all rows only when that passes
-    return pool.query("SELECT count(*) FROM (SELECT 1 FROM " + state + " WHERE state < 3 LIMIT "
-            + (COMPACT_MAX_LIVE_JOBS + 1) + ") l").execute()
+    // with a retention, a dataset whose finished jobs are not all past it is not compacted (that would drop them early)
+    return pool.preparedQuery("SELECT (SELECT count(*) FROM (SELECT 1 FROM " + state + " WHERE state < 3 LIMIT "
+            + (COMPACT_MAX_LIVE_JOBS + 1) + ") l), " + retained(state)).execute(Tuple.of(retentionCutoff()))
         .compose(liveRows -> {
           long live = liveRows.iterator().next().getLong(0);
-          if (live == 0 || live > COMPACT_MAX_LIVE_JOBS) {
+          if (live == 0 || live > COMPACT_MAX_LIVE_JOBS || liveRows.iterator().next().getBoolean(1)) {
             return Future.succeededFuture(false); // finished ones are dropped whole; too many stay
           }
           return pool.query("SELECT count(*) FROM " + state).execute().compose(totalRows -> {

@@ -32,14 +32,17 @@ import java.util.List;
  */
 final class GroupCommitter {
 
-  private record Pending(List<NewJob> jobs, long bytes, Promise<StoreResult> promise) {}
+  private record Pending(List<NewJob> jobs, long writerEpoch, long bytes, Promise<StoreResult> promise) {}
 
   /** A commit's result for the jobs of a caller left out because a partition of theirs is fenced. */
   static final long FENCED = Long.MIN_VALUE;
 
-  /** Commits jobs (the callers' jobs concatenated, {@code callerSizes} in order) and returns their ids. */
+  /**
+   * Commits jobs (the callers' jobs concatenated, {@code callerSizes} in order, each caller writing at its
+   * {@code callerEpochs} entry) and returns their ids.
+   */
   interface Commit {
-    Future<long[]> apply(List<NewJob> jobs, int[] callerSizes);
+    Future<long[]> apply(List<NewJob> jobs, int[] callerSizes, long[] callerEpochs);
   }
 
   private final Context context;
@@ -63,7 +66,7 @@ final class GroupCommitter {
     return queuedJobs;
   }
 
-  Future<StoreResult> submit(List<NewJob> jobs) {
+  Future<StoreResult> submit(List<NewJob> jobs, long writerEpoch) {
     long bytes = 0;
     for (NewJob j : jobs) {
       bytes += j.payload().length;
@@ -78,7 +81,7 @@ final class GroupCommitter {
         return Future.failedFuture(new JobsDbException.Unavailable("queue " + options.queue() + " has "
             + queuedJobs + " jobs waiting to commit (limit " + options.maxQueuedJobs() + ")"));
       }
-      queue.add(new Pending(jobs, bytes, promise));
+      queue.add(new Pending(jobs, writerEpoch, bytes, promise));
       queuedJobs += jobs.size();
       start = running < options.maxConcurrentCommits();
       if (start) {
@@ -137,11 +140,13 @@ final class GroupCommitter {
 
   private Future<long[]> run(List<Pending> batch, List<NewJob> jobs) {
     int[] sizes = new int[batch.size()];
+    long[] epochs = new long[batch.size()];
     for (int i = 0; i < sizes.length; i++) {
       sizes[i] = batch.get(i).jobs().size();
+      epochs[i] = batch.get(i).writerEpoch();
     }
     try {
-      return commit.apply(jobs, sizes);
+      return commit.apply(jobs, sizes, epochs);
     } catch (RuntimeException e) {
       return Future.failedFuture(e);
     }

@@ -119,19 +119,20 @@ public final class PgJobsDb implements JobsDb {
   // ---------------------------------------------------------------- store
 
   @Override
-  public Future<StoreResult> store(List<NewJob> jobs) {
+  public Future<StoreResult> store(List<NewJob> jobs, long writerEpoch) {
     if (jobs.isEmpty()) {
       return Future.succeededFuture(new StoreResult(new long[0]));
     }
-    return committer.submit(jobs);
+    return committer.submit(jobs, writerEpoch);
   }
 
   /**
    * One group commit, in one transaction: check the partitions against this node's record (a caller with a fenced
-   * partition is left out whole, its jobs marked {@link GroupCommitter#FENCED}), dedup, insert the fresh jobs.
-   * Called by the committer with the callers' sizes, in order.
+   * partition, or a held one whose floor is above the caller's epoch, is left out whole, its jobs marked
+   * {@link GroupCommitter#FENCED}), dedup, insert the fresh jobs. Called by the committer with the callers' sizes and
+   * epochs, in order.
    */
-  private Future<long[]> commit(List<NewJob> jobs, int[] callerSizes) {
+  private Future<long[]> commit(List<NewJob> jobs, int[] callerSizes, long[] callerEpochs) {
     long started = System.nanoTime();
     Instant now = now();
     boolean dedupOn = dedup.enabled();
@@ -142,15 +143,17 @@ public final class PgJobsDb implements JobsDb {
     }
     return ready
         .compose(v -> datasets.allocate(jobs.size()))
-        .compose(allocated -> pool.withTransaction(conn -> NodePartitions.refused(conn, partitions).compose(refused -> {
+        .compose(allocated -> pool.withTransaction(conn -> NodePartitions.writeFloors(conn, partitions).compose(floors -> {
           long[] result = new long[jobs.size()];
           List<NewJob> accepted = new ArrayList<>(jobs.size());
           List<Integer> acceptedAt = new ArrayList<>(jobs.size());
           int at = 0;
-          for (int size : callerSizes) {
+          for (int c = 0; c < callerSizes.length; c++) {
+            int size = callerSizes[c];
             boolean fenced = false;
-            for (int i = at; i < at + size && !refused.isEmpty(); i++) {
-              fenced |= refused.contains(jobs.get(i).partitionId());
+            for (int i = at; i < at + size && !floors.isEmpty(); i++) {
+              Long floor = floors.get(jobs.get(i).partitionId());
+              fenced |= floor != null && (floor == NodePartitions.NO_WRITER || floor > callerEpochs[c]);
             }
             for (int i = at; i < at + size; i++) {
               if (fenced) {

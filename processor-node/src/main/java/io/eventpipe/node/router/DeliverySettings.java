@@ -1,5 +1,7 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DestinationType;
+
 import io.eventpipe.workspace.ConfigReader;
 import io.eventpipe.workspace.InvalidDestinationConfigException;
 import io.eventpipe.workspace.Destination;
@@ -17,17 +19,20 @@ import java.util.Set;
  *   retry: {maxAttempts: 3, maxWindowSeconds: 10800, initialBackoffMs: 1000, maxBackoffMs: 300000}
  *   eventTypes: {allow: [track, identify], deny: [...]}   # read by the processor's fan-out
  *   eventNames: {allow: [...], deny: [...]}               # track events only
+ *   mapping: {events: ..., eventNames: ..., rename: ..., drop: ..., set: ...}   # see io.eventpipe.destinations.Mapping
  * }</pre>
  *
  * @param maxInFlight most requests to the destination at once
  * @param retry when failed deliveries are retried and aborted
  * @param eventsPerSecond the configured rate limit, or null for none
  * @param egress the workspace's policy of where destinations may send
+ * @param mapping the destination's mapping without code, applied before its client sees an event
  */
-public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double eventsPerSecond, EgressPolicy egress) {
+public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double eventsPerSecond, EgressPolicy egress,
+    io.eventpipe.destinations.Mapping mapping) {
 
   /** Config keys read here or by the processor's event filter; a type adds its own. */
-  public static final Set<String> KEYS = Set.of("maxInFlight", "retry", "rateLimit", "eventTypes", "eventNames");
+  public static final Set<String> KEYS = Set.of("maxInFlight", "retry", "rateLimit", "eventTypes", "eventNames", "mapping");
 
   public static final int DEFAULT_MAX_IN_FLIGHT = 64;
 
@@ -55,8 +60,9 @@ public record DeliverySettings(int maxInFlight, RetryPolicy retry, Double events
     if (config.has("rateLimit") && eventsPerSecond == null && config.problems().isEmpty()) {
       rate.problem("eventsPerSecond", "missing (or remove rateLimit)");
     }
+    io.eventpipe.destinations.Mapping mapping = io.eventpipe.destinations.Mapping.read(destination, config);
     type.validate(config, egress);
     config.throwIfInvalid(destination.id());
-    return new DeliverySettings(maxInFlight, retry, eventsPerSecond, egress);
+    return new DeliverySettings(maxInFlight, retry, eventsPerSecond, egress, mapping);
   }
 }

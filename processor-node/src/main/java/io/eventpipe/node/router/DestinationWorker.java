@@ -1,5 +1,12 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DeliveryMode;
+import io.eventpipe.destinations.DeliveryResult;
+import io.eventpipe.destinations.DestinationClient;
+import io.eventpipe.destinations.DestinationContext;
+import io.eventpipe.destinations.DestinationType;
+import io.eventpipe.destinations.Event;
+
 import io.eventpipe.gateway.Text;
 import io.eventpipe.workspace.Destination;
 import io.eventpipe.jobsdb.Job;
@@ -48,8 +55,9 @@ import org.slf4j.LoggerFactory;
  * asks for a read as soon as it drains, so a busy key keeps flowing.
  *
  * <h2>Batches</h2>
- * When a request with several users' events fails (rejected, or retryable and not throttled), nobody gets that
- * outcome yet: each user's jobs are queued again at the front of its lane and sent in a request of their own, and a
+ * When a request with several users' events fails (rejected, or retryable and not throttled; for a
+ * {@link DeliveryMode#STAGED} destination only rejected), nobody gets that outcome yet: each user's jobs are queued
+ * again at the front of its lane and sent in a request of their own, and a
  * rejected request of one user's several events is retried one event per request. Only the user (or the event) at
  * fault is then backed off or aborted.
  *
@@ -174,6 +182,8 @@ final class DestinationWorker extends VerticleBase {
   private boolean closed;
   /** stop() gave up waiting for requests in flight: they are open, of unknown partitions, until the client closes */
   private boolean abandoned;
+  /** set by {@link #abandonOnStop()}: stop() does not wait for requests in flight */
+  private volatile boolean abandonOnStop;
   /** fence() calls waiting for deliveries of their partitions in flight to end and their outcomes to be written */
   private final List<Map.Entry<Set<Integer>, Promise<Void>>> fenceWaiters = new ArrayList<>();
   /** job id &rarr; partition of every outcome not yet written (queued or being written) */
@@ -203,7 +213,9 @@ final class DestinationWorker extends VerticleBase {
   @Override
   public Future<?> start() {
     ctx = context;
-    client = type.open(vertx, destination, settings, clock);
+    // the mapping without code runs before the integration sees an event
+    client = settings.mapping().wrap(type.open(new DestinationContext(vertx, destination, settings.maxInFlight(),
+        settings.egress(), clock, options.services())));
     limiter = new AdaptiveRateLimiter(settings.eventsPerSecond(), ticker);
     metrics.rate = limiter.rate() == Double.POSITIVE_INFINITY ? Double.NaN : limiter.rate();
     state = State.RUNNING;
@@ -299,19 +311,55 @@ final class DestinationWorker extends VerticleBase {
     // queued jobs stay pending in jobsdb; only requests in flight are waited for
     dropQueued();
     cancelTimer();
-    stopTimer = vertx.setTimer(options.stopTimeout().toMillis(), t -> {
-      stopTimer = -1;
-      if (!running.isEmpty()) {
-        LOG.warn("Destination {}: abandoning {} requests still in flight after {} ms; their {} jobs stay pending and will "
-            + "be delivered again", destination.id(), running.size(), options.stopTimeout().toMillis(),
-            running.stream().mapToInt(d -> d.jobs().size()).sum());
-        running.clear();
-        abandoned = true;
-      }
-      pump();
-    });
+    long waitMs = abandonOnStop ? 0 : options.stopTimeout().toMillis();
+    if (waitMs == 0) {
+      abandonAtOnce();
+    } else {
+      stopTimer = vertx.setTimer(waitMs, t -> {
+        stopTimer = -1;
+        abandonRunning("after " + waitMs + " ms");
+        pump();
+      });
+    }
     pump();
     return stopped.future();
+  }
+
+  /**
+   * The next {@link #stop()} abandons the requests in flight at once instead of waiting for them (its client closes
+   * their connections): the node can no longer show that it owns their partitions. Thread-safe; call before undeploying.
+   */
+  void abandonOnStop() {
+    abandonOnStop = true;
+    Context c = ctx;
+    if (c != null) {
+      c.runOnContext(v -> {
+        if (state == State.STOPPING && stopTimer >= 0) { // already waiting for its requests: waits no longer
+          vertx.cancelTimer(stopTimer);
+          stopTimer = -1;
+          abandonAtOnce();
+          pump();
+        }
+      });
+    }
+  }
+
+  /**
+   * Abandons the requests in flight and closes their connections now: the stop itself may wait longer, for outcome
+   * writes to a database the node cannot reach, but no request of this worker stays open meanwhile.
+   */
+  private void abandonAtOnce() {
+    abandonRunning("at once: the node is cut off from its database");
+    client.close();
+  }
+
+  private void abandonRunning(String when) {
+    if (!running.isEmpty()) {
+      LOG.warn("Destination {}: abandoning {} requests still in flight {}; their {} jobs stay pending and will be delivered "
+          + "again", destination.id(), running.size(), when, running.stream().mapToInt(d -> d.jobs().size()).sum());
+      running.clear();
+      abandoned = true;
+    }
   }
 
   // ------------------------------------------------------------------ the loop
@@ -451,12 +499,12 @@ final class DestinationWorker extends VerticleBase {
     metrics.attempts.increment(d.jobs().size());
     Future<DeliveryResult> f;
     try {
-      f = client.deliver(d.jobs(), options.nodeName());
+      f = client.deliver(events(d.jobs()), options.nodeName());
     } catch (RuntimeException e) {
       f = Future.failedFuture(e);
     }
     onContext(f, ar -> complete(d, ar.succeeded() ? ar.result()
-        : new DeliveryResult.Retryable(WebhookDestination.networkError(ar.cause()), null, false)));
+        : new DeliveryResult.Retryable(networkError(ar.cause()), null, false)));
   }
 
   private void complete(Delivery d, DeliveryResult result) {
@@ -464,8 +512,11 @@ final class DestinationWorker extends VerticleBase {
       return; // abandoned by stop(): its jobs stay pending
     }
     metrics.requests.record(System.nanoTime() - d.startedNanos(), TimeUnit.NANOSECONDS);
+    // a staged destination's retryable failure is the destination's (its store is down or slow), not a user's: its
+    // batch is retried whole after the backoff instead of as one request per user (which would only multiply the
+    // requests to a destination that is already failing); a rejection is still split to find the event at fault
     boolean shared = result instanceof DeliveryResult.Rejected
-        || result instanceof DeliveryResult.Retryable r && !r.throttled();
+        || result instanceof DeliveryResult.Retryable r && !r.throttled() && type.mode() == DeliveryMode.STREAM;
     if (shared && (d.users() > 1 || d.jobs().size() > 1 && result instanceof DeliveryResult.Rejected)) {
       // one failure, one victim: retry the members apart before anyone gets this outcome; but a partition fenced
       // while the request ran is not sent again: its jobs stay pending for the migration (a fence() may already
@@ -484,6 +535,23 @@ final class DestinationWorker extends VerticleBase {
         metrics.recordLatency(job.receivedAt(), now);
       }
       metrics.delivered.increment(d.jobs().size());
+    } else if (result instanceof DeliveryResult.Partial partial) {
+      // some events rejected, the rest accepted: each gets its own outcome; a rejected event is aborted, which ends
+      // its turn in its lane as a success would, so order holds
+      limiter.onSuccess();
+      int aborted = 0;
+      for (Job job : d.jobs()) {
+        String error = partial.rejected().get(job.jobId());
+        if (error != null) {
+          outcomes.add(new StateUpdate(job.jobId(), JobState.ABORTED, job.attempts() + 1, first(job, d), null, error));
+          aborted++;
+        } else {
+          outcomes.add(new StateUpdate(job.jobId(), JobState.SUCCEEDED, job.attempts() + 1, first(job, d), null, job.lastError()));
+          metrics.recordLatency(job.receivedAt(), now);
+        }
+      }
+      metrics.aborted.increment(aborted);
+      metrics.delivered.increment(d.jobs().size() - aborted);
     } else if (result instanceof DeliveryResult.Rejected rejected) {
       for (Job job : d.jobs()) {
         outcomes.add(new StateUpdate(job.jobId(), JobState.ABORTED, job.attempts() + 1, first(job, d), null, rejected.error()));
@@ -533,6 +601,22 @@ final class DestinationWorker extends VerticleBase {
     LOG.debug("Destination {}: a request of {} events of {} users failed; retrying them apart", destination.id(),
         d.jobs().size(), d.users());
     lanes.requeueApart(d.batch, state == State.RUNNING);
+  }
+
+  /** The jobs as the destination client sees them. */
+  private static List<Event> events(List<Job> jobs) {
+    List<Event> out = new ArrayList<>(jobs.size());
+    for (Job j : jobs) {
+      out.add(new Event(j.jobId(), j.partitionId(), j.routingKey(), j.sourceId(), j.destinationId(), j.messageId(),
+          j.receivedAt(), j.payload(), j.attempts()));
+    }
+    return out;
+  }
+
+  /** A delivery whose future failed: retryable, whatever the client threw. */
+  static String networkError(Throwable e) {
+    String message = e.getMessage();
+    return "network error: " + e.getClass().getSimpleName() + (message == null ? "" : ": " + message);
   }
 
   private static Instant first(Job job, Delivery d) {

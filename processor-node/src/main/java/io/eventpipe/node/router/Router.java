@@ -1,5 +1,8 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DestinationType;
+import io.eventpipe.destinations.DestinationTypes;
+
 import io.eventpipe.workspace.InvalidDestinationConfigException;
 import io.eventpipe.workspace.Destination;
 import io.eventpipe.workspace.WorkspaceConfig;
@@ -107,9 +110,9 @@ public final class Router {
   /** partitions this node must not deliver (fenced or moved away); workers skip them in what they read */
   private final Set<Integer> fenced = ConcurrentHashMap.newKeySet();
 
-  /** A router with the built-in destination types and default options. */
+  /** A router with the destination types on the classpath ({@link DestinationTypes#installed()}) and default options. */
   public Router(Vertx vertx, JobsDb rt, WorkspaceConfigStore config, Clock clock, MeterRegistry registry) {
-    this(vertx, rt, config, clock, registry, DestinationTypes.defaults(), RouterOptions.defaults());
+    this(vertx, rt, config, clock, registry, DestinationTypes.installed(), RouterOptions.defaults());
   }
 
   /**
@@ -214,11 +217,47 @@ public final class Router {
     return Future.all(all).mapEmpty();
   }
 
+  /**
+   * The node can no longer show that it owns any partition (it lost its database's instance lock, or could not renew
+   * it in time): every partition is fenced, and every worker is stopped at once, abandoning its requests in flight
+   * (their connections are closed, so none of them can still reach the destination after the migrator confirmed the
+   * fence for a node that looks down), then started again to wait for {@link #unfence}. What was in flight stays
+   * pending and is delivered again by whoever owns it (at-least-once). Thread-safe.
+   */
+  public Future<Void> cutOff(Set<Integer> partitions) {
+    fenced.addAll(partitions);
+    for (DestinationWorker w : stoppingWorkers) {
+      w.abandonOnStop(); // a worker already stopping waits no longer than a running one
+    }
+    return onContext(() -> {
+      if (!started || stopping) {
+        return applying;
+      }
+      applying = back(applying).transform(ar -> {
+        List<Future<Void>> stops = new ArrayList<>();
+        for (String id : new ArrayList<>(workers.keySet())) {
+          workers.get(id).worker.abandonOnStop();
+          stops.add(stopWorker(id));
+        }
+        return back(Future.join(stops)).transform(x -> applyNow(config.current()));
+      });
+      return applying;
+    });
+  }
+
   /** Delivers {@code partitions} again (they came back, or a migration was aborted). Thread-safe. */
   public void unfence(Set<Integer> partitions) {
     if (fenced.removeAll(partitions)) {
       byId.values().forEach(DestinationWorker::wake);
     }
+  }
+
+  /**
+   * Every worker drops what it queued and reads again (a regulation deleted jobs: none of them may be sent from
+   * memory). Thread-safe.
+   */
+  public void rereadAll() {
+    byId.values().forEach(DestinationWorker::reread);
   }
 
   /** Reads now in every worker (held partitions were released). Thread-safe. */

@@ -20,11 +20,14 @@ import java.time.Duration;
  * @param dbRetry how long a worker waits after a failed read or state write before trying again
  * @param nodeName the node's name, told to destinations that can carry it (the webhook's {@code X-Eventpipe-Node});
  *     null for none
+ * @param services what the node offers destination integrations by name
+ *     ({@link io.eventpipe.destinations.DestinationContext#services()}), e.g. {@code "jobsdb.pool"}
  */
 public record RouterOptions(int readBatch, long readBytes, int scanFactor, Duration idlePoll, Duration stopTimeout,
-    Duration gaugeRefresh, Duration dbRetry, String nodeName) {
+    Duration gaugeRefresh, Duration dbRetry, String nodeName, java.util.Map<String, Object> services) {
 
   public RouterOptions {
+    services = services == null ? java.util.Map.of() : java.util.Map.copyOf(services);
     if (readBatch < 2 || readBatch > 100_000) {
       throw new IllegalArgumentException("readBatch must be in 2..100000, was " + readBatch);
     }
@@ -43,26 +46,30 @@ public record RouterOptions(int readBatch, long readBytes, int scanFactor, Durat
 
   public static RouterOptions defaults() {
     return new RouterOptions(1000, 4L << 20, 2, Duration.ofMillis(100), Duration.ofSeconds(5), Duration.ofSeconds(10),
-        Duration.ofSeconds(1), null);
+        Duration.ofSeconds(1), null, java.util.Map.of());
   }
 
   public RouterOptions withReadBatch(int v) {
-    return new RouterOptions(v, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, nodeName);
+    return new RouterOptions(v, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, nodeName, services);
   }
 
   public RouterOptions withIdlePoll(Duration v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, v, stopTimeout, gaugeRefresh, dbRetry, nodeName);
+    return new RouterOptions(readBatch, readBytes, scanFactor, v, stopTimeout, gaugeRefresh, dbRetry, nodeName, services);
   }
 
   public RouterOptions withStopTimeout(Duration v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, v, gaugeRefresh, dbRetry, nodeName);
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, v, gaugeRefresh, dbRetry, nodeName, services);
   }
 
   public RouterOptions withGaugeRefresh(Duration v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, v, dbRetry, nodeName);
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, v, dbRetry, nodeName, services);
   }
 
   public RouterOptions withNodeName(String v) {
-    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, v);
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, v, services);
+  }
+
+  public RouterOptions withServices(java.util.Map<String, Object> v) {
+    return new RouterOptions(readBatch, readBytes, scanFactor, idlePoll, stopTimeout, gaugeRefresh, dbRetry, nodeName, v);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Delivery of the {@code rt} queue to destinations: {@link io.eventpipe.node.router.Router} runs one worker per enabled
- * destination; {@link io.eventpipe.node.router.DestinationType} implementations (built in: {@code webhook}) send the
+ * destination; {@link io.eventpipe.node.router.DestinationType} implementations (found on the classpath through ServiceLoader, see io.eventpipe.destinations; the webhook is in destinations-http) send the
  * requests.
  *
  * <h2>Destination configuration reference</h2>

@@ -1,5 +1,7 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.RetryAfter;
+import io.eventpipe.destinations.http.WebhookDestination;
 import io.eventpipe.workspace.InvalidDestinationConfigException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -118,7 +120,7 @@ class DeliveryRulesTest {
     List<String> problems = e.problems();
     assertEquals(7, problems.size(), problems.toString());
     assertTrue(problems.contains("destinations[d].config.maxInflight: unknown setting (known: batch, eventNames, eventTypes,"
-        + " headers, maxInFlight, method, rateLimit, retry, timeoutMs, url)"), problems.toString());
+        + " headers, mapping, maxInFlight, method, rateLimit, retry, timeoutMs, url)"), problems.toString());
     assertTrue(problems.contains("destinations[d].config.retry.maxAttempts: must be a whole number in 1..1000, got the string 'three'"),
         problems.toString());
     assertTrue(problems.contains("destinations[d].config.url: must be an absolute http or https URL with a host, got 'ftp://h/'"),

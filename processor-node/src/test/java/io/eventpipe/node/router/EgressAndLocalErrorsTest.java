@@ -1,5 +1,6 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.http.WebhookDestination;
 import static io.eventpipe.node.router.Workspaces.webhook;
 import static io.eventpipe.testing.Waiting.eventually;
 import static org.junit.jupiter.api.Assertions.assertEquals;

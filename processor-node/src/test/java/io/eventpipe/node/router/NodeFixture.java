@@ -1,5 +1,6 @@
 package io.eventpipe.node.router;
 
+import io.eventpipe.destinations.DestinationTypes;
 import static io.eventpipe.testing.Waiting.eventually;
 import static io.eventpipe.testing.Waiting.await;
 import io.eventpipe.workspace.WorkspaceConfigStore;
@@ -28,6 +29,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -83,7 +85,11 @@ public final class NodeFixture implements AutoCloseable {
   }
 
   public NodeFixture start(ProcessorOptions processorOptions, RouterOptions routerOptions) {
-    router = new Router(vertx, routerStore.apply(rt), store, clock, registry, DestinationTypes.defaults(), routerOptions);
+    if (routerOptions.services().isEmpty()) {
+      // as the node offers them (NodeComponents): staged integrations record their batches in the delivery schema
+      routerOptions = routerOptions.withServices(Map.of("jobsdb.pool", pool, "jobsdb.schema", rt.options().schema()));
+    }
+    router = new Router(vertx, routerStore.apply(rt), store, clock, registry, DestinationTypes.installed(), routerOptions);
     processor = new Processor(vertx, pool, gw, rt, store, clock, registry, processorOptions);
     processor.onFanOut(ids -> ids.forEach(router::wake));
     await(router.start());

@@ -63,6 +63,8 @@ public final class Sink implements AutoCloseable {
     public final AtomicLong acceptedEvents = new AtomicLong();
     public final ConcurrentLinkedQueue<Map<String, String>> headers = new ConcurrentLinkedQueue<>();
     public final Map<String, AtomicLong> attemptsByMessageId = new ConcurrentHashMap<>();
+    /** The first 1000 events received, as sent. */
+    public final ConcurrentLinkedQueue<JsonObject> bodies = new ConcurrentLinkedQueue<>();
 
     public long attempts(String messageId) {
       AtomicLong n = attemptsByMessageId.get(messageId);
@@ -108,7 +110,9 @@ public final class Sink implements AutoCloseable {
       }
       List<JsonObject> events = parse(body);
       for (JsonObject e : events) {
-        ep.events.incrementAndGet();
+        if (ep.events.incrementAndGet() <= 1000) {
+          ep.bodies.add(e);
+        }
         ep.received.observe(user(e), seq(e));
         ep.attemptsByMessageId.computeIfAbsent(e.getString("messageId", "?"), k -> new AtomicLong()).incrementAndGet();
       }

@@ -178,6 +178,10 @@ public final class WorkspaceConfigReader {
         extra.put(field.getKey(), toJava(field.getValue()));
       }
     }
+    if (extra.containsKey(io.eventpipe.workspace.WebhookSource.KEY)) {
+      problems.addAll(io.eventpipe.workspace.WebhookSource.problems(extra.get(io.eventpipe.workspace.WebhookSource.KEY),
+          path + "." + io.eventpipe.workspace.WebhookSource.KEY));
+    }
     if (id == null || writeKey == null) {
       return null;
     }

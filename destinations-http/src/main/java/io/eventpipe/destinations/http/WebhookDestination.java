@@ -1,9 +1,14 @@
-package io.eventpipe.node.router;
+package io.eventpipe.destinations.http;
+
+import io.eventpipe.destinations.DeliveryResult;
+import io.eventpipe.destinations.DestinationClient;
+import io.eventpipe.destinations.DestinationContext;
+import io.eventpipe.destinations.DestinationType;
+import io.eventpipe.destinations.Event;
+import io.eventpipe.destinations.RetryAfter;
 
 import io.eventpipe.workspace.ConfigReader;
-import io.eventpipe.workspace.Destination;
 import io.eventpipe.workspace.EgressPolicy;
-import io.eventpipe.jobsdb.Job;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
@@ -56,17 +61,17 @@ import java.util.Set;
  * the connection goes to the address that was checked, so a name that resolves elsewhere later (DNS rebinding) cannot
  * reach a denied address.
  */
-final class WebhookDestination implements DestinationType {
+public final class WebhookDestination implements DestinationType {
 
-  static final String NAME = "webhook";
+  public static final String NAME = "webhook";
   static final Set<String> KEYS = Set.of("url", "method", "headers", "timeoutMs", "batch");
   static final int DEFAULT_TIMEOUT_MS = 10_000;
   /** The sending node's name. */
-  static final String NODE_HEADER = "X-Eventpipe-Node";
+  public static final String NODE_HEADER = "X-Eventpipe-Node";
   /** The jobs' ids in the sending node's database, in body order. */
-  static final String JOB_IDS_HEADER = "X-Eventpipe-Job-Ids";
+  public static final String JOB_IDS_HEADER = "X-Eventpipe-Job-Ids";
   /** The jobs' attempt numbers (1 for a first attempt), in body order. */
-  static final String ATTEMPTS_HEADER = "X-Eventpipe-Attempts";
+  public static final String ATTEMPTS_HEADER = "X-Eventpipe-Attempts";
   static final int MAX_ERROR_CHARS = 200;
   static final long RESOLVE_TTL_MS = 5_000;
 
@@ -136,28 +141,23 @@ final class WebhookDestination implements DestinationType {
   }
 
   @Override
-  public void validate(ConfigReader config) {
-    validate(config, EgressPolicy.defaults());
-  }
-
-  @Override
   public void validate(ConfigReader config, EgressPolicy egress) {
     Settings.read(config, egress);
   }
 
   @Override
-  public DestinationClient open(Vertx vertx, Destination destination, DeliverySettings delivery, Clock clock) {
-    ConfigReader config = ConfigReader.of(destination);
-    Settings settings = Settings.read(config, delivery.egress());
-    config.throwIfInvalid(destination.id());
-    return new Client(vertx, settings, delivery.maxInFlight(), clock, delivery.egress());
+  public DestinationClient open(DestinationContext context) {
+    ConfigReader config = context.config();
+    Settings settings = Settings.read(config, context.egress());
+    config.throwIfInvalid(context.destination().id());
+    return new Client(context.vertx(), settings, context.maxInFlight(), context.clock(), context.egress());
   }
 
   /**
    * Why {@code value} cannot be an HTTP header value, or null if it can: control characters (CR and LF above all,
    * which would end the header and let the value inject others) are refused; a tab is allowed.
    */
-  static String headerValueProblem(String value) {
+  public static String headerValueProblem(String value) {
     for (int i = 0; i < value.length(); i++) {
       char c = value.charAt(i);
       if (Character.isISOControl(c) && c != '\t') {
@@ -241,18 +241,13 @@ final class WebhookDestination implements DestinationType {
     }
 
     @Override
-    public Future<DeliveryResult> deliver(List<Job> jobs) {
-      return deliver(jobs, null);
-    }
-
-    @Override
-    public Future<DeliveryResult> deliver(List<Job> jobs, String node) {
+    public Future<DeliveryResult> deliver(List<Event> jobs, String node) {
       Buffer body;
       MultiMap headers = HttpHeaders.headers().addAll(baseHeaders);
       identify(headers, jobs, node);
       if (settings.batch()) {
         int size = 2;
-        for (Job j : jobs) {
+        for (Event j : jobs) {
           size += j.payload().length + 1;
         }
         body = Buffer.buffer(size).appendByte((byte) '[');
@@ -290,13 +285,13 @@ final class WebhookDestination implements DestinationType {
     }
 
     /** The origin headers (see the class comment). */
-    private static void identify(MultiMap headers, List<Job> jobs, String node) {
+    private static void identify(MultiMap headers, List<Event> jobs, String node) {
       if (node != null) {
         headers.set(NODE_HEADER, node);
       }
       StringBuilder ids = new StringBuilder();
       StringBuilder attempts = new StringBuilder();
-      for (Job j : jobs) {
+      for (Event j : jobs) {
         if (!ids.isEmpty()) {
           ids.append(',');
           attempts.append(',');
@@ -387,7 +382,7 @@ final class WebhookDestination implements DestinationType {
    * {@code HTTP 503: <the body's first 200 characters>}, made storable: invalid UTF-8 decoded as U+FFFD, control
    * characters (a NUL) escaped, never a surrogate pair cut in half ({@link Text#storable}).
    */
-  static String httpError(int status, Buffer body) {
+  public static String httpError(int status, Buffer body) {
     if (body == null || body.length() == 0) {
       return "HTTP " + status;
     }
@@ -402,14 +397,14 @@ final class WebhookDestination implements DestinationType {
    * A request that failed without an answer: an argument the HTTP client refused (an invalid header value, say) is
    * a local error that retrying cannot fix; anything else is a network error, retried.
    */
-  static DeliveryResult failure(Throwable e) {
+  public static DeliveryResult failure(Throwable e) {
     if (e instanceof IllegalArgumentException) {
       return new DeliveryResult.Rejected("the request could not be built: " + e.getMessage());
     }
     return new DeliveryResult.Retryable(networkError(e), null, false);
   }
 
-  static String networkError(Throwable e) {
+  public static String networkError(Throwable e) {
     String message = e.getMessage();
     String kind = e.getClass().getSimpleName();
     if (e instanceof io.vertx.core.http.HttpClosedException || e instanceof io.vertx.core.VertxException && message != null

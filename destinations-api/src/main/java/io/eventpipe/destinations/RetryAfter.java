@@ -1,4 +1,4 @@
-package io.eventpipe.node.router;
+package io.eventpipe.destinations;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -7,12 +7,12 @@ import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
 
 /** Parses an HTTP {@code Retry-After} header (RFC 9110 10.2.3): delay-seconds or an HTTP-date. */
-final class RetryAfter {
+public final class RetryAfter {
 
   private RetryAfter() {}
 
   /** The delay the header asks for, from {@code now}; null when absent or unreadable; never negative. */
-  static Duration parse(String header, Instant now) {
+  public static Duration parse(String header, Instant now) {
     if (header == null) {
       return null;
     }
