@@ -266,3 +266,19 @@ on it); the control-init hook Job gets it as a value.
   volumeMounts:
     - {name: tmp, mountPath: /tmp}
 {{- end -}}
+
+{{/*
+The nodes' StatefulSet replicas and the migrator hooks' --to. With autoscaling.nodes.enabled the autoscaler owns the
+count: the live StatefulSet's replicas (lookup) are kept, so a `helm upgrade` neither resizes nor migrates; a first
+install (nothing to look up) and a render without a cluster take nodes.replicaCount.
+*/}}
+{{- define "eventpipe.nodeCount" -}}
+{{- $n := int .Values.nodes.replicaCount }}
+{{- if .Values.autoscaling.nodes.enabled }}
+{{- $live := lookup "apps/v1" "StatefulSet" .Release.Namespace (printf "%s-node" (include "eventpipe.name" .)) }}
+{{- if and $live $live.spec $live.spec.replicas }}
+{{- $n = int $live.spec.replicas }}
+{{- end }}
+{{- end }}
+{{- $n }}
+{{- end -}}

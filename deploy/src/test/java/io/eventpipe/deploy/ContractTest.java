@@ -178,7 +178,7 @@ class ContractTest {
   }
 
   /** Every container of the chart as a process; a container of the eventpipe image has a role. */
-  private static Map<Container, Process> chartProcesses(RenderedChart c) {
+  static Map<Container, Process> chartProcesses(RenderedChart c) {
     Map<Container, Process> out = new LinkedHashMap<>();
     c.podTemplates().forEach((owner, t) -> RenderedChart.containers(t).forEach(k -> {
       Map<String, String> env = new LinkedHashMap<>();

@@ -75,6 +75,8 @@ final class RenderedChart {
       Map.entry("batch/v1/Job", Job.class),
       Map.entry("batch/v1/CronJob", CronJob.class),
       Map.entry("v1/ServiceAccount", ServiceAccount.class),
+      Map.entry("rbac.authorization.k8s.io/v1/Role", io.fabric8.kubernetes.api.model.rbac.Role.class),
+      Map.entry("rbac.authorization.k8s.io/v1/RoleBinding", io.fabric8.kubernetes.api.model.rbac.RoleBinding.class),
       Map.entry("networking.k8s.io/v1/Ingress", Ingress.class),
       // CloudNativePG's Cluster: fabric8 has no model of it; CnpgSchema checks it against the operator's CRD
       Map.entry("postgresql.cnpg.io/v1/Cluster", GenericKubernetesResource.class),

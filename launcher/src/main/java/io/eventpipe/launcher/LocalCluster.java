@@ -243,6 +243,11 @@ final class LocalCluster {
     return proxy.port();
   }
 
+  /** The proxy's meters (its metrics port): where {@code local --autoscale} puts the autoscaler's. */
+  io.micrometer.core.instrument.MeterRegistry proxyRegistry() {
+    return proxy.registry();
+  }
+
   int proxyMetricsPort() {
     return proxy.metricsPort();
   }

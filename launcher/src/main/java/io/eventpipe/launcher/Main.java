@@ -34,7 +34,9 @@ public final class Main {
   private static final Set<String> HTTP_FLAGS = Set.of("max-request-bytes", "trust-forwarded-for", "trusted-proxy-hops",
       "body-timeout-ms", "header-timeout-ms", "idle-timeout-seconds", "max-connections", "admin-max-connections");
   private static final Set<String> LOCAL_FLAGS = with(HTTP_FLAGS, "config", "port", "nodes", "data-dir", "admin-port",
-      "admin-token", "ingest-token", "partitions", "demo-sink-port", "secret-env-allow", "secret-file-allow");
+      "admin-token", "ingest-token", "partitions", "demo-sink-port", "secret-env-allow", "secret-file-allow", "autoscale",
+      "interval-seconds", "up-age-seconds", "up-window-seconds", "down-age-seconds", "down-events-per-node",
+      "down-window-seconds", "cooldown-seconds", "failing-ratio");
   private static final Set<String> NODE_FLAGS = with(HTTP_FLAGS, "node-id", "pg-url", "control-url", "cluster-nodes", "advertise",
       "config", "port", "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "secret-env-allow",
       "secret-file-allow", "allow-non-durable-database", "self-fence-ms", "retention-finished-hours");
@@ -48,6 +50,10 @@ public final class Main {
       "allow-non-durable-database", "lock-wait-seconds", "if-initialized");
   private static final Set<String> CONTROL_INIT_FLAGS = Set.of("control-url", "cluster-nodes", "partitions", "wait-seconds",
       "proxy-role-password", "node-role-password", "migrator-role-password", "status-role-password",
+      "allow-non-durable-database");
+  private static final Set<String> AUTOSCALER_FLAGS = with(Autoscale.POLICY_FLAGS, "nodes", "data-dir", "control-url",
+      "admin-token", "node-pg-url", "kubernetes-statefulset", "kubernetes-namespace", "ready-timeout-seconds", "admin-port",
+      "admin-host", "batch-jobs", "max-jobs-per-second", "throttle", "target-latency-ratio", "lease-seconds", "progress",
       "allow-non-durable-database");
   private static final Set<String> SCALE_FLAGS = Set.of("nodes", "data-dir", "batch-jobs", "max-jobs-per-second", "throttle",
       "target-latency-ratio", "progress");
@@ -67,6 +73,7 @@ public final class Main {
       case "regulation" -> REGULATION_FLAGS;
       case "migrator" -> MIGRATOR_FLAGS;
       case "scale" -> SCALE_FLAGS;
+      case "autoscaler" -> AUTOSCALER_FLAGS;
       case "control-init" -> CONTROL_INIT_FLAGS;
       default -> throw new IllegalArgumentException("unknown role '" + role + "'");
     };
@@ -102,6 +109,7 @@ public final class Main {
         }
         case "migrator" -> System.exit(Migrate.migrator(new Flags(rest, MIGRATOR_FLAGS, System.getenv())));
         case "scale" -> System.exit(Migrate.scale(new Flags(rest, SCALE_FLAGS, System.getenv())));
+        case "autoscaler" -> Autoscale.run(new Flags(rest, AUTOSCALER_FLAGS, System.getenv()));
         case "control-init" -> {
           Flags f = new Flags(rest, CONTROL_INIT_FLAGS, System.getenv());
           ControlInit.run(f, partitions(f));
@@ -129,6 +137,7 @@ public final class Main {
                   --config FILE (workspace YAML; default: a demo workspace)  --port 8080  --nodes 1
                   --data-dir ./pipeline-data  --admin-port PORT+1  --admin-token TOKEN  --ingest-token TOKEN
                   --partitions 1024   (tokens default to generated ones, kept in the data directory)
+                  --autoscale MIN..MAX (the autoscaler in process, with the policy flags of `autoscaler`)
           node    one processor node; with --control-url a cluster member behind proxies, else standalone
                   --node-id K|auto  --pg-url postgresql://user:pw@host:5432/db  --control-url postgresql://...
                   --cluster-nodes N (creates the topology of a new cluster)
@@ -163,6 +172,15 @@ public final class Main {
           scale   resizes a running `local`: starts or stops its nodes and migrates; a rerun finishes the job
                   --nodes N  --data-dir ./pipeline-data  --batch-jobs  --max-jobs-per-second  --throttle
                   --target-latency-ratio  --progress
+          autoscaler  sizes the node count from the nodes' backlog: grows when a queue more nodes can drain stays old,
+                  shrinks when the cluster stays underused; never during a migration, never for a failing destination
+                  --nodes MIN..MAX  and  --data-dir DIR (a running `local`)  or  --kubernetes-statefulset NAME
+                  --kubernetes-namespace NS (default: the pod's)  --control-url postgresql://... (the migrator's role)
+                  --admin-token TOKEN  --node-pg-url 'postgresql://...{node}...'  --ready-timeout-seconds 300
+                  --interval-seconds 10  --up-age-seconds 30  --up-window-seconds 120  --down-age-seconds 5
+                  --down-events-per-node 200  --down-window-seconds 600  --cooldown-seconds 300  --failing-ratio 0.5
+                  --admin-port 8081 (/metrics, /healthz)  and the migrator's --batch-jobs --max-jobs-per-second
+                  --throttle --target-latency-ratio --lease-seconds --progress
 
         Long commands (scale, migrator, regulation): a progress bar on a terminal (log lines go above it), plain lines
         otherwise (--progress forces one); exit code 0 done, 1 failed or not done in time (rerun: each resumes or is
@@ -184,6 +202,11 @@ public final class Main {
     Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
     int adminPort = flags.port("admin-port", port == 0 ? 0 : port + 1);
     int partitions = partitions(flags);
+    if (flags.raw("autoscale") != null) { // checked before anything starts
+      int[] bounds = Autoscale.bounds(flags, "autoscale");
+      Autoscale.policy(flags, bounds[0], bounds[1]);
+      Autoscale.interval(flags);
+    }
     GatewayOptions gateway = gatewayOptions(flags, port).withHost("0.0.0.0");
     Path config = flags.existingFile("config");
     Files.createDirectories(dataDir);
@@ -242,9 +265,21 @@ public final class Main {
       System.out.println("  curl -u " + demoWriteKey + ": -H 'Content-Type: application/json' http://localhost:" + cluster.proxyPort()
           + "/v1/track -d '{\"userId\":\"u1\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'");
     }
+    io.eventpipe.autoscaler.Autoscaler autoscaler = null;
+    if (flags.raw("autoscale") != null) {
+      autoscaler = Autoscale.startLocal(flags, dataDir, cluster.proxyRegistry());
+      System.out.println("autoscaling " + flags.raw("autoscale") + " nodes: decisions in the log, in `./pipeline status` and in"
+          + " autoscaler_decisions_total on the proxy's metrics");
+    } else if (Autoscale.POLICY_FLAGS.stream().anyMatch(f -> flags.raw(f) != null)) {
+      throw new Flags.BadFlag("the autoscaler's flags need --autoscale MIN..MAX");
+    }
     System.out.println();
     DemoSink demoSink = demo;
+    io.eventpipe.autoscaler.Autoscaler scaler = autoscaler;
     runUntilStopped(() -> {
+      if (scaler != null) {
+        scaler.stop();
+      }
       cluster.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
       if (demoSink != null) {
         demoSink.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);

@@ -78,6 +78,11 @@ final class Migrate {
   static int scale(Flags flags) throws Exception {
     int to = requiredCount(flags, "nodes");
     Path dataDir = flags.path("data-dir", Path.of("pipeline-data")).toAbsolutePath();
+    return scaleLocal(dataDir, to, options(flags), flags.string("progress", "auto"));
+  }
+
+  /** Resizes the running {@code local} of {@code dataDir} to {@code to} nodes ({@code pipeline scale}, the autoscaler). */
+  static int scaleLocal(Path dataDir, int to, MigratorOptions options, String progress) throws Exception {
     Path localJson = dataDir.resolve("local.json");
     if (!Files.exists(localJson)) {
       throw new Flags.BadFlag("no running `pipeline local` found in " + dataDir + " (no local.json): start it first,"
@@ -86,13 +91,7 @@ final class Migrate {
     JsonObject local = new JsonObject(Files.readString(localJson, StandardCharsets.UTF_8));
     String token = Files.readString(dataDir.resolve("admin-token"), StandardCharsets.UTF_8).trim();
     PgConfig control = EmbeddedPg.withPassword(PgConfig.parse(local.getString("controlUrl")), dataDir);
-    IntFunction<PgConfig> nodeTemplate = NodeDatabases.template(local.getString("nodeUrlTemplate"));
-    // one embedded server: the node databases are the superuser's (closed to the control store's roles)
-    String password = EmbeddedPg.withPassword(nodeTemplate.apply(0), dataDir).password();
-    IntFunction<PgConfig> nodes = k -> {
-      PgConfig c = nodeTemplate.apply(k);
-      return c.password().isEmpty() ? new PgConfig(c.host(), c.port(), c.database(), c.user(), password) : c;
-    };
+    IntFunction<PgConfig> nodes = localNodes(dataDir, local);
     String localControl = local.getString("localControl");
     Vertx vertx = Vertx.vertx();
     try {
@@ -103,8 +102,7 @@ final class Migrate {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
     // 2. the migration (it waits for new nodes, and resumes one a crash interrupted)
-    int code = run(control, nodes, false, options(flags), Duration.ZERO, flags.string("progress", "auto"), to,
-        Migrator.Only.ALL, false);
+    int code = run(control, nodes, false, options, Duration.ZERO, progress, to, Migrator.Only.ALL, false);
     if (code != 0) {
       return code;
     }
@@ -117,6 +115,57 @@ final class Migrate {
     }
     System.out.println("the local cluster runs " + to + " node(s)");
     return 0;
+  }
+
+  /**
+   * The autoscaler's resizer for the running {@code local} of {@code dataDir}: the same three steps as
+   * {@link #scaleLocal}, through the same loopback endpoint of the {@code local} process.
+   */
+  static io.eventpipe.autoscaler.LocalResizer localResizer(Path dataDir, MigratorOptions options, String progress)
+      throws Exception {
+    JsonObject local = new JsonObject(Files.readString(dataDir.resolve("local.json"), StandardCharsets.UTF_8));
+    String token = Files.readString(dataDir.resolve("admin-token"), StandardCharsets.UTF_8).trim();
+    PgConfig control = EmbeddedPg.withPassword(PgConfig.parse(local.getString("controlUrl")), dataDir);
+    IntFunction<PgConfig> nodes = localNodes(dataDir, local);
+    String localControl = local.getString("localControl");
+    io.eventpipe.autoscaler.ControlStoreReader owners = new io.eventpipe.autoscaler.ControlStoreReader(control.jdbcUrl(),
+        control.user(), control.password());
+    return new io.eventpipe.autoscaler.LocalResizer(new io.eventpipe.autoscaler.LocalResizer.Nodes() {
+      @Override
+      public void start(int count) throws Exception {
+        callOnce(localControl, token, "start", count);
+      }
+
+      @Override
+      public void stopFrom(int count) throws Exception {
+        callOnce(localControl, token, "stop", count);
+      }
+    }, to -> {
+      int code = run(control, nodes, false, options, Duration.ofSeconds(60), progress, to, Migrator.Only.ALL, false);
+      if (code != 0) {
+        throw new io.eventpipe.autoscaler.Resizer.ResizeException("the migration to " + to + " nodes failed (exit " + code
+            + "); see above");
+      }
+    }, owners);
+  }
+
+  private static void callOnce(String localControl, String token, String action, int count) throws Exception {
+    Vertx vertx = Vertx.vertx();
+    try {
+      call(vertx, localControl, token, action, count);
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  /** The node databases of a running {@code local} (one embedded server: the superuser's, closed to the roles). */
+  static IntFunction<PgConfig> localNodes(Path dataDir, JsonObject local) throws java.io.IOException {
+    IntFunction<PgConfig> nodeTemplate = NodeDatabases.template(local.getString("nodeUrlTemplate"));
+    String password = EmbeddedPg.withPassword(nodeTemplate.apply(0), dataDir).password();
+    return k -> {
+      PgConfig c = nodeTemplate.apply(k);
+      return c.password().isEmpty() ? new PgConfig(c.host(), c.port(), c.database(), c.user(), password) : c;
+    };
   }
 
   private static int requiredCount(Flags flags, String name) {
@@ -146,7 +195,7 @@ final class Migrate {
         .withLease(Duration.ofSeconds(flags.integer("lease-seconds", 15, 1, 3600)));
   }
 
-  private static int run(PgConfig control, IntFunction<PgConfig> nodes, boolean allowNonDurable, MigratorOptions options,
+  static int run(PgConfig control, IntFunction<PgConfig> nodes, boolean allowNonDurable, MigratorOptions options,
       Duration lockWait,
       String progressMode, int to, Migrator.Only only, boolean abort) throws Exception {
     ProgressPrinter printer = new ProgressPrinter(System.out, progressMode);

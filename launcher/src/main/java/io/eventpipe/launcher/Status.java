@@ -66,11 +66,30 @@ final class Status {
     try {
       String report = report(vertx, control, token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
       System.out.print(report);
+      System.out.print(decisions(control));
     } catch (java.util.concurrent.ExecutionException e) {
       throw new Flags.BadFlag("cannot read the control store at " + control.redacted() + ": "
           + e.getCause().getMessage() + " (is the cluster running?)");
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  /** The autoscaler's last decisions (control.autoscaler_decisions), newest first; nothing when it never decided. */
+  static String decisions(PgConfig control) {
+    try {
+      List<io.eventpipe.autoscaler.DecisionStore.Stored> last = new io.eventpipe.autoscaler.DecisionStore(
+          new io.eventpipe.autoscaler.ControlStoreReader(control.jdbcUrl(), control.user(), control.password())).last(5);
+      if (last.isEmpty()) {
+        return "";
+      }
+      StringBuilder out = new StringBuilder("autoscaler, last decisions (newest first):\n");
+      for (io.eventpipe.autoscaler.DecisionStore.Stored d : last) {
+        out.append(d.line()).append('\n');
+      }
+      return out.toString();
+    } catch (java.sql.SQLException e) {
+      return "autoscaler decisions: cannot be read (" + e.getMessage() + ")\n";
     }
   }
 

@@ -312,6 +312,23 @@ class ClusterTest {
    * Issue 9: proxies (the internet-facing tier) held the one token that also opened the admin API, so they could list
    * aborted payloads and replay them. The ingest token they hold now stores events and nothing else.
    */
+  /** The autoscaler's reading of this cluster: every node's status exports the signals (README, Autoscaling). */
+  @Test
+  void theAutoscalersSignalReaderReadsEveryNodesBacklogAndCounters() throws Exception {
+    io.eventpipe.autoscaler.Signals s = new io.eventpipe.autoscaler.SignalReader(new io.eventpipe.autoscaler.ControlStoreReader(
+        controlDirect.jdbcUrl(), controlDirect.user(), controlDirect.password()), ADMIN_TOKEN, java.time.Clock.systemUTC()).read();
+    assertEquals(3, s.nodes());
+    assertEquals(java.util.Map.of(), s.unreachable());
+    assertEquals(null, s.migration());
+    assertEquals(3, s.perNode().size());
+    for (io.eventpipe.autoscaler.Signals.NodeSignals n : s.perNode()) {
+      // the workspace's destination is there whether or not it has pending jobs (a node restarted by another test
+      // counts from its restart: no relation between the counters is asserted)
+      assertTrue(n.destinations().containsKey("sink"), "node " + n.node() + ": " + n.destinations());
+      assertTrue(n.ingested() >= 0 && n.fannedOut() >= 0 && n.ingest().oldestAgeSeconds() >= 0, n.toString());
+    }
+  }
+
   @Test
   void theIngestTokenThatProxiesHoldOpensInternalIngestOnlyAndTheAdminTokenTheRest() throws Exception {
     String base = "http://127.0.0.1:" + nodes[0].internalPort();

@@ -59,6 +59,7 @@ final class InternalIngest {
   private final BodyReader.Budget budget;
   private final long bodyTimeoutMs;
   private final Clock clock;
+  private final Counter ingested;
   private final java.util.function.Supplier<WireVersions> versions;
 
   InternalIngest(Vertx vertx, int nodeId, TopologyWatcher topology, JobsDb ingest, MeterRegistry registry, Runnable stored,
@@ -74,6 +75,8 @@ final class InternalIngest {
     this.ingest = ingest;
     this.misdirected = Counter.builder("node.ingest.misdirected").description("Internal ingest batches refused as misdirected")
         .register(registry);
+    this.ingested = Counter.builder("node.ingested.events").description("Events stored by internal ingest (duplicates not"
+        + " counted): the ingest rate the autoscaler reads").register(registry);
   }
 
   void handle(HttpServerRequest req) {
@@ -199,6 +202,7 @@ final class InternalIngest {
     return ingest.store(jobs, current.epoch()).transform(ar -> {
       if (ar.succeeded()) {
         stored.run();
+        ingested.increment(ar.result().stored());
         req.response().setStatusCode(200).putHeader("Content-Type", "application/json")
             .end(new JsonObject().put("stored", ar.result().stored()).put("duplicates", ar.result().duplicates())
                 .put("epoch", current.epoch()).encode());

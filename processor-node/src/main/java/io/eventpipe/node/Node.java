@@ -30,6 +30,7 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -254,7 +255,14 @@ public final class Node {
   }
 
   private void status(io.vertx.core.http.HttpServerRequest req) {
-    ingest.pendingCounts().compose(gw -> deliveries.pendingCounts().map(rt -> new JsonObject()
+    Future.all(ingest.pendingCounts(), deliveries.pendingCounts(), ingest.oldestPending(), deliveries.oldestPending())
+        .map(all -> {
+          Map<String, Long> gw = all.resultAt(0);
+          Map<String, Long> rt = all.resultAt(1);
+          Map<String, java.time.Instant> gwOldest = all.resultAt(2);
+          Map<String, java.time.Instant> rtOldest = all.resultAt(3);
+          long pendingIngest = gw.values().stream().mapToLong(Long::longValue).sum();
+          return new JsonObject()
             .put("node", options.nodeId())
             .put("ready", ready)
             .put("databaseDurable", durability == null ? null : durability.durable())
@@ -262,11 +270,56 @@ public final class Node {
             .put("ownedPartitions", topology == null ? options.partitions() : topology.current().ownedBy(options.nodeId()).length)
             .put("fencedPartitions", follower == null ? 0 : follower.fenced())
             .put("heldPartitions", follower == null ? 0 : follower.held())
-            .put("pendingIngest", gw.values().stream().mapToLong(Long::longValue).sum())
-            .put("pendingDeliveries", new JsonObject(new java.util.LinkedHashMap<String, Object>(rt)))))
+            .put("pendingIngest", pendingIngest)
+            .put("pendingDeliveries", new JsonObject(new java.util.LinkedHashMap<String, Object>(rt)))
+            .put("autoscaling", autoscalingSignals(pendingIngest, gwOldest, rt, rtOldest));
+        })
         .onSuccess(json -> req.response().putHeader("Content-Type", "application/json").end(json.encode()))
         .onFailure(err -> InternalHttp.internalError(req.response(), 503, "cannot read this node's job store", LOG,
             "node status: reading pending counts failed", err));
+  }
+
+  /**
+   * What the autoscaler reads (README, Operations, Autoscaling): the ingest queue's pending count and oldest age, the
+   * events stored and fanned out since start, and per destination its pending count, oldest age, events delivered and
+   * failed attempts since start.
+   */
+  private JsonObject autoscalingSignals(long pendingIngest, Map<String, java.time.Instant> gwOldest, Map<String, Long> rt,
+      Map<String, java.time.Instant> rtOldest) {
+    java.time.Instant now = clock.instant();
+    java.time.Instant oldestIngest = gwOldest.values().stream().min(java.util.Comparator.naturalOrder()).orElse(null);
+    JsonObject destinations = new JsonObject();
+    java.util.Set<String> ids = new java.util.TreeSet<>(rt.keySet());
+    registry.find("router.delivered").counters().forEach(c -> {
+      String id = c.getId().getTag("destination");
+      if (id != null) {
+        ids.add(id);
+      }
+    });
+    ids.remove("");
+    for (String id : ids) {
+      destinations.put(id, new JsonObject()
+          .put("pending", rt.getOrDefault(id, 0L))
+          .put("oldestAgeSeconds", age(rtOldest.get(id), now))
+          .put("delivered", count("router.delivered", id))
+          .put("failedAttempts", count("router.failed", id)));
+    }
+    io.micrometer.core.instrument.Counter ingested = registry.find("node.ingested.events").counter();
+    io.micrometer.core.instrument.Counter fanned = registry.find("processor.events").counter();
+    return new JsonObject()
+        .put("ingest", new JsonObject().put("pending", pendingIngest).put("oldestAgeSeconds", age(oldestIngest, now)))
+        .put("ingestedEvents", ingested == null ? 0 : (long) ingested.count())
+        .put("fannedOutEvents", fanned == null ? 0 : (long) fanned.count())
+        .put("destinations", destinations);
+  }
+
+  private static double age(java.time.Instant oldest, java.time.Instant now) {
+    return oldest == null ? 0 : Math.max(0, java.time.Duration.between(oldest, now).toMillis() / 1000.0);
+  }
+
+  private long count(String name, String destination) {
+    io.micrometer.core.instrument.Counter c = registry.find(name).tag("destination", destination).counter();
+    return c == null ? 0 : (long) c.count();
   }
 
   private void heartbeat() {
