@@ -69,6 +69,7 @@ class DestinationKillTest {
   private static final String TOKEN = "kill9-test-token-0123456789abcdef";
   private static final int USERS = 50;
   private static final int PER_USER = 60;
+  private static final int PER_REQUEST = 5;
   private static final String PREFIX = "kill";
 
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
@@ -92,28 +93,29 @@ class DestinationKillTest {
   @Test
   void killNineWhileBatchesAreDeliveredLeavesEveryEventOnceInTheWarehouseAndInOneObject(@TempDir Path dir) throws Exception {
     long t0 = System.nanoTime();
-    s3mock = S3MockApplication.start(new HashMap<>(Map.of(S3MockApplication.PROP_HTTP_PORT, S3MockApplication.RANDOM_PORT,
-        S3MockApplication.PROP_HTTPS_PORT, S3MockApplication.RANDOM_PORT,
-        S3MockApplication.PROP_INITIAL_BUCKETS, "lake",
-        S3MockApplication.PROP_ROOT_DIRECTORY, Files.createDirectories(dir.resolve("s3mock")).toString(),
-        S3MockApplication.PROP_SILENT, true)));
-    String endpoint = "http://127.0.0.1:" + s3mock.getHttpPort();
-    s3 = S3Client.builder().httpClient(UrlConnectionHttpClient.create()).region(Region.US_EAST_1)
-        .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create("k", "s")))
-        .endpointOverride(URI.create(endpoint)).forcePathStyle(true).build();
-    s3.listObjectsV2(b -> b.bucket("lake")); // S3Mock answers its first request slowly
-    System.out.printf("S3Mock ready in %.1f s%n", (System.nanoTime() - t0) / 1e9);
-
     PgDatabase nodeDb = PgServer.get().createDatabase("kill9_node");
     PgDatabase warehouse = PgServer.get().createDatabase("kill9_wh");
+    int s3Port = freePort();
+    String endpoint = "http://127.0.0.1:" + s3Port;
     Path workspace = workspace(dir, warehouse, endpoint);
     int port = freePort();
     int adminPort = freePort();
 
-    long t1 = System.nanoTime();
+    // S3Mock (Spring Boot, slow to start) and the node process start side by side; nothing is sent before both are up
     process = startNode(nodeDb, workspace, port, adminPort, dir.resolve("node-1.log"));
+    Path s3Root = Files.createDirectories(dir.resolve("s3mock"));
+    s3mock = S3MockApplication.start(new HashMap<>(Map.of(S3MockApplication.PROP_HTTP_PORT, s3Port,
+        S3MockApplication.PROP_HTTPS_PORT, S3MockApplication.RANDOM_PORT,
+        S3MockApplication.PROP_INITIAL_BUCKETS, "lake",
+        S3MockApplication.PROP_ROOT_DIRECTORY, s3Root.toString(),
+        S3MockApplication.PROP_SILENT, true)));
+    s3 = S3Client.builder().httpClient(UrlConnectionHttpClient.create()).region(Region.US_EAST_1)
+        .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create("k", "s")))
+        .endpointOverride(URI.create(endpoint)).forcePathStyle(true).build();
+    s3.listObjectsV2(b -> b.bucket("lake")); // S3Mock answers its first request slowly
+    System.out.printf("S3Mock ready after %.1f s%n", (System.nanoTime() - t0) / 1e9);
     eventually("the node is up", () -> healthy(port), () -> tail(dir.resolve("node-1.log")));
-    System.out.printf("node process ready in %.1f s%n", (System.nanoTime() - t1) / 1e9);
+    System.out.printf("node process ready after %.1f s%n", (System.nanoTime() - t0) / 1e9);
 
     // 50 users send concurrently, each user's events one after another (seq 1..60 in properties)
     Map<String, Integer> acked = new ConcurrentHashMap<>();
@@ -121,14 +123,7 @@ class DestinationKillTest {
     List<CompletableFuture<Void>> senders = new ArrayList<>();
     for (int u = 0; u < USERS; u++) {
       String user = "user-" + u;
-      senders.add(CompletableFuture.runAsync(() -> {
-        for (int seq = 1; seq <= PER_USER; seq++) {
-          if (!send(port, user, seq)) {
-            return; // the node died under this request: what was acknowledged stands
-          }
-          acked.put(user, seq);
-        }
-      }, threads));
+      senders.add(CompletableFuture.runAsync(() -> sendFrom(port, user, 1, acked), threads));
     }
     // kill -9 once both destinations hold some batches, not all of them
     eventually("both destinations received batches", () -> warehouseRows(warehouse) > 0 && objectEvents() > 0);
@@ -136,10 +131,14 @@ class DestinationKillTest {
     long rowsAtKill = warehouseRows(warehouse);
     long objectEventsAtKill = objectEvents();
     CompletableFuture.allOf(senders.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
-    threads.shutdown();
     int ackedAtKill = acked.values().stream().mapToInt(Integer::intValue).sum();
-    System.out.printf("kill -9 with %d events acknowledged, %d rows in the warehouse, %d events in objects%n",
-        ackedAtKill, rowsAtKill, objectEventsAtKill);
+    Map<String, Boolean> batchesAtKill = recordedBatches(nodeDb);
+    Set<String> keysAtKill = objects().stream().map(S3Object::key).collect(java.util.stream.Collectors.toSet());
+    // the crash windows the batch record exists for: recorded and not uploaded, uploaded and not marked
+    System.out.printf("kill -9 with %d events acknowledged, %d rows in the warehouse, %d events in objects, %d s3 batches"
+            + " recorded, %d of them not marked uploaded, %d of those already in the bucket%n", ackedAtKill, rowsAtKill,
+        objectEventsAtKill, batchesAtKill.size(), batchesAtKill.values().stream().filter(u -> !u).count(),
+        batchesAtKill.entrySet().stream().filter(e -> !e.getValue() && keysAtKill.contains(e.getKey())).count());
     assertTrue(rowsAtKill < ackedAtKill && objectEventsAtKill < ackedAtKill,
         "the kill came while batches were still to deliver: acknowledged " + ackedAtKill + ", rows " + rowsAtKill
             + ", in objects " + objectEventsAtKill);
@@ -148,12 +147,18 @@ class DestinationKillTest {
     process = startNode(nodeDb, workspace, port, adminPort, dir.resolve("node-2.log"));
     eventually("the node is up again", () -> healthy(port), () -> tail(dir.resolve("node-2.log")));
     System.out.printf("node process ready again in %.1f s%n", (System.nanoTime() - t2) / 1e9);
+    long t3 = System.nanoTime();
     // what the first run did not acknowledge, an SDK sends again, with the same messageIds
+    senders.clear();
     for (int u = 0; u < USERS; u++) {
       String user = "user-" + u;
-      for (int seq = acked.getOrDefault(user, 0) + 1; seq <= PER_USER; seq++) {
-        assertTrue(send(port, user, seq), "the restarted node accepts " + user + " #" + seq);
-      }
+      int from = acked.getOrDefault(user, 0) + 1;
+      senders.add(CompletableFuture.runAsync(() -> sendFrom(port, user, from, acked), threads));
+    }
+    CompletableFuture.allOf(senders.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
+    threads.shutdown();
+    for (int u = 0; u < USERS; u++) {
+      assertEquals(PER_USER, acked.getOrDefault("user-" + u, 0), "the restarted node acknowledged every event of user-" + u);
     }
     long total = (long) USERS * PER_USER;
     eventually("every event reached both destinations",
@@ -161,8 +166,14 @@ class DestinationKillTest {
         () -> "rows " + warehouseRows(warehouse) + ", in objects " + objectEvents() + " of " + total + "\n"
             + tail(dir.resolve("node-1.log")) + "\n---\n" + tail(dir.resolve("node-2.log")));
 
+    System.out.printf("the rest sent and everything delivered in %.1f s%n", (System.nanoTime() - t3) / 1e9);
     assertWarehouse(warehouse);
     assertObjects();
+    // each object is a batch the node recorded before uploading it, and every recorded batch was uploaded once
+    Map<String, Boolean> batches = recordedBatches(nodeDb);
+    assertEquals(batches.keySet(), objects().stream().map(S3Object::key).collect(java.util.stream.Collectors.toSet()),
+        "the objects are exactly the recorded batches");
+    assertTrue(batches.values().stream().allMatch(u -> u), "every recorded batch is marked uploaded: " + batches);
     System.out.printf("the whole test took %.1f s%n", (System.nanoTime() - t0) / 1e9);
   }
 
@@ -233,6 +244,29 @@ class DestinationKillTest {
     }
   }
 
+  /** The s3 destination's batch records in the node's database (jobsdb V8): object key -> marked uploaded. */
+  private static Map<String, Boolean> recordedBatches(PgDatabase nodeDb) throws SQLException {
+    Map<String, Boolean> batches = new HashMap<>();
+    try (Connection c = nodeDb.connect(); Statement s = c.createStatement()) {
+      List<String> tables = new ArrayList<>();
+      try (ResultSet r = s.executeQuery("SELECT quote_ident(table_schema) || '.staged_batches' FROM information_schema.tables"
+          + " WHERE table_name = 'staged_batches'")) {
+        while (r.next()) {
+          tables.add(r.getString(1));
+        }
+      }
+      for (String table : tables) {
+        try (ResultSet r = s.executeQuery("SELECT object_key, uploaded_at IS NOT NULL FROM " + table
+            + " WHERE destination_id = 'lake'")) {
+          while (r.next()) {
+            batches.put(r.getString(1), r.getBoolean(2));
+          }
+        }
+      }
+    }
+    return batches;
+  }
+
   private List<S3Object> objects() {
     List<S3Object> all = new ArrayList<>();
     s3.listObjectsV2Paginator(b -> b.bucket("lake").prefix(PREFIX + "/")).contents().forEach(all::add);
@@ -290,7 +324,7 @@ class DestinationKillTest {
 
   private static Process startNode(PgDatabase db, Path workspace, int port, int adminPort, Path log) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder pb = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
+    ProcessBuilder pb = new ProcessBuilder(java, "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
         "io.eventpipe.launcher.Main", "node", "--node-id", "0", "--pg-url", db.uri(), "--config", workspace.toString(),
         "--port", String.valueOf(port), "--host", "127.0.0.1", "--admin-port", String.valueOf(adminPort),
         "--admin-host", "127.0.0.1", "--admin-token", TOKEN, "--allow-non-durable-database");
@@ -298,13 +332,29 @@ class DestinationKillTest {
     return pb.start();
   }
 
-  private boolean send(int port, String user, int seq) {
-    String body = "{\"userId\":\"" + user + "\",\"event\":\"Step\",\"messageId\":\"" + user + "-" + seq
-        + "\",\"properties\":{\"seq\":" + seq + "}}";
-    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/track"))
+  /** Sends {@code user}'s events from {@code seq} on, {@value #PER_REQUEST} a request, until one is not acknowledged. */
+  private void sendFrom(int port, String user, int seq, Map<String, Integer> acked) {
+    for (int first = seq; first <= PER_USER; first += PER_REQUEST) {
+      int last = Math.min(PER_USER, first + PER_REQUEST - 1);
+      if (!send(port, user, first, last)) {
+        return; // the node died under this request: what was acknowledged stands
+      }
+      acked.put(user, last);
+    }
+  }
+
+  private boolean send(int port, String user, int first, int last) {
+    StringBuilder body = new StringBuilder("{\"batch\":[");
+    for (int seq = first; seq <= last; seq++) {
+      body.append(seq == first ? "" : ",").append("{\"type\":\"track\",\"userId\":\"").append(user)
+          .append("\",\"event\":\"Step\",\"messageId\":\"").append(user).append('-').append(seq)
+          .append("\",\"properties\":{\"seq\":").append(seq).append("}}");
+    }
+    body.append("]}");
+    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/batch"))
         .header("Authorization", "Basic " + Base64.getEncoder().encodeToString((WRITE_KEY + ":").getBytes(StandardCharsets.UTF_8)))
         .timeout(Duration.ofSeconds(20))
-        .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        .POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
     try {
       return http.send(req, HttpResponse.BodyHandlers.ofString()).statusCode() == 200;
     } catch (IOException e) {
