@@ -38,10 +38,11 @@ import org.slf4j.LoggerFactory;
  * A connection that dies silently (a network partition) can look alive to the node long after the database dropped
  * its lock, and the migrator confirms the fence of a node it sees down after a lease. So the node renews its hold: a
  * query on the lock connection every fifth of {@code selfFence}. When none has succeeded for {@code selfFence}
- * (counted from when the last successful one was sent, before the database answered it), the node cuts itself off:
- * every partition fenced, every request in flight abandoned and its connection closed ({@link Router#cutOff}), the
- * lock connection closed and taken again. {@code selfFence} is recorded in the node's database with the lock
- * ({@link NodePartitions#selfFence()}), and the migrator waits longer than that after it saw the lock free, so the old
+ * (counted from when the last successful one was sent, before the database answered it), and the lock was not taken
+ * again meanwhile, the node cuts itself off: every partition fenced, every request in flight abandoned and its
+ * connection closed ({@link Router#cutOff}), the lock connection closed and taken again. A lock connection that
+ * drops (a restart) only fences: taken again within the self-fence, the outcomes of what was in flight are written.
+ * {@code selfFence} is recorded in the node's database with the lock ({@link NodePartitions#selfFence()}), and the migrator waits longer than that after it saw the lock free, so the old
  * owner's last request is closed before the new owner delivers anything of its partitions.
  */
 final class PartitionFollower {
@@ -112,27 +113,34 @@ final class PartitionFollower {
     long delayMs = Math.max(1, java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(renewedAt + selfFence.toNanos() - System.nanoTime()));
     selfFenceTimer = vertx.setTimer(delayMs, t -> {
       selfFenceTimer = -1;
-      PgConnection conn = lock;
-      if (conn == null || closed) {
+      if (closed) {
         return;
       }
-      LOG.error("node {}: could not renew its hold on its database for {} ms; stopping every delivery and taking the "
-          + "instance lock again", nodeId, selfFence.toMillis());
+      LOG.error("node {}: could not renew its hold on its database for {} ms; abandoning every delivery in flight until "
+          + "it holds the instance lock again", nodeId, selfFence.toMillis());
       cutOff();
-      lock = null;
-      conn.close(); // its close handler finds lock != conn and leaves the relock to us
-      relock();
+      PgConnection conn = lock;
+      if (conn != null) { // it looks alive but answers nothing: take the lock again on a new one
+        lock = null;
+        conn.close(); // its close handler finds lock != conn and leaves the relock to us
+        relock();
+      } // else it dropped, and lost() is taking the lock again already
     });
   }
 
   /** Every partition fenced and every request in flight abandoned, until the record says otherwise again. */
   private void cutOff() {
+    Set<Integer> all = allPartitions();
+    router.cutOff(all);
+    fenced = new HashSet<>(all);
+  }
+
+  private static Set<Integer> allPartitions() {
     Set<Integer> all = new HashSet<>();
     for (int p = 0; p < 65536; p++) {
       all.add(p);
     }
-    router.cutOff(all);
-    fenced = new HashSet<>(all);
+    return all;
   }
 
   /** Applies the record to the router before it starts, so its workers never read a fenced partition. */
@@ -167,7 +175,11 @@ final class PartitionFollower {
     }
     lock = null;
     LOG.error("node {}: lost the connection holding its database's instance lock; not delivering until it is back", nodeId);
-    cutOff();
+    // stop reading; requests in flight may end and their outcomes wait for the database (a restart, most often). Were
+    // the lock not taken again within the self-fence, counted from the last renewal, its timer abandons them
+    Set<Integer> all = allPartitions();
+    router.fence(all);
+    fenced = new HashSet<>(all);
     relock();
   }
 
