@@ -227,8 +227,10 @@ final class Migrate {
   }
 
   private static void call(Vertx vertx, String localControl, String token, String action, int count) throws Exception {
+    // held until the answer: Vert.x closes a client that is no longer referenced when it is collected ("Pool closed")
+    io.vertx.core.http.HttpClient client = vertx.createHttpClient();
     try {
-      JsonObject answer = vertx.createHttpClient()
+      JsonObject answer = client
           .request(new RequestOptions().setMethod(HttpMethod.POST).setAbsoluteURI(localControl + "/local/v1/nodes/" + action
               + "?count=" + count).putHeader("Authorization", "Bearer " + token).setIdleTimeout(300_000))
           .compose(r -> r.send()).compose(r -> r.body().map(b -> {
@@ -241,6 +243,8 @@ final class Migrate {
       System.out.println("local cluster: " + answer.getInteger("running") + " node(s) running");
     } catch (ExecutionException e) {
       throw new Flags.BadFlag("cannot reach the running `pipeline local` at " + localControl + ": " + e.getCause().getMessage());
+    } finally {
+      client.close();
     }
   }
 }
