@@ -65,7 +65,19 @@ final class Regulation {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(waitSeconds);
       long lastLine = 0;
       while (true) {
-        JsonObject list = call(client, topology, target.token(), HttpMethod.GET, null);
+        JsonObject list;
+        try {
+          list = call(client, topology, target.token(), HttpMethod.GET, null);
+        } catch (ExecutionException e) {
+          boolean refused = e.getCause() instanceof IllegalStateException ise && ise.getMessage().contains(" answered 4");
+          if (refused || System.nanoTime() > deadline) {
+            throw e;
+          }
+          // one poll that failed (a node restarting, an answer that was not the list): said, and polled again
+          System.err.println("pipeline regulation: polling the regulation's status failed, retrying: " + e.getCause().getMessage());
+          Thread.sleep(500);
+          continue;
+        }
         JsonObject mine = null;
         for (Object o : list.getJsonArray("regulations")) {
           if (((JsonObject) o).getLong("id") == id) {
@@ -158,7 +170,13 @@ final class Regulation {
               if (r.statusCode() != 200 && r.statusCode() != 201) {
                 throw new IllegalStateException("node " + node + " (" + address + ") answered " + r.statusCode() + ": " + b);
               }
-              return new JsonObject(b);
+              try {
+                return new JsonObject(b);
+              } catch (io.vertx.core.json.DecodeException e) {
+                throw new IllegalStateException("node " + node + " (" + address + ") answered " + method + " with "
+                    + r.statusCode() + ", Content-Type " + r.getHeader("Content-Type") + ", Content-Length "
+                    + r.getHeader("Content-Length") + " and " + b.length() + " bytes that are not JSON: " + e.getMessage());
+              }
             }))
             .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
       } catch (ExecutionException e) {
