@@ -1,0 +1,191 @@
+package io.eventpipe.loadtests.harness;
+
+import io.eventpipe.testing.HistoryChecker;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs one scenario against a cluster: the load on its schedule, the scenario's fault or resize at its time (a band
+ * on the timeline), then waits (at most {@code drainSeconds}) for the sink to have every acknowledged event, checks
+ * the history ({@link HistoryChecker}: lost, reordered, duplicated beyond a retry, delivered though never sent, per
+ * user), measures the sink's own capacity, and returns the result as JSON ({@link #run}). Every wait is bounded.
+ */
+public final class ScenarioRunner {
+
+  private final Vertx vertx;
+  private final VerifyingSink sink;
+  private final String sinkHost;
+  private final int sinkPort;
+
+  public ScenarioRunner(Vertx vertx, VerifyingSink sink, String sinkHost, int sinkPort) {
+    this.vertx = vertx;
+    this.sink = sink;
+    this.sinkHost = sinkHost;
+    this.sinkPort = sinkPort;
+  }
+
+  /** Runs {@code scenario} against {@code cluster}; the acknowledged events' log goes to {@code acks} when not null. */
+  public JsonObject run(Scenario scenario, ScenarioOptions o, Cluster cluster, List<LoadGenerator.Ack> acks) throws Exception {
+    if (scenario.needsControl() && !cluster.controllable()) {
+      throw new IllegalArgumentException("scenario " + scenario.id() + " kills or resizes the cluster: it runs against the"
+          + " `pipeline local` the harness starts, not against " + cluster.describe());
+    }
+    if (scenario == Scenario.SCALE_DOWN && cluster.nodes() < 2) {
+      cluster.scale(2, o.scaleTimeoutSeconds()); // preparation, before the run's clock starts
+    }
+    int nodesBefore = cluster.nodes();
+    String runId = scenario.id() + "-" + Long.toHexString(System.nanoTime() & 0xffffffL);
+    RunClock clock = new RunClock();
+    HistoryChecker history = new HistoryChecker(clock::millis);
+    Timeline timeline = new Timeline();
+    sink.record(new VerifyingSink.Run(runId, history, timeline, clock));
+    RateSchedule schedule = new RateSchedule(o.load().requestsPerSecond(), (long) (o.seconds() * 1e9), scenario.windows(o));
+    LoadGenerator load = new LoadGenerator(vertx, cluster.api(), cluster.writeKey(), runId, o.load(), schedule, clock, history,
+        timeline);
+    load.retryUntil((long) ((o.seconds() + o.drainSeconds()) * 1e9));
+    Future<Void> loaded = load.start();
+    for (RateSchedule.Window w : schedule.windows()) {
+      timeline.close(timeline.open("burst x" + w.factor(), w.fromNanos() / 1_000_000), w.toNanos() / 1_000_000);
+    }
+    inject(scenario, o, cluster, clock, timeline, history);
+    long scriptEnd = clock.nanos();
+    loaded.toCompletionStage().toCompletableFuture().get((long) (o.seconds() + o.drainSeconds()) + 120, TimeUnit.SECONDS);
+    // the sink gets the rest: bounded by drainSeconds after the load and the fault both ended
+    long drainUntil = Math.max(scriptEnd, clock.nanos()) + (long) (o.drainSeconds() * 1e9);
+    while (history.deliveredAcked() < history.acked() && clock.nanos() < drainUntil) {
+      Thread.sleep(200);
+    }
+    long endMillis = clock.millis();
+    sink.record(null);
+    JsonObject loadSummary = load.summary().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    if (acks != null) {
+      acks.addAll(load.acks());
+    }
+    double capacity = o.capacitySeconds() > 0
+        ? SinkCapacity.measure(vertx, sinkHost, sinkPort, "/capacity", 1, 64, o.capacitySeconds()) : -1;
+
+    JsonObject result = new JsonObject().put("scenario", scenario.id()).put("runId", runId)
+        .put("startedAt", java.time.Instant.ofEpochMilli(clock.startEpochMillis()).toString())
+        .put("machine", new JsonObject().put("cores", Runtime.getRuntime().availableProcessors())
+            .put("java", System.getProperty("java.version")).put("os", System.getProperty("os.name")))
+        .put("cluster", new JsonObject().put("what", cluster.describe()).put("nodesBefore", nodesBefore)
+            .put("nodesAfter", cluster.nodes()))
+        .put("options", o.json())
+        .put("load", loadSummary)
+        .put("sink", sink.counts().put("capacityEventsPerSecond", capacity))
+        .put("totals", totals(o, timeline, endMillis))
+        .put("series", timeline.series())
+        .put("bands", timeline.bandsJson(endMillis))
+        .put("verdict", verdict(scenario, history));
+    return result;
+  }
+
+  private void inject(Scenario scenario, ScenarioOptions o, Cluster cluster, RunClock clock, Timeline timeline,
+      HistoryChecker history) throws Exception {
+    if (scenario == Scenario.STEADY || scenario == Scenario.BURST) {
+      return;
+    }
+    sleepUntil(clock, o.faultAtSeconds());
+    switch (scenario) {
+      case OUTAGE -> {
+        int band = timeline.open("destination outage (503)", clock.millis());
+        history.event("sink outage begins");
+        sink.outage(true);
+        sleepUntil(clock, o.faultAtSeconds() + o.outageSeconds());
+        sink.outage(false);
+        history.event("sink outage ends");
+        timeline.close(band, clock.millis());
+      }
+      case SLOW -> {
+        int band = timeline.open("destination answers in " + o.slowMillis() + " ms", clock.millis());
+        sink.slow(o.slowMillis());
+        sleepUntil(clock, o.faultAtSeconds() + o.slowSeconds());
+        sink.slow(0);
+        timeline.close(band, clock.millis());
+      }
+      case KILL9 -> {
+        int band = timeline.open("kill -9 of the cluster, restart", clock.millis());
+        history.event("kill -9 of the whole cluster");
+        cluster.kill9();
+        cluster.restart();
+        history.event("cluster restarted");
+        timeline.close(band, clock.millis());
+      }
+      case SCALE_UP, SCALE_DOWN -> {
+        int from = cluster.nodes();
+        int to = scenario == Scenario.SCALE_UP ? from + 1 : from - 1;
+        int band = timeline.open("pipeline scale " + from + " → " + to + " nodes", clock.millis());
+        history.event("pipeline scale --nodes " + to + " begins");
+        cluster.scale(to, o.scaleTimeoutSeconds());
+        history.event("pipeline scale --nodes " + to + " done");
+        timeline.close(band, clock.millis());
+      }
+      default -> throw new IllegalStateException(scenario.id());
+    }
+  }
+
+  private static void sleepUntil(RunClock clock, double seconds) throws InterruptedException {
+    long ms = (long) (seconds * 1000) - clock.millis();
+    if (ms > 0) {
+      Thread.sleep(ms);
+    }
+  }
+
+  private static JsonObject totals(ScenarioOptions o, Timeline t, long endMillis) {
+    return new JsonObject().put("runSeconds", endMillis / 1000.0).put("eventsAcked", t.ackedEvents())
+        .put("eventsDelivered", t.deliveredEvents()).put("ackedEventsPerSecond", t.ackedEvents() / o.seconds())
+        .put("ackMs", percentiles(t::ackMillis)).put("lagMs", percentiles(t::lagMillis));
+  }
+
+  private static JsonObject percentiles(java.util.function.DoubleUnaryOperator at) {
+    return new JsonObject().put("p50", at.applyAsDouble(50)).put("p90", at.applyAsDouble(90)).put("p99", at.applyAsDouble(99))
+        .put("p999", at.applyAsDouble(99.9)).put("max", at.applyAsDouble(100));
+  }
+
+  /**
+   * The checker's verdict: every anomaly counted by kind and by user, the first ten with the first one's history, and
+   * whether the run passes: every acknowledged event delivered, none reordered or delivered though never sent, and
+   * no duplicate beyond a retry unless the scenario kills delivering processes ({@link Scenario#killsProcesses}).
+   */
+  static JsonObject verdict(Scenario scenario, HistoryChecker history) {
+    Set<HistoryChecker.Kind> failing = EnumSet.of(HistoryChecker.Kind.LOST, HistoryChecker.Kind.REORDERED,
+        HistoryChecker.Kind.UNSENT);
+    if (!scenario.killsProcesses()) {
+      failing.add(HistoryChecker.Kind.DUPLICATED);
+    }
+    List<HistoryChecker.Anomaly> all = history.check();
+    Map<String, Map<HistoryChecker.Kind, Integer>> perUser = new TreeMap<>();
+    for (HistoryChecker.Anomaly a : all) {
+      perUser.computeIfAbsent(a.user(), u -> new TreeMap<>()).merge(a.kind(), 1, Integer::sum);
+    }
+    JsonObject users = new JsonObject();
+    perUser.entrySet().stream().limit(100).forEach(e -> {
+      JsonObject k = new JsonObject();
+      e.getValue().forEach((kind, n) -> k.put(kind.name(), n));
+      users.put(e.getKey(), k);
+    });
+    JsonObject counts = new JsonObject();
+    for (HistoryChecker.Kind k : HistoryChecker.Kind.values()) {
+      counts.put(k.name(), 0);
+    }
+    HistoryChecker.counts(all).forEach((k, n) -> counts.put(k.name(), n));
+    List<HistoryChecker.Anomaly> bad = all.stream().filter(a -> failing.contains(a.kind())).toList();
+    JsonArray first = new JsonArray();
+    bad.stream().limit(10).forEach(a -> first.add(a.toString()));
+    List<String> failingNames = new ArrayList<>();
+    failing.forEach(k -> failingNames.add(k.name()));
+    return new JsonObject().put("pass", bad.isEmpty()).put("eventsAcked", history.acked())
+        .put("eventsAckedAndDelivered", history.deliveredAcked()).put("anomalies", counts)
+        .put("failingKinds", new JsonArray(failingNames)).put("usersWithAnomalies", perUser.size()).put("perUser", users)
+        .put("firstFailures", first).put("firstFailureHistory", bad.isEmpty() ? null : history.history(bad.get(0)));
+  }
+}
