@@ -23,10 +23,17 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Every scenario for a few seconds at a tiny rate against one real {@code pipeline local} process (durable embedded
  * PostgreSQL), so that none rots: each must pass the checker, deliver every acknowledged event, and write its result
- * and page. The figures mean nothing here. Full runs: {@code ./bench scenario NAME}, see BENCHMARKS.md.
+ * and page. The figures mean nothing here. Full runs: {@code ./bench scenario NAME}, see BENCHMARKS.md, or this class
+ * with {@code -Dharness.full=true}.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ScenarioSmokeTest {
+
+  /**
+   * {@code -Dharness.full=true}: every scenario at its full size instead (minutes each; {@code -Dseconds=...} and the
+   * other options of {@code ./bench scenario} apply), results in {@code -Dout} (default load-tests/target/scenarios).
+   */
+  static final boolean FULL = Boolean.getBoolean("harness.full");
 
   /** Where the smoke runs' results and pages stay after the build, for a look. */
   static final Path OUT = Path.of("target", "scenarios-smoke");
@@ -44,7 +51,7 @@ class ScenarioSmokeTest {
     sink = new VerifyingSink(vertx, "127.0.0.1");
     int port = sink.start(0).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     cluster = new LocalProcessCluster(dir.resolve("cluster"), 1, "http://127.0.0.1:" + port + "/events", 180,
-        List.of("-XX:TieredStopAtLevel=1"));
+        FULL ? List.of() : List.of("-XX:TieredStopAtLevel=1"));
     runner = new ScenarioRunner(vertx, sink, "127.0.0.1", port);
   }
 
@@ -59,7 +66,7 @@ class ScenarioSmokeTest {
   }
 
   private JsonObject run(Scenario scenario) throws Exception {
-    ScenarioOptions o = ScenarioOptions.smoke(scenario, OUT.toString());
+    ScenarioOptions o = FULL ? ScenarioOptions.of(scenario, System::getProperty) : ScenarioOptions.smoke(scenario, OUT.toString());
     List<LoadGenerator.Ack> acks = new ArrayList<>();
     JsonObject r = runner.run(scenario, o, cluster, acks);
     Path json = ScenarioMain.write(r, acks, Path.of(o.out()));
