@@ -113,6 +113,7 @@ public final class LoadGenerator {
   private long gaveUpRequests;
   private long attemptsFailed;
   private String firstRefusal;
+  private boolean timed = true;
 
   public LoadGenerator(Vertx vertx, URI api, String writeKey, String runId, Options options, RateSchedule schedule,
       RunClock clock, HistoryChecker history, Timeline timeline) {
@@ -147,6 +148,15 @@ public final class LoadGenerator {
       timer = vertx.setPeriodic(1, 1, t -> tick());
     });
     return finished.future();
+  }
+
+  /**
+   * Its events carry no intended time ({@code properties.t}), so the sink leaves them out of the delivery lag: a
+   * side load (a failing user's backlog) whose lag is not the figure.
+   */
+  public LoadGenerator untimed() {
+    timed = false;
+    return this;
   }
 
   /** From now on a failed attempt is not retried after {@code nanos} of the run: the user gives up. */
@@ -200,7 +210,7 @@ public final class LoadGenerator {
       long seq = r.seqFrom + k;
       batch.add(new JsonObject().put("type", "track").put("event", "Load").put("userId", u.id)
           .put("messageId", messageId(u, seq))
-          .put("properties", new JsonObject().put("seq", seq).put("t", r.intendedNanos).put("pad", pad)));
+          .put("properties", new JsonObject().put("seq", seq).put("t", timed ? r.intendedNanos : -1).put("pad", pad)));
     }
     byte[] json = new JsonObject().put("batch", batch).put("sentAt", java.time.Instant.now().toString()).encode()
         .getBytes(StandardCharsets.UTF_8);

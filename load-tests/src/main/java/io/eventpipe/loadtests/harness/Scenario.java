@@ -22,7 +22,12 @@ public enum Scenario {
   /** {@code pipeline scale} to one node more, under load. */
   SCALE_UP("scale-up", 90, 1, true, false),
   /** {@code pipeline scale} to one node fewer, under load (a one-node cluster is grown to two before the load). */
-  SCALE_DOWN("scale-down", 90, 2, true, false);
+  SCALE_DOWN("scale-down", 90, 2, true, false),
+  /**
+   * One user whose every delivery the destination refuses, with a backlog of {@code -DbacklogEvents} (50,000) sent
+   * at the start, beside the normal load; the user heals at the end of the load and its backlog drains.
+   */
+  FAILING_USER("failing-user", 60, 1, false, false);
 
   private final String id;
   private final double defaultSeconds;

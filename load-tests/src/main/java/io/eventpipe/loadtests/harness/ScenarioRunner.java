@@ -53,12 +53,19 @@ public final class ScenarioRunner {
         timeline);
     load.retryUntil((long) ((o.seconds() + o.drainSeconds()) * 1e9));
     Future<Void> loaded = load.start();
+    FailingUser failing = scenario == Scenario.FAILING_USER ? new FailingUser(runId, o, cluster, clock, history) : null;
     for (RateSchedule.Window w : schedule.windows()) {
       timeline.close(timeline.open("burst x" + w.factor(), w.fromNanos() / 1_000_000), w.toNanos() / 1_000_000);
+    }
+    if (failing != null) {
+      failing.runUntilHealed(timeline);
     }
     inject(scenario, o, cluster, clock, timeline, history);
     long scriptEnd = clock.nanos();
     loaded.toCompletionStage().toCompletableFuture().get((long) (o.seconds() + o.drainSeconds()) + 120, TimeUnit.SECONDS);
+    if (failing != null) {
+      failing.done.toCompletionStage().toCompletableFuture().get((long) (o.seconds() + o.drainSeconds()) + 120, TimeUnit.SECONDS);
+    }
     // the sink gets the rest: bounded by drainSeconds after the load and the fault both ended
     long drainUntil = Math.max(scriptEnd, clock.nanos()) + (long) (o.drainSeconds() * 1e9);
     while (history.deliveredAcked() < history.acked() && clock.nanos() < drainUntil) {
@@ -86,12 +93,15 @@ public final class ScenarioRunner {
         .put("series", timeline.series())
         .put("bands", timeline.bandsJson(endMillis))
         .put("verdict", verdict(scenario, history));
+    if (failing != null) {
+      result.put("failingUser", failing.summary());
+    }
     return result;
   }
 
   private void inject(Scenario scenario, ScenarioOptions o, Cluster cluster, RunClock clock, Timeline timeline,
       HistoryChecker history) throws Exception {
-    if (scenario == Scenario.STEADY || scenario == Scenario.BURST) {
+    if (scenario == Scenario.STEADY || scenario == Scenario.BURST || scenario == Scenario.FAILING_USER) {
       return;
     }
     sleepUntil(clock, o.faultAtSeconds());
@@ -130,6 +140,50 @@ public final class ScenarioRunner {
         timeline.close(band, clock.millis());
       }
       default -> throw new IllegalStateException(scenario.id());
+    }
+  }
+
+  /**
+   * The failing user of {@link Scenario#FAILING_USER}: refused by the sink from the start, its backlog sent by a load
+   * of its own (one user, 100 events per request, the whole backlog within the first half of the load or 5,000
+   * events/s, whichever is slower), untimed so that the delivery lag is the other users'; healed when the load ends.
+   */
+  private final class FailingUser {
+    final String user;
+    final LoadGenerator load;
+    final Timeline timeline = new Timeline();
+    final Future<Void> done;
+    final RunClock clock;
+    final ScenarioOptions o;
+
+    FailingUser(String runId, ScenarioOptions o, Cluster cluster, RunClock clock, HistoryChecker history) {
+      this.o = o;
+      this.clock = clock;
+      this.user = LoadGenerator.userId(runId + "-failing", 0);
+      sink.failUser(user);
+      history.event("the sink refuses every delivery of " + user);
+      double window = Math.max(Math.min(o.seconds() / 2, o.backlogEvents() / 5_000.0), 0.001);
+      int perRequest = Math.min(100, o.backlogEvents());
+      RateSchedule schedule = new RateSchedule(Math.ceil(o.backlogEvents() / (double) perRequest) / window,
+          (long) (window * 1e9), List.of());
+      load = new LoadGenerator(vertx, cluster.api(), cluster.writeKey(), runId + "-failing",
+          new LoadGenerator.Options(1, o.backlogEvents() / window, perRequest, o.payloadBytes(), o.gzip(), 100_000), schedule, clock,
+          history, timeline).untimed();
+      load.retryUntil((long) ((o.seconds() + o.drainSeconds()) * 1e9));
+      done = load.start();
+    }
+
+    /** Keeps the user failing until the load's end, as a band, then heals it. */
+    void runUntilHealed(Timeline main) throws InterruptedException {
+      int band = main.open("user " + user + " refused by the destination (" + o.backlogEvents() + " events sent)", 0);
+      sleepUntil(clock, o.seconds());
+      sink.healUser(user);
+      main.close(band, clock.millis());
+    }
+
+    JsonObject summary() throws Exception {
+      return load.summary().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS).put("user", user)
+          .put("ackMs", percentiles(timeline::ackMillis));
     }
   }
 
