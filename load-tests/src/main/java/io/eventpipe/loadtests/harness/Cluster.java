@@ -28,6 +28,9 @@ public interface Cluster extends AutoCloseable {
    */
   int scale(int nodes, long timeoutSeconds) throws Exception;
 
+  /** Starts {@code pipeline scale --nodes N} and returns at once (to interrupt it); {@link #scale} waits for it. */
+  ScaleRun startScale(int nodes) throws Exception;
+
   /** The node count it runs now, as far as the harness knows (-1: not known, a deployed cluster). */
   int nodes();
 

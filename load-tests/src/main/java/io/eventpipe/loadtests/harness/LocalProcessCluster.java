@@ -190,21 +190,18 @@ public final class LocalProcessCluster implements Cluster {
   }
 
   @Override
-  public int scale(int nodes, long timeoutSeconds) throws Exception {
+  public ScaleRun startScale(int nodes) throws IOException {
     Path log = dir.resolve("scale-" + nodes + "-" + System.nanoTime() + ".log");
     Process p = clean(new ProcessBuilder(java("scale", "--nodes", String.valueOf(nodes), "--data-dir", dataDir.toString(),
         "--progress", "plain"))).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-    if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-      p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-      throw new IllegalStateException("pipeline scale --nodes " + nodes + " did not end within " + timeoutSeconds
-          + " s; its log " + log + ":\n" + tail(log));
-    }
-    if (p.exitValue() != 0) {
-      throw new IllegalStateException("pipeline scale --nodes " + nodes + " exited with " + p.exitValue() + "; its log "
-          + log + ":\n" + tail(log));
-    }
+    return new ScaleRun(p, log, nodes);
+  }
+
+  @Override
+  public int scale(int nodes, long timeoutSeconds) throws Exception {
+    startScale(nodes).await(timeoutSeconds);
     this.nodes = nodes;
-    return p.exitValue();
+    return 0;
   }
 
   @Override

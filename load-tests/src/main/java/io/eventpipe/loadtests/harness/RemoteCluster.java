@@ -51,6 +51,11 @@ public final class RemoteCluster implements Cluster {
   }
 
   @Override
+  public ScaleRun startScale(int nodes) {
+    throw new UnsupportedOperationException("a deployed cluster is resized by its operator (nodes.replicaCount)");
+  }
+
+  @Override
   public int nodes() {
     return -1;
   }

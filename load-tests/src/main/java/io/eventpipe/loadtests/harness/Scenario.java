@@ -27,7 +27,12 @@ public enum Scenario {
    * One user whose every delivery the destination refuses, with a backlog of {@code -DbacklogEvents} (50,000) sent
    * at the start, beside the normal load; the user heals at the end of the load and its backlog drains.
    */
-  FAILING_USER("failing-user", 60, 1, false, false);
+  FAILING_USER("failing-user", 60, 1, false, false),
+  /**
+   * {@code pipeline scale} to one node more, interrupted by kill -9 of it and of the whole cluster once the migration
+   * reports progress (or after {@code -DinterruptAfterSeconds}, 60), then the cluster restarted and the scale rerun.
+   */
+  RESIZE_KILL9("resize-kill9", 90, 1, true, true);
 
   private final String id;
   private final double defaultSeconds;

@@ -17,11 +17,13 @@ import java.util.function.Function;
  * @param writeKey the deployed cluster's write key (with {@code api})
  * @param sinkPort the sink's port (0: a free one; a deployed cluster's destination needs a fixed one)
  * @param backlogEvents the failing user's backlog (failing-user)
+ * @param interruptAfterSeconds resize-kill9 kills at the migration's first progress line, or after this
  */
 public record ScenarioOptions(double seconds, double eventsPerSecond, int users, int eventsPerRequest, int payloadBytes,
     boolean gzip, double drainSeconds, double faultAtSeconds, double burstFactor, double burstSeconds, double outageSeconds,
     long slowMillis, double slowSeconds, double capacitySeconds, int nodes, String api, String writeKey, int sinkPort,
-    String out, long startTimeoutSeconds, long scaleTimeoutSeconds, boolean keep, int backlogEvents) {
+    String out, long startTimeoutSeconds, long scaleTimeoutSeconds, boolean keep, int backlogEvents,
+    double interruptAfterSeconds) {
 
   /** The defaults of a full run of {@code scenario}, overridden by {@code props}. */
   public static ScenarioOptions of(Scenario scenario, Function<String, String> props) {
@@ -35,6 +37,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
     // a failing user's backlog drains one event at a time once it heals (per-user order): minutes for 50,000
     d.put("drainSeconds", scenario == Scenario.FAILING_USER ? "1200" : "180");
     d.put("backlogEvents", "50000");
+    d.put("interruptAfterSeconds", "60");
     d.put("burstFactor", "5");
     d.put("burstSeconds", "30");
     d.put("outageSeconds", "60");
@@ -54,7 +57,8 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
     Map<String, String> s = Map.ofEntries(Map.entry("seconds", "2"), Map.entry("eventsPerSecond", "30"),
         Map.entry("users", "6"), Map.entry("drainSeconds", "60"), Map.entry("burstSeconds", "1"),
         Map.entry("outageSeconds", "1"), Map.entry("slowMillis", "300"), Map.entry("slowSeconds", "1"),
-        Map.entry("capacitySeconds", "0.3"), Map.entry("backlogEvents", "200"), Map.entry("out", out));
+        Map.entry("capacitySeconds", "0.3"), Map.entry("backlogEvents", "200"), Map.entry("interruptAfterSeconds", "30"),
+        Map.entry("out", out));
     return of(scenario, s::get);
   }
 
@@ -67,7 +71,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         whole(v, "slowMillis", 0, 600_000), positive(v, "slowSeconds"), number(v, "capacitySeconds"),
         whole(v, "nodes", scenario.defaultNodes(), 1, 64), v.apply("api"), v.apply("writeKey"), whole(v, "sinkPort", 0, 65535),
         v.apply("out"), whole(v, "startTimeoutSeconds", 1, 3600), whole(v, "scaleTimeoutSeconds", 1, 36000), bool(v, "keep"),
-        whole(v, "backlogEvents", 100, 10_000_000));
+        whole(v, "backlogEvents", 100, 10_000_000), positive(v, "interruptAfterSeconds"));
     if (fault < 0 || fault >= seconds) {
       throw new IllegalArgumentException("-DfaultAtSeconds=" + fault + " must fall inside the load's " + seconds + " s");
     }
@@ -143,6 +147,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         .put("eventsPerRequest", eventsPerRequest).put("payloadBytes", payloadBytes).put("gzip", gzip)
         .put("drainSeconds", drainSeconds).put("faultAtSeconds", faultAtSeconds).put("burstFactor", burstFactor)
         .put("burstSeconds", burstSeconds).put("outageSeconds", outageSeconds).put("slowMillis", slowMillis)
-        .put("slowSeconds", slowSeconds).put("nodes", nodes).put("api", api).put("backlogEvents", backlogEvents);
+        .put("slowSeconds", slowSeconds).put("nodes", nodes).put("api", api).put("backlogEvents", backlogEvents)
+        .put("interruptAfterSeconds", interruptAfterSeconds);
   }
 }

@@ -60,7 +60,7 @@ public final class ScenarioRunner {
     if (failing != null) {
       failing.runUntilHealed(timeline);
     }
-    inject(scenario, o, cluster, clock, timeline, history);
+    JsonObject notes = inject(scenario, o, cluster, clock, timeline, history);
     long scriptEnd = clock.nanos();
     loaded.toCompletionStage().toCompletableFuture().get((long) (o.seconds() + o.drainSeconds()) + 120, TimeUnit.SECONDS);
     if (failing != null) {
@@ -92,17 +92,20 @@ public final class ScenarioRunner {
         .put("totals", totals(o, timeline, endMillis))
         .put("series", timeline.series())
         .put("bands", timeline.bandsJson(endMillis))
-        .put("verdict", verdict(scenario, history));
+        .put("verdict", verdict(scenario, history))
+        .put("fault", notes);
     if (failing != null) {
       result.put("failingUser", failing.summary());
     }
     return result;
   }
 
-  private void inject(Scenario scenario, ScenarioOptions o, Cluster cluster, RunClock clock, Timeline timeline,
+  /** Injects the scenario's fault or resize at its time; returns what the result should say of it. */
+  private JsonObject inject(Scenario scenario, ScenarioOptions o, Cluster cluster, RunClock clock, Timeline timeline,
       HistoryChecker history) throws Exception {
+    JsonObject notes = new JsonObject();
     if (scenario == Scenario.STEADY || scenario == Scenario.BURST || scenario == Scenario.FAILING_USER) {
-      return;
+      return notes;
     }
     sleepUntil(clock, o.faultAtSeconds());
     switch (scenario) {
@@ -139,8 +142,33 @@ public final class ScenarioRunner {
         history.event("pipeline scale --nodes " + to + " done");
         timeline.close(band, clock.millis());
       }
+      case RESIZE_KILL9 -> {
+        int from = cluster.nodes();
+        int to = from + 1;
+        int band = timeline.open("pipeline scale " + from + " → " + to + ", kill -9 of it and the cluster, restart, rerun",
+            clock.millis());
+        history.event("pipeline scale --nodes " + to + " begins");
+        ScaleRun scale = cluster.startScale(to);
+        long until = System.nanoTime() + (long) (o.interruptAfterSeconds() * 1e9);
+        // 1. wait for the migration to be under way: its first progress line ("... partitions 0/N ... [STEP]")
+        while (scale.alive() && System.nanoTime() < until && scale.lines().stream().noneMatch(l -> l.contains(" partitions "))) {
+          Thread.sleep(50);
+        }
+        String at = scale.lastLine();
+        notes.put("interruptedDuring", at).put("scaleHadEnded", !scale.alive());
+        // 2. kill -9 of the migrator and of the whole cluster, 3. restart, 4. the operator reruns the same scale
+        history.event("kill -9 of pipeline scale and of the whole cluster, at: " + at);
+        scale.kill();
+        cluster.kill9();
+        cluster.restart();
+        history.event("cluster restarted; pipeline scale --nodes " + to + " rerun");
+        cluster.scale(to, o.scaleTimeoutSeconds());
+        history.event("pipeline scale --nodes " + to + " done");
+        timeline.close(band, clock.millis());
+      }
       default -> throw new IllegalStateException(scenario.id());
     }
+    return notes;
   }
 
   /**

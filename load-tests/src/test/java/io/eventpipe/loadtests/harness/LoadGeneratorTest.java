@@ -22,22 +22,33 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The open-model load against a real HTTP server standing in for the API: rate, order per user, retries, latency base. */
 class LoadGeneratorTest {
 
-  private Vertx vertx;
+  private static Vertx vertx;
   private HttpServer api;
   private BiConsumer<HttpServerRequest, JsonObject> handler;
   /** (headers, body) of every request the API got, in arrival order. */
   private final List<JsonObject> received = new CopyOnWriteArrayList<>();
 
+  @BeforeAll
+  static void vertx() {
+    vertx = Vertx.vertx();
+  }
+
+  @AfterAll
+  static void closeVertx() throws Exception {
+    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
     api = vertx.createHttpServer(new HttpServerOptions())
         .requestHandler(req -> req.body().onSuccess(b -> {
           JsonObject body = new JsonObject(gunzipIf("gzip".equals(req.getHeader("Content-Encoding")), b));
@@ -61,7 +72,7 @@ class LoadGeneratorTest {
 
   @AfterEach
   void stop() throws Exception {
-    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    api.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
   private record Run(LoadGenerator load, HistoryChecker history, Timeline timeline) {}

@@ -145,4 +145,13 @@ class ScenarioSmokeTest {
     assertTrue(r.getJsonObject("load").getLong("eventsAcked") < r.getJsonObject("verdict").getLong("eventsAcked"),
         "and checked with the others' events, delivered once it healed");
   }
+
+  @Test
+  @Order(9)
+  void resizeKill9() throws Exception {
+    JsonObject r = run(Scenario.RESIZE_KILL9);
+    assertBand(r, "kill -9 of it and the cluster");
+    assertEquals(2, r.getJsonObject("cluster").getInteger("nodesAfter"), "the rerun finished the resize");
+    assertTrue(r.getJsonObject("fault").containsKey("interruptedDuring"), r.getJsonObject("fault").encode());
+  }
 }

@@ -13,7 +13,9 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -24,7 +26,7 @@ import org.junit.jupiter.api.Test;
  */
 class VerifyingSinkTest {
 
-  private Vertx vertx;
+  private static Vertx vertx;
   private VerifyingSink sink;
   private HttpClientAgent client;
   private int port;
@@ -32,9 +34,18 @@ class VerifyingSinkTest {
   private HistoryChecker history;
   private Timeline timeline;
 
+  @BeforeAll
+  static void vertx() {
+    vertx = Vertx.vertx();
+  }
+
+  @AfterAll
+  static void closeVertx() throws Exception {
+    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
   @BeforeEach
   void start() throws Exception {
-    vertx = Vertx.vertx();
     sink = new VerifyingSink(vertx, "127.0.0.1");
     port = sink.start(0).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     client = vertx.createHttpClient();
@@ -50,7 +61,8 @@ class VerifyingSinkTest {
 
   @AfterEach
   void stop() throws Exception {
-    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    client.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    sink.stop().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
   private static JsonObject event(String user, long seq) {
