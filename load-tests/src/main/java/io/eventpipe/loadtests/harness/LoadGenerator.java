@@ -214,12 +214,14 @@ public final class LoadGenerator {
     }
     byte[] json = new JsonObject().put("batch", batch).put("sentAt", java.time.Instant.now().toString()).encode()
         .getBytes(StandardCharsets.UTF_8);
-    if (!options.gzip()) {
-      return Buffer.buffer(json);
-    }
-    ByteArrayOutputStream out = new ByteArrayOutputStream(json.length / 4 + 64);
+    return options.gzip() ? gzip(json) : Buffer.buffer(json);
+  }
+
+  /** {@code raw} gzipped, as an SDK compresses a body it sends with {@code Content-Encoding: gzip}. */
+  static Buffer gzip(byte[] raw) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(raw.length / 4 + 64);
     try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
-      gz.write(json);
+      gz.write(raw);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -32,7 +32,12 @@ public enum Scenario {
    * {@code pipeline scale} to one node more, interrupted by kill -9 of it and of the whole cluster once the migration
    * reports progress (or after {@code -DinterruptAfterSeconds}, 60), then the cluster restarted and the scale rerun.
    */
-  RESIZE_KILL9("resize-kill9", 90, 1, true, true);
+  RESIZE_KILL9("resize-kill9", 90, 1, true, true),
+  /**
+   * Hostile clients ({@link HostileClients}: unknown keys, bodies over the cap, gzip bombs, slow uploads, poisonous
+   * ids) for {@code -DhostileSeconds} (30) beside the normal load; any of theirs accepted fails the run.
+   */
+  HOSTILE("hostile", 90, 1, false, false);
 
   private final String id;
   private final double defaultSeconds;

@@ -17,13 +17,14 @@ import java.util.function.Function;
  * @param writeKey the deployed cluster's write key (with {@code api})
  * @param sinkPort the sink's port (0: a free one; a deployed cluster's destination needs a fixed one)
  * @param backlogEvents the failing user's backlog (failing-user)
+ * @param hostileSeconds how long the hostile clients run (hostile), with {@code slowUploads} trickling connections
  * @param interruptAfterSeconds resize-kill9 kills at the migration's first progress line, or after this
  */
 public record ScenarioOptions(double seconds, double eventsPerSecond, int users, int eventsPerRequest, int payloadBytes,
     boolean gzip, double drainSeconds, double faultAtSeconds, double burstFactor, double burstSeconds, double outageSeconds,
     long slowMillis, double slowSeconds, double capacitySeconds, int nodes, String api, String writeKey, int sinkPort,
     String out, long startTimeoutSeconds, long scaleTimeoutSeconds, boolean keep, int backlogEvents,
-    double interruptAfterSeconds) {
+    double interruptAfterSeconds, double hostileSeconds, int slowUploads) {
 
   /** The defaults of a full run of {@code scenario}, overridden by {@code props}. */
   public static ScenarioOptions of(Scenario scenario, Function<String, String> props) {
@@ -38,6 +39,8 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
     d.put("drainSeconds", scenario == Scenario.FAILING_USER ? "1200" : "180");
     d.put("backlogEvents", "50000");
     d.put("interruptAfterSeconds", "60");
+    d.put("hostileSeconds", "30");
+    d.put("slowUploads", "50");
     d.put("burstFactor", "5");
     d.put("burstSeconds", "30");
     d.put("outageSeconds", "60");
@@ -58,6 +61,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         Map.entry("users", "6"), Map.entry("drainSeconds", "60"), Map.entry("burstSeconds", "1"),
         Map.entry("outageSeconds", "1"), Map.entry("slowMillis", "300"), Map.entry("slowSeconds", "1"),
         Map.entry("capacitySeconds", "0.3"), Map.entry("backlogEvents", "200"), Map.entry("interruptAfterSeconds", "30"),
+        Map.entry("hostileSeconds", "1"), Map.entry("slowUploads", "5"),
         Map.entry("out", out));
     return of(scenario, s::get);
   }
@@ -71,7 +75,8 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         whole(v, "slowMillis", 0, 600_000), positive(v, "slowSeconds"), number(v, "capacitySeconds"),
         whole(v, "nodes", scenario.defaultNodes(), 1, 64), v.apply("api"), v.apply("writeKey"), whole(v, "sinkPort", 0, 65535),
         v.apply("out"), whole(v, "startTimeoutSeconds", 1, 3600), whole(v, "scaleTimeoutSeconds", 1, 36000), bool(v, "keep"),
-        whole(v, "backlogEvents", 100, 10_000_000), positive(v, "interruptAfterSeconds"));
+        whole(v, "backlogEvents", 100, 10_000_000), positive(v, "interruptAfterSeconds"),
+        positive(v, "hostileSeconds"), whole(v, "slowUploads", 0, 10_000));
     if (fault < 0 || fault >= seconds) {
       throw new IllegalArgumentException("-DfaultAtSeconds=" + fault + " must fall inside the load's " + seconds + " s");
     }
@@ -148,6 +153,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         .put("drainSeconds", drainSeconds).put("faultAtSeconds", faultAtSeconds).put("burstFactor", burstFactor)
         .put("burstSeconds", burstSeconds).put("outageSeconds", outageSeconds).put("slowMillis", slowMillis)
         .put("slowSeconds", slowSeconds).put("nodes", nodes).put("api", api).put("backlogEvents", backlogEvents)
-        .put("interruptAfterSeconds", interruptAfterSeconds);
+        .put("interruptAfterSeconds", interruptAfterSeconds).put("hostileSeconds", hostileSeconds)
+        .put("slowUploads", slowUploads);
   }
 }

@@ -60,7 +60,7 @@ public final class ScenarioRunner {
     if (failing != null) {
       failing.runUntilHealed(timeline);
     }
-    JsonObject notes = inject(scenario, o, cluster, clock, timeline, history);
+    JsonObject notes = inject(scenario, o, cluster, clock, timeline, history, runId);
     long scriptEnd = clock.nanos();
     loaded.toCompletionStage().toCompletableFuture().get((long) (o.seconds() + o.drainSeconds()) + 120, TimeUnit.SECONDS);
     if (failing != null) {
@@ -94,6 +94,12 @@ public final class ScenarioRunner {
         .put("bands", timeline.bandsJson(endMillis))
         .put("verdict", verdict(scenario, history))
         .put("fault", notes);
+    JsonObject hostile = notes.getJsonObject("hostile");
+    if (hostile != null && hostile.getLong("accepted") > 0) {
+      JsonObject v = result.getJsonObject("verdict");
+      v.put("pass", false).put("firstFailures", v.getJsonArray("firstFailures").copy()
+          .add(hostile.getLong("accepted") + " hostile requests were accepted: " + hostile.getJsonArray("acceptedKinds")));
+    }
     if (failing != null) {
       result.put("failingUser", failing.summary());
     }
@@ -102,7 +108,7 @@ public final class ScenarioRunner {
 
   /** Injects the scenario's fault or resize at its time; returns what the result should say of it. */
   private JsonObject inject(Scenario scenario, ScenarioOptions o, Cluster cluster, RunClock clock, Timeline timeline,
-      HistoryChecker history) throws Exception {
+      HistoryChecker history, String runId) throws Exception {
     JsonObject notes = new JsonObject();
     if (scenario == Scenario.STEADY || scenario == Scenario.BURST || scenario == Scenario.FAILING_USER) {
       return notes;
@@ -141,6 +147,16 @@ public final class ScenarioRunner {
         cluster.scale(to, o.scaleTimeoutSeconds());
         history.event("pipeline scale --nodes " + to + " done");
         timeline.close(band, clock.millis());
+      }
+      case HOSTILE -> {
+        int band = timeline.open("hostile clients", clock.millis());
+        HostileClients hostile = new HostileClients(vertx, cluster.api(), cluster.writeKey(), runId, o.slowUploads());
+        double from = clock.millis() / 1000.0; // its bodies are built: megabytes, which take a while on a busy machine
+        hostile.start();
+        sleepUntil(clock, from + o.hostileSeconds());
+        hostile.stop();
+        timeline.close(band, clock.millis());
+        notes.put("hostile", hostile.summary());
       }
       case RESIZE_KILL9 -> {
         int from = cluster.nodes();

@@ -154,4 +154,17 @@ class ScenarioSmokeTest {
     assertEquals(2, r.getJsonObject("cluster").getInteger("nodesAfter"), "the rerun finished the resize");
     assertTrue(r.getJsonObject("fault").containsKey("interruptedDuring"), r.getJsonObject("fault").encode());
   }
+
+  @Test
+  @Order(10)
+  void hostile() throws Exception {
+    JsonObject r = run(Scenario.HOSTILE);
+    assertBand(r, "hostile");
+    JsonObject h = r.getJsonObject("fault").getJsonObject("hostile");
+    assertEquals(0, h.getLong("accepted"), h.encodePrettily());
+    JsonObject answers = h.getJsonObject("answers");
+    assertTrue(answers.getJsonObject("unknown write key").containsKey("401"), answers.encode());
+    assertTrue(answers.getJsonObject("NUL in userId").containsKey("400"), answers.encode());
+    assertTrue(answers.getJsonObject("gzip bomb").containsKey("413"), answers.encode());
+  }
 }
