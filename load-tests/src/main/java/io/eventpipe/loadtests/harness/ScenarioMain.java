@@ -21,6 +21,7 @@ import java.util.stream.Stream;
  * against a deployed cluster whose source delivers to this sink ({@code -DsinkPort}). Writes
  * {@code NAME-TIME.json} (the result), {@code NAME-TIME.html} (its page) and {@code NAME-TIME.acks.tsv} (every
  * acknowledged event: messageId, user, seq, intended, sent and acknowledged time in ns of the run) to {@code -Dout};
+ * with the raw PostgreSQL insert ceiling measured first ({@code -Dceiling=false} skips it, {@code -DceilingSeconds=5});
  * exits 0 when the checker's verdict passes, 1 when it fails, 2 on a bad option.
  */
 public final class ScenarioMain {
@@ -48,6 +49,9 @@ public final class ScenarioMain {
 
   /** Starts a sink (and, without {@code -Dapi}, a fresh {@code pipeline local}), runs the scenario, writes its files. */
   static JsonObject runOnce(Scenario scenario, ScenarioOptions o) throws Exception {
+    // 0. the raw PostgreSQL ceiling of this machine, before anything of the scenario runs (-Dceiling=false: not)
+    JsonObject ceiling = Boolean.parseBoolean(System.getProperty("ceiling", "true")) && o.api() == null
+        ? io.eventpipe.loadtests.RawCeiling.measure(Double.parseDouble(System.getProperty("ceilingSeconds", "5"))) : null;
     Vertx vertx = Vertx.vertx();
     VerifyingSink sink = new VerifyingSink(vertx, "127.0.0.1");
     int sinkPort = sink.start(o.sinkPort()).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -66,6 +70,7 @@ public final class ScenarioMain {
           o.users(), o.eventsPerSecond(), o.eventsPerRequest(), o.payloadBytes(), o.gzip(), o.seconds());
       List<LoadGenerator.Ack> acks = new ArrayList<>();
       JsonObject result = new ScenarioRunner(vertx, sink, "127.0.0.1", sinkPort).run(scenario, o, cluster, acks);
+      result.put("ceiling", ceiling);
       Path json = write(result, acks, Path.of(o.out()));
       System.out.println(summary(result));
       System.out.println("result: " + json + "\npage:   " + json.resolveSibling(json.getFileName().toString()
