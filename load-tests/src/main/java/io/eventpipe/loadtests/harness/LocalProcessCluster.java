@@ -96,7 +96,9 @@ public final class LocalProcessCluster implements Cluster {
 
   private List<String> java(String... args) {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx512m"));
+        "-Xmx512m",
+        // the classpath holds two logback.xml (load-tests', the launcher's): without this, logback prints its status
+        "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener"));
     cmd.addAll(jvmOptions);
     cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MAIN));
     cmd.addAll(List.of(args));

@@ -18,13 +18,14 @@ import java.util.function.Function;
  * @param sinkPort the sink's port (0: a free one; a deployed cluster's destination needs a fixed one)
  * @param backlogEvents the failing user's backlog (failing-user)
  * @param hostileSeconds how long the hostile clients run (hostile), with {@code slowUploads} trickling connections
- * @param interruptAfterSeconds resize-kill9 kills at the migration's first progress line, or after this
+ * @param interruptAfterSeconds resize-kill9 kills at the migration's first progress line whose step contains
+ *     {@code interruptAtStep} (default "": the first), or after this
  */
 public record ScenarioOptions(double seconds, double eventsPerSecond, int users, int eventsPerRequest, int payloadBytes,
     boolean gzip, double drainSeconds, double faultAtSeconds, double burstFactor, double burstSeconds, double outageSeconds,
     long slowMillis, double slowSeconds, double capacitySeconds, int nodes, String api, String writeKey, int sinkPort,
     String out, long startTimeoutSeconds, long scaleTimeoutSeconds, boolean keep, int backlogEvents,
-    double interruptAfterSeconds, double hostileSeconds, int slowUploads) {
+    double interruptAfterSeconds, String interruptAtStep, double hostileSeconds, int slowUploads) {
 
   /** The defaults of a full run of {@code scenario}, overridden by {@code props}. */
   public static ScenarioOptions of(Scenario scenario, Function<String, String> props) {
@@ -76,7 +77,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         whole(v, "nodes", scenario.defaultNodes(), 1, 64), v.apply("api"), v.apply("writeKey"), whole(v, "sinkPort", 0, 65535),
         v.apply("out"), whole(v, "startTimeoutSeconds", 1, 3600), whole(v, "scaleTimeoutSeconds", 1, 36000), bool(v, "keep"),
         whole(v, "backlogEvents", 100, 10_000_000), positive(v, "interruptAfterSeconds"),
-        positive(v, "hostileSeconds"), whole(v, "slowUploads", 0, 10_000));
+        v.apply("interruptAtStep") == null ? "" : v.apply("interruptAtStep"), positive(v, "hostileSeconds"), whole(v, "slowUploads", 0, 10_000));
     if (fault < 0 || fault >= seconds) {
       throw new IllegalArgumentException("-DfaultAtSeconds=" + fault + " must fall inside the load's " + seconds + " s");
     }
@@ -153,7 +154,7 @@ public record ScenarioOptions(double seconds, double eventsPerSecond, int users,
         .put("drainSeconds", drainSeconds).put("faultAtSeconds", faultAtSeconds).put("burstFactor", burstFactor)
         .put("burstSeconds", burstSeconds).put("outageSeconds", outageSeconds).put("slowMillis", slowMillis)
         .put("slowSeconds", slowSeconds).put("nodes", nodes).put("api", api).put("backlogEvents", backlogEvents)
-        .put("interruptAfterSeconds", interruptAfterSeconds).put("hostileSeconds", hostileSeconds)
+        .put("interruptAfterSeconds", interruptAfterSeconds).put("interruptAtStep", interruptAtStep).put("hostileSeconds", hostileSeconds)
         .put("slowUploads", slowUploads);
   }
 }

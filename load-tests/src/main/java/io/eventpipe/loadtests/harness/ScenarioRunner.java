@@ -169,8 +169,10 @@ public final class ScenarioRunner {
         history.event("pipeline scale --nodes " + to + " begins");
         ScaleRun scale = cluster.startScale(to);
         long until = System.nanoTime() + (long) (o.interruptAfterSeconds() * 1e9);
-        // 1. wait for the migration to be under way: its first progress line ("... partitions 0/N ... [STEP]")
-        while (scale.alive() && System.nanoTime() < until && scale.lines().stream().noneMatch(l -> l.contains(" partitions "))) {
+        // 1. wait for the migration to be under way: its first progress line ("... partitions 0/N ... [STEP]") whose
+        //    step holds -DinterruptAtStep
+        while (scale.alive() && System.nanoTime() < until && scale.lines().stream()
+            .noneMatch(l -> l.contains(" partitions ") && l.substring(l.lastIndexOf('[') + 1).contains(o.interruptAtStep()))) {
           Thread.sleep(50);
         }
         String at = scale.lastLine();

@@ -60,6 +60,16 @@ class ScenarioSmokeTest {
     if (cluster != null) {
       cluster.kill9(); // its data directory goes with the test's: a graceful stop would only cost seconds
     }
+    // the processes' logs (pipeline local, each pipeline scale) stay beside the results, for a failure to explain itself
+    Path logs = dir.resolve("cluster");
+    if (Files.isDirectory(logs)) {
+      Files.createDirectories(OUT.resolve("logs"));
+      try (java.util.stream.Stream<Path> files = Files.list(logs)) {
+        for (Path f : files.filter(f -> f.toString().endsWith(".log")).toList()) {
+          Files.copy(f, OUT.resolve("logs").resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+    }
     if (vertx != null) {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
