@@ -18,8 +18,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code pipeline local} as its own process, as a developer runs it: embedded PostgreSQL, durable, in a data directory
  * under {@code dir}, with a workspace whose one source delivers to the harness's sink. The process runs in a process
- * group of its own ({@code setsid}), so {@link #kill9} is a kill -9 of the launcher, its nodes and its PostgreSQL at
- * once; {@link #restart} starts it again on the same data directory and API port. {@link #scale} runs
+ * group of its own ({@code setsid}); {@link #kill9} is a kill -9 of that group (the launcher and its nodes) and of
+ * its PostgreSQL's (the postmaster leads a group of its own) at once; {@link #restart} starts it again on the same data directory and API port. {@link #scale} runs
  * {@code pipeline scale} as a process of its own, as an operator would. Everything listens on loopback.
  */
 public final class LocalProcessCluster implements Cluster {
@@ -177,12 +177,30 @@ public final class LocalProcessCluster implements Cluster {
     if (process == null || !process.isAlive()) {
       return;
     }
-    // the whole group: the JVM and its PostgreSQL (setsid made the launcher its leader)
-    Process kill = new ProcessBuilder("kill", "-KILL", "--", "-" + process.pid()).redirectErrorStream(true).start();
-    kill.waitFor(10, TimeUnit.SECONDS);
+    // the launcher's group (setsid made it the leader), and PostgreSQL's: its postmaster runs in a process group of
+    // its own (pid in postmaster.pid), which a kill of the launcher's group does not reach
+    long postmaster = postmasterPid();
+    List<String> kill = new ArrayList<>(List.of("kill", "-KILL", "--", "-" + process.pid()));
+    if (postmaster > 0) {
+      kill.addAll(List.of("-" + postmaster, String.valueOf(postmaster)));
+    }
+    new ProcessBuilder(kill).redirectErrorStream(true).start().waitFor(10, TimeUnit.SECONDS);
     process.destroyForcibly();
+    if (postmaster > 0) {
+      ProcessHandle.of(postmaster).ifPresent(h -> h.onExit().orTimeout(30, TimeUnit.SECONDS).join());
+    }
     if (!process.waitFor(30, TimeUnit.SECONDS)) {
       throw new IllegalStateException("pipeline local (pid " + process.pid() + ") outlived kill -9 for 30 s");
+    }
+  }
+
+  /** The embedded PostgreSQL's postmaster, from its postmaster.pid (-1: none). */
+  private long postmasterPid() {
+    try {
+      List<String> lines = Files.readAllLines(dataDir.resolve("postgres").resolve("postmaster.pid"), StandardCharsets.UTF_8);
+      return lines.isEmpty() ? -1 : Long.parseLong(lines.get(0).trim());
+    } catch (IOException | NumberFormatException e) {
+      return -1;
     }
   }
 
