@@ -29,17 +29,17 @@ import org.apache.kafka.common.test.TestKitNodes;
  * <p>Used by this module's {@code KafkaBrokerTest} and, through this module's test jar, by the launcher's
  * {@code DestinationKillTest}.
  */
-public final class KRaftBroker {
+public final class KRaftBroker implements AutoCloseable {
 
   private static KRaftBroker shared;
 
   private final KafkaClusterTestKit cluster;
   private final double startSeconds;
 
-  private KRaftBroker() throws Exception {
+  private KRaftBroker(int brokers) throws Exception {
     long t0 = System.nanoTime();
-    cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder().setCombined(true).setNumBrokerNodes(1)
-        .setNumControllerNodes(1).build())
+    cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder().setCombined(brokers == 1)
+        .setNumBrokerNodes(brokers).setNumControllerNodes(1).build())
         .setConfigProp("auto.create.topics.enable", "true")
         .setConfigProp("num.partitions", "4")
         .setConfigProp("offsets.topic.replication.factor", "1")
@@ -63,13 +63,32 @@ public final class KRaftBroker {
     cluster.startup();
     cluster.waitForReadyBrokers();
     startSeconds = (System.nanoTime() - t0) / 1e9;
-    System.out.printf("KRaft broker ready in %.1f s at %s%n", startSeconds, cluster.bootstrapServers());
+    System.out.printf("KRaft cluster of %d broker(s) ready in %.1f s at %s%n", brokers, startSeconds,
+        cluster.bootstrapServers());
+  }
+
+  /**
+   * A cluster of its own (not shared), of {@code brokers} brokers beside one controller (one node that is both when
+   * {@code brokers} is 1), with the same small settings; the caller closes it.
+   */
+  public static KRaftBroker start(int brokers) throws Exception {
+    return new KRaftBroker(brokers);
+  }
+
+  /** The test kit's cluster, for tests that stop a broker ({@code brokers().get(id).shutdown()}). */
+  public KafkaClusterTestKit cluster() {
+    return cluster;
+  }
+
+  @Override
+  public void close() throws Exception {
+    cluster.close();
   }
 
   /** The JVM's broker, started on first use, closed when the JVM exits. */
   public static synchronized KRaftBroker shared() throws Exception {
     if (shared == null) {
-      KRaftBroker broker = new KRaftBroker();
+      KRaftBroker broker = new KRaftBroker(1);
       Runtime.getRuntime().addShutdownHook(new Thread(() -> {
         try {
           broker.cluster.close();
