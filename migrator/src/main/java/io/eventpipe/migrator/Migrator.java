@@ -77,6 +77,8 @@ import org.slf4j.LoggerFactory;
  *   <tr><td>{@code switchEpoch}</td><td>{@code switchEpoch} (one transaction: epoch published and step recorded)</td></tr>
  *   <tr><td>{@code confirm}: the node confirmed / {@code awaitConfirmed} for a node that is down</td>
  *       <td>{@code confirm.confirmed} / {@code confirm.forDownNode}</td></tr>
+ *   <tr><td>the node's side of a down node's confirm: {@code PartitionFollower}'s self-fence, {@code Router.cutOff}
+ *       (the migrator waits longer than it)</td><td>{@code lockLost}, {@code selfFence}, {@code relock}</td></tr>
  *   <tr><td>{@code copy}: {@code Copier.copyPair} batches, {@code ControlStore.markCopied}</td>
  *       <td>{@code copy.batch}, {@code copy.markCopied}</td></tr>
  *   <tr><td>{@code release} ({@code NodePartitions.release} on each target)</td><td>{@code release.release}</td></tr>

@@ -43,7 +43,7 @@ final class DeadLetters {
     String sql = "SELECT * FROM ("
         + " SELECT s.job_id, s.partition_id, j.routing_key, j.source_id, s.destination_id, j.message_id, j.received_at,"
         + " j.payload, s.state, s.attempts, s.first_attempt_at, s.next_retry_at, s.last_error"
-        + " FROM " + s + ".job_state s JOIN " + s + ".jobs j ON j.job_id = s.job_id"
+        + " FROM " + s + ".job_state s JOIN " + s + ".jobs j ON j.job_id = s.job_id AND j.job_id > $2" // see Statements#export
         + " WHERE s.state = 4 AND s.destination_id = $1 AND s.job_id > $2"
         + " UNION ALL"
         + " SELECT job_id, partition_id, routing_key, source_id, destination_id, message_id, received_at, payload,"
