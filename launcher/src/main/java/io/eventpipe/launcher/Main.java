@@ -259,6 +259,7 @@ public final class Main {
     System.out.println("eventpipe is running: " + cluster.nodes().size() + " node(s) behind a proxy; SDK API on http://localhost:" + cluster.proxyPort()
         + ", proxy metrics on http://127.0.0.1:" + cluster.proxyMetricsPort() + "/metrics");
     System.out.println("data directory: " + dataDir + "   workspace: " + config + "   status: ./pipeline status --data-dir " + dataDir);
+    System.out.println("console: " + cluster.consoleUrl() + " (sign in with the admin token in " + dataDir.resolve("admin-token") + ")");
     if (demoWriteKey != null) {
       System.out.println();
       System.out.println("Demo workspace: write key " + demoWriteKey + "; deliveries are logged by the demo sink. Try:");
@@ -357,6 +358,9 @@ public final class Main {
         .withSelfFence(java.time.Duration.ofMillis(flags.integer("self-fence-ms", (int) NodeOptions.DEFAULT_SELF_FENCE.toMillis(),
             100, 600_000)))
         .withFinishedRetention(java.time.Duration.ofHours(flags.integer("retention-finished-hours", 0, 0, 24 * 366))));
+    if (controlUrl != null) {
+      node.withConsole(new Console(vertx, PgConfig.parse(controlUrl), adminToken, gateway.bodyTimeoutMs()));
+    }
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
