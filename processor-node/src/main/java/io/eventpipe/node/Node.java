@@ -110,7 +110,7 @@ public final class Node {
         .compose(gw -> {
           ingest = gw;
           return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO)
-              .withFinishedRetention(options.finishedRetention()), registry);
+              .withFinishedRetention(options.finishedRetention()).withDeadLetterRetention(options.deadLetterRetention()), registry);
         })
         .compose(rt -> {
           deliveries = rt;
