@@ -280,15 +280,18 @@ public final class Main {
     DemoSink demoSink = demo;
     io.eventpipe.autoscaler.Autoscaler scaler = autoscaler;
     runUntilStopped(() -> {
-      if (scaler != null) {
-        scaler.stop();
+      try {
+        if (scaler != null) {
+          scaler.stop();
+        }
+        cluster.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
+        if (demoSink != null) {
+          demoSink.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        }
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      } finally {
+        pg.close(); // last, whatever failed before: the nodes stop before their database
       }
-      cluster.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
-      if (demoSink != null) {
-        demoSink.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
-      }
-      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-      pg.close();
     });
   }
 
