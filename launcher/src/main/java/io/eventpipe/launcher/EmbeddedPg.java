@@ -123,9 +123,10 @@ public final class EmbeddedPg implements AutoCloseable {
     try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
       port = socket.getLocalPort();
     }
-    // fsync, synchronous_commit and full_page_writes are PostgreSQL's defaults; said anyway, and checked below
+    // the library's settings (timezone UTC, 300 connections) without its -F and synchronous_commit=off; fsync,
+    // synchronous_commit and full_page_writes are PostgreSQL's defaults, said anyway and checked below
     String options = "-p " + port + " -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
-        + " -c full_page_writes=on -c password_encryption=scram-sha-256";
+        + " -c full_page_writes=on -c password_encryption=scram-sha-256 -c timezone=UTC";
     List<String> command = new ArrayList<>();
     if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
       command.add("/usr/bin/setsid");
