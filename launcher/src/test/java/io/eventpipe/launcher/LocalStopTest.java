@@ -1,5 +1,6 @@
 package io.eventpipe.launcher;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
@@ -28,6 +29,7 @@ class LocalStopTest {
     Path log = dir.resolve("ctrl-c.log");
     Process local = start(data, log);
     long postmaster = postmaster(data);
+    consoleReadsTheClusterAsTheNodesRole(read(log), Files.readString(data.resolve("admin-token")).trim());
     signalGroup(local, "INT");
     assertTrue(local.waitFor(90, TimeUnit.SECONDS), "pipeline local stopped on SIGINT; its log:\n" + read(log));
     String out = read(log);
@@ -50,6 +52,26 @@ class LocalStopTest {
     assertTrue(launcher.waitFor(30, TimeUnit.SECONDS));
     assertTrue(gone(postmaster, 60), "PostgreSQL (pid " + postmaster + ") stopped once its launcher's group was killed; its log:\n"
         + read(data.resolve(EmbeddedPg.LOG_FILE)));
+  }
+
+  /**
+   * While it runs: the console whose URL local printed opens with the admin token and renders the cluster as the node's
+   * own control-store role reads it (topology, health, the autoscaler's decisions table), not a superuser's.
+   */
+  private static void consoleReadsTheClusterAsTheNodesRole(String out, String token) throws Exception {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("console: (http://\\S+/console) ").matcher(out);
+    assertTrue(m.find(), "local prints its console's URL:\n" + out);
+    java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+    java.net.http.HttpResponse<String> login = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(m.group(1) + "/login"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .POST(java.net.http.HttpRequest.BodyPublishers.ofString("token=" + token)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertEquals(303, login.statusCode(), login.body());
+    String cookie = login.headers().firstValue("Set-Cookie").orElseThrow();
+    java.net.http.HttpResponse<String> view = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(m.group(1) + "/view"))
+        .header("Cookie", cookie.substring(0, cookie.indexOf(';'))).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, view.statusCode(), view.body());
+    assertTrue(view.body().contains("16 partitions over 1 nodes") && view.body().contains("<span class=\"ok\">ready</span>")
+        && view.body().contains("No decision recorded"), view.body());
   }
 
   /** A launcher that starts the embedded PostgreSQL on {@code args[0]} and waits to be killed. */
