@@ -43,8 +43,8 @@ final class ClusterView {
   record DeadLetters(String destination, JsonArray jobs, boolean more) {}
 
   /** One reading: empty topology when the cluster is not initialized. */
-  record View(Optional<Topology> topology, ClusterStatus.Snapshot cluster, List<NodeView> nodes,
-      List<DecisionStore.Stored> decisions, String decisionsError) {}
+  record View(Optional<Topology> topology, ClusterStatus.Snapshot cluster, Optional<Long> migrationJobsTotal,
+      List<NodeView> nodes, List<DecisionStore.Stored> decisions, String decisionsError) {}
 
   private final Vertx vertx;
   private final HttpClientAgent client;
@@ -63,7 +63,9 @@ final class ClusterView {
   Future<View> read(ControlStore store, boolean deadLetters, int decisions) {
     Future<List<DecisionStore.Stored>> last = decisions <= 0 ? Future.succeededFuture(List.of())
         : vertx.executeBlocking(() -> lastDecisions(control, decisions), false);
-    return store.current().compose(opt -> ClusterStatus.read(store).compose(cluster -> {
+    return store.current().compose(opt -> ClusterStatus.read(store).compose(cluster -> cluster.migration()
+        .map(m -> store.jobsTotal(m.id()).otherwise(Optional.empty())).orElse(Future.succeededFuture(Optional.empty()))
+        .compose(jobsTotal -> {
       List<Future<NodeView>> nodes = new ArrayList<>();
       opt.ifPresent(t -> {
         for (int node : t.nodes()) {
@@ -72,10 +74,10 @@ final class ClusterView {
       });
       return Future.join(nodes).transform(ignored -> last.transform(d -> {
         List<NodeView> views = nodes.stream().map(Future::result).toList();
-        return Future.succeededFuture(d.succeeded() ? new View(opt, cluster, views, d.result(), null)
-            : new View(opt, cluster, views, List.of(), d.cause().getMessage()));
+        return Future.succeededFuture(d.succeeded() ? new View(opt, cluster, jobsTotal, views, d.result(), null)
+            : new View(opt, cluster, jobsTotal, views, List.of(), d.cause().getMessage()));
       }));
-    }));
+    })));
   }
 
   /** The autoscaler's last {@code limit} decisions (control.autoscaler_decisions), newest first; blocking (JDBC). */

@@ -385,7 +385,20 @@ final class Console implements Handler<HttpServerRequest>, AutoCloseable {
     long copied = m.moves().stream().filter(Migration.Move::copied).count();
     double[] rates = sample(m.id(), m.jobsMoved(), copied);
     long partitionsLeft = m.moves().size() - copied;
-    String left = partitionsLeft == 0 ? "0 s" : rates[1] > 0 ? Math.round(partitionsLeft / rates[1]) + " s" : "?";
+    Long total = v.migrationJobsTotal().orElse(null);
+    // by jobs once the migrator recorded how many its copy moves, else by partitions (a pair's are marked all at once)
+    String left;
+    String basis;
+    if (total != null && total > 0 && m.step().ordinal() < Migration.Step.COPIED.ordinal()) {
+      basis = "from the jobs left and the rate";
+      long jobsLeft = Math.max(0, total - m.jobsMoved());
+      left = jobsLeft == 0 ? "0 s" : rates[0] > 0 ? Math.round(jobsLeft / rates[0]) + " s" : "?";
+    } else {
+      basis = "from the partitions copied so far";
+      left = partitionsLeft == 0 ? "0 s" : rates[1] > 0 ? Math.round(partitionsLeft / rates[1]) + " s" : "?";
+    }
+    long barMax = total != null && total > 0 ? total : Math.max(1, m.moves().size());
+    long barValue = m.step() == Migration.Step.FINISHED ? barMax : total != null && total > 0 ? Math.min(total, m.jobsMoved()) : copied;
     out.append(String.format(Locale.ROOT, "<div id=\"migration-progress\" data-id=\"%s\" data-step=\"%s\" data-jobs-moved=\"%d\""
             + " data-partitions-copied=\"%d\" data-partitions=\"%d\">", esc(m.id()), step(m.step()), m.jobsMoved(), copied,
         m.moves().size()));
@@ -402,9 +415,11 @@ final class Console implements Handler<HttpServerRequest>, AutoCloseable {
     }
     out.append("</ol>");
     out.append(String.format(Locale.ROOT, "<p><progress max=\"%d\" value=\"%d\"></progress> partitions copied <b>%d/%d</b>,"
-            + " jobs moved <b id=\"jobs-moved\">%d</b>, <b id=\"rate\">%s</b> jobs/s, time left <b id=\"time-left\">%s</b>"
-            + " (from the partitions copied so far)</p></div>", Math.max(1, m.moves().size()), copied, copied, m.moves().size(),
-        m.jobsMoved(), rates[0] < 0 ? "?" : String.format(Locale.ROOT, "%,.0f", rates[0]), left));
+            + " jobs moved <b id=\"jobs-moved\">%d</b>%s, <b id=\"rate\">%s</b> jobs/s, time left <b id=\"time-left\">%s</b>"
+            + " (%s)</p>", barMax, barValue, copied, m.moves().size(), m.jobsMoved(),
+        total == null ? "" : " of <b id=\"jobs-total\">" + total + "</b>",
+        rates[0] < 0 ? "?" : String.format(Locale.ROOT, "%,.0f", rates[0]), left, basis));
+    out.append("<p class=\"note\">Until the finish step, the copied jobs still count in their source's pending jobs too.</p></div>");
     out.append("<div id=\"migration-chart\" class=\"chart\" aria-label=\"jobs moved\"></div></section>");
   }
 

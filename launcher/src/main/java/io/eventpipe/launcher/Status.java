@@ -136,9 +136,10 @@ final class Status {
     }
     cluster.migration().ifPresent(m -> {
       JsonObject j = io.eventpipe.control.ClusterStatus.migrationJson(m);
-      out.append(String.format(Locale.ROOT, "migration %s: %d -> %d nodes, step %s, partitions copied %d/%d, jobs moved %d%s%n",
+      out.append(String.format(Locale.ROOT, "migration %s: %d -> %d nodes, step %s, partitions copied %d/%d, jobs moved %d%s%s%n",
           m.id(), m.fromNodes(), m.toNodes(), j.getString("step"), j.getLong("partitionsCopied"), m.moves().size(),
-          m.jobsMoved(), m.error() == null ? "" : ", last error: " + m.error()));
+          m.jobsMoved(), view.migrationJobsTotal().map(total -> " of " + total).orElse(""),
+          m.error() == null ? "" : ", last error: " + m.error()));
     });
     return out.toString();
   }

@@ -166,7 +166,17 @@ class ConsoleBrowserTest {
       });
       List<Long> seen = new ArrayList<>();
       List<String> steps = new ArrayList<>();
+      java.util.Set<String> totals = new java.util.TreeSet<>();
+      java.util.Set<String> timesLeft = new java.util.LinkedHashSet<>();
       while (!migration.isDone()) {
+        Object total = browser.evaluate("(function(){var e=document.getElementById('jobs-total');return e?e.textContent:null})()");
+        Object left = browser.evaluate("(function(){var e=document.getElementById('time-left');return e?e.textContent:null})()");
+        if (total != null) {
+          totals.add(total.toString());
+        }
+        if (left != null) {
+          timesLeft.add(left.toString());
+        }
         Object moved = browser.evaluate("(function(){var e=document.getElementById('jobs-moved');return e?e.textContent:null})()");
         Object step = browser.evaluate("(function(){var e=document.querySelector('ol.steps li.current');return e?e.textContent:null})()");
         if (moved != null && (seen.isEmpty() || seen.get(seen.size() - 1) != Long.parseLong(moved.toString()))) {
@@ -186,6 +196,8 @@ class ConsoleBrowserTest {
       assertTrue(positive.size() >= 2 && positive.get(positive.size() - 1) > positive.get(0),
           "the page showed the jobs moved grow while the migration ran; it showed " + seen + " in steps " + steps
               + " (the migration moved " + result.jobsMoved() + ")");
+      assertEquals(java.util.Set.of(String.valueOf(result.jobsMoved())), totals,
+          "the page showed the jobs the copy moves in all, as the migrator counted them (times left shown: " + timesLeft + ")");
       waitFor(() -> truthy(browser, "document.getElementById('migration-none') !== null"
           + " && document.getElementById('topology').textContent.includes('over 2 nodes')"), 30,
           () -> "the page after the migration");
