@@ -158,7 +158,7 @@ class ConsoleBrowserTest {
       startNode(1);
       CompletableFuture<Migrator.Result> migration = CompletableFuture.supplyAsync(() -> {
         try {
-          return migrate(2, MigratorOptions.defaults().withBatch(10).withMaxJobsPerSecond(40).withLease(Duration.ofSeconds(2))
+          return migrate(2, MigratorOptions.defaults().withBatch(10).withMaxJobsPerSecond(30).withLease(Duration.ofSeconds(2))
               .withReadyTimeout(Duration.ofSeconds(30)).withThrottling(MigratorOptions.Throttling.off()));
         } catch (Exception e) {
           throw new java.util.concurrent.CompletionException(e);
