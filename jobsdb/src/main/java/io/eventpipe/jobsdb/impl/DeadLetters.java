@@ -39,6 +39,24 @@ final class DeadLetters {
     this.moves = moves;
   }
 
+  /** Dead letters deleted at most per maintenance: a backlog of expired ones goes over several runs. */
+  static final int EXPIRE_BATCH = 10_000;
+
+  /**
+   * Deletes dead letters aborted longer than {@link JobsDbOptions#deadLetterRetention} ago (at most
+   * {@value #EXPIRE_BATCH} per call, oldest first); none when the retention is zero. Returns how many went.
+   */
+  Future<Integer> dropExpired() {
+    if (options.deadLetterRetention().isZero()) {
+      return Future.succeededFuture(0);
+    }
+    Instant cutoff = options.clock().instant().minus(options.deadLetterRetention());
+    // coalesce: the expression of the dead_letter_expiry index (V9); a row without its abort time counts from receipt
+    return pool.preparedQuery("DELETE FROM " + s + ".dead_letter WHERE job_id IN (SELECT job_id FROM " + s + ".dead_letter"
+            + " WHERE coalesce(aborted_at, received_at) < $1 ORDER BY coalesce(aborted_at, received_at) LIMIT $2)")
+        .execute(Tuple.of(ts(cutoff), EXPIRE_BATCH)).map(rows -> rows.rowCount());
+  }
+
   Future<List<Job>> listAborted(String destinationId, long afterJobId, int limit) {
     String sql = "SELECT * FROM ("
         + " SELECT s.job_id, s.partition_id, j.routing_key, j.source_id, s.destination_id, j.message_id, j.received_at,"
