@@ -371,6 +371,17 @@ public final class ControlStore implements AutoCloseable {
         .execute(Tuple.of(id, jobs)).mapEmpty();
   }
 
+  /** Records how many jobs the migration's copy moves in all (the migrator counts them when the copy begins). */
+  public Future<Void> recordJobsTotal(String id, long jobs) {
+    return pool.preparedQuery("UPDATE control.migrations SET jobs_total = $2 WHERE id = $1").execute(Tuple.of(id, jobs)).mapEmpty();
+  }
+
+  /** The jobs the migration's copy moves in all, once its copy began (empty before, and for older records). */
+  public Future<Optional<Long>> jobsTotal(String id) {
+    return pool.preparedQuery("SELECT jobs_total FROM control.migrations WHERE id = $1").execute(Tuple.of(id))
+        .map(rows -> rows.rowCount() == 0 ? Optional.<Long>empty() : Optional.ofNullable(rows.iterator().next().getLong(0)));
+  }
+
   /** Records that the copy from {@code source} to {@code target} is complete. */
   public Future<Void> markCopied(String id, int source, int target) {
     return pool.preparedQuery("UPDATE control.migration_moves SET copied = true WHERE migration_id = $1 AND source = $2 AND target = $3")

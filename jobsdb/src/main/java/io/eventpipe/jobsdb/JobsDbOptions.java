@@ -19,6 +19,10 @@ import java.util.Objects;
  * @param finishedRetention how long finished jobs (succeeded, aborted, migrated) are kept after their last state change
  *                        before their dataset may be dropped whole (or compacted); zero (the default) drops a dataset as
  *                        soon as all its jobs finished. Pending jobs are never dropped, whatever the retention.
+ * @param deadLetterRetention how long a dead letter (an aborted job moved to the dead-letter table when its dataset was
+ *                        dropped) is kept after it was aborted, then deleted by maintenance; zero keeps them for ever.
+ *                        Aborted jobs still in a live dataset go with their dataset (then here, where the clock runs
+ *                        from their abort, not their move). Default {@link #DEFAULT_DEAD_LETTER_RETENTION}.
  */
 public record JobsDbOptions(
     String queue,
@@ -30,9 +34,12 @@ public record JobsDbOptions(
     Duration dedupWindow,
     Duration maintenanceEvery,
     Clock clock,
-    Duration finishedRetention) {
+    Duration finishedRetention,
+    Duration deadLetterRetention) {
 
   public static final long DEFAULT_DATASET_SIZE = 1L << 20;
+  /** The default {@link #deadLetterRetention}: two weeks to look at a dead letter and replay it. */
+  public static final Duration DEFAULT_DEAD_LETTER_RETENTION = Duration.ofDays(14);
 
   public JobsDbOptions {
     Objects.requireNonNull(queue, "queue");
@@ -61,6 +68,10 @@ public record JobsDbOptions(
     if (finishedRetention.isNegative()) {
       throw new IllegalArgumentException("finishedRetention must not be negative, was " + finishedRetention);
     }
+    Objects.requireNonNull(deadLetterRetention, "deadLetterRetention");
+    if (deadLetterRetention.isNegative()) {
+      throw new IllegalArgumentException("deadLetterRetention must not be negative, was " + deadLetterRetention);
+    }
     if (dedupWindow.isNegative()) {
       throw new IllegalArgumentException("dedupWindow must not be negative, was " + dedupWindow);
     }
@@ -71,7 +82,8 @@ public record JobsDbOptions(
 
   public static JobsDbOptions defaults(String queue) {
     return new JobsDbOptions(queue, DEFAULT_DATASET_SIZE, 2000, 8L << 20, 100_000, 2, Duration.ofHours(1),
-        Duration.ofSeconds(5), Clock.systemUTC(), Duration.ZERO);
+        Duration.ofSeconds(5), Clock.systemUTC(), Duration.ZERO,
+        DEFAULT_DEAD_LETTER_RETENTION);
   }
 
   public String schema() {
@@ -79,34 +91,39 @@ public record JobsDbOptions(
   }
 
   public JobsDbOptions withDatasetSize(long v) {
-    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention);
+    return new JobsDbOptions(queue, v, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention, deadLetterRetention);
   }
 
   public JobsDbOptions withMaxBatchJobs(int v) {
-    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention);
+    return new JobsDbOptions(queue, datasetSize, v, maxBatchBytes, Math.max(maxQueuedJobs, v), maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention, deadLetterRetention);
   }
 
   public JobsDbOptions withMaxQueuedJobs(int v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, v, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention, deadLetterRetention);
   }
 
   public JobsDbOptions withMaxConcurrentCommits(int v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, dedupWindow, maintenanceEvery, clock, finishedRetention);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, v, dedupWindow, maintenanceEvery, clock, finishedRetention, deadLetterRetention);
   }
 
   public JobsDbOptions withDedupWindow(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, v, maintenanceEvery, clock, finishedRetention);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, v, maintenanceEvery, clock, finishedRetention, deadLetterRetention);
   }
 
   public JobsDbOptions withMaintenanceEvery(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, v, clock, finishedRetention);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, v, clock, finishedRetention, deadLetterRetention);
   }
 
   public JobsDbOptions withFinishedRetention(Duration v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, v);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, v, deadLetterRetention);
   }
 
   public JobsDbOptions withClock(Clock v) {
-    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, v, finishedRetention);
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, v, finishedRetention, deadLetterRetention);
+  }
+
+  /** These options, with dead letters deleted {@code v} after their abort ({@link #deadLetterRetention}; zero: never). */
+  public JobsDbOptions withDeadLetterRetention(Duration v) {
+    return new JobsDbOptions(queue, datasetSize, maxBatchJobs, maxBatchBytes, maxQueuedJobs, maxConcurrentCommits, dedupWindow, maintenanceEvery, clock, finishedRetention, v);
   }
 }

@@ -404,6 +404,74 @@ class JobsDbTest {
   }
 
   @Test
+  void deadLettersAreDeletedOnceTheirRetentionSinceTheirAbortIsOverAndNotBefore() throws Exception {
+    JobsDb db = fx.open(fx.options("deadexp").withDatasetSize(2048).withMaxBatchJobs(256)
+        .withDeadLetterRetention(java.time.Duration.ofDays(14)));
+    java.time.Instant first = fx.clock.instant();
+    storeAndFinishAbortingSome(db, 0, 5000);
+    fx.clock.advance(java.time.Duration.ofDays(7));
+    java.time.Instant second = fx.clock.instant();
+    storeAndFinishAbortingSome(db, 5000, 5000);
+    Map<java.time.Instant, Long> before = deadLettersByAbort("deadexp");
+    assertTrue(before.getOrDefault(first, 0L) > 0 && before.getOrDefault(second, 0L) > 0,
+        "both rounds' aborted jobs are dead letters once their datasets were dropped: " + before);
+
+    fx.clock.advance(java.time.Duration.ofDays(7).minusMinutes(1)); // the first round was aborted 14 days less a minute ago
+    await(db.runMaintenance());
+    assertEquals(before, deadLettersByAbort("deadexp"), "within the retention every dead letter stays");
+
+    fx.clock.advance(java.time.Duration.ofMinutes(2));
+    await(db.runMaintenance());
+    assertEquals(Map.of(second, before.get(second)), deadLettersByAbort("deadexp"),
+        "past 14 days the first round's dead letters are deleted, the second round's (7 days old) stay");
+    List<Job> listed = await(db.listAborted("d", Long.MIN_VALUE, 1000));
+    assertTrue(listed.stream().noneMatch(j -> Long.parseLong(j.messageId().substring(1)) < 5000),
+        "the deleted dead letters are no longer listed");
+
+    fx.clock.advance(java.time.Duration.ofDays(7));
+    await(db.runMaintenance());
+    assertEquals(Map.of(), deadLettersByAbort("deadexp"), "and the second round's, 14 days after their abort");
+    assertThrows(IllegalArgumentException.class, () -> fx.options("bad").withDeadLetterRetention(java.time.Duration.ofSeconds(-1)));
+  }
+
+  /** Stores {@code count} jobs from number {@code from} on, and finishes them all: those numbered ...7 aborted. */
+  private void storeAndFinishAbortingSome(JobsDb db, int from, int count) throws Exception {
+    List<NewJob> jobs = new ArrayList<>();
+    for (int i = from; i < from + count; i++) {
+      jobs.add(fx.job(i % 8, "k" + (i % 13), "d", "m" + i, "n" + i));
+    }
+    for (int i = 0; i < jobs.size(); i += 500) {
+      await(db.store(jobs.subList(i, i + 500)));
+    }
+    while (true) {
+      List<Job> read = await(db.readPending(new ReadRequest("d", 700, 1 << 22, 5000, fx.clock.instant())));
+      if (read.isEmpty()) {
+        break;
+      }
+      List<StateUpdate> updates = new ArrayList<>();
+      for (Job j : read) {
+        boolean abort = j.messageId().endsWith("7");
+        updates.add(new StateUpdate(j.jobId(), abort ? JobState.ABORTED : JobState.SUCCEEDED, 1, fx.clock.instant(), null,
+            abort ? "HTTP 400: bad request" : null));
+      }
+      await(db.updateStates(updates));
+    }
+    await(db.runMaintenance());
+  }
+
+  /** The rows of {@code queue}'s dead-letter table, counted by abort time. */
+  private Map<java.time.Instant, Long> deadLettersByAbort(String queue) throws Exception {
+    Map<java.time.Instant, Long> out = new java.util.TreeMap<>();
+    try (Connection c = database.connect(); Statement st = c.createStatement();
+         ResultSet rs = st.executeQuery("SELECT aborted_at, count(*) FROM jobs_" + queue + ".dead_letter GROUP BY 1")) {
+      while (rs.next()) {
+        out.put(rs.getTimestamp(1).toInstant(), rs.getLong(2));
+      }
+    }
+    return out;
+  }
+
+  @Test
   void finishedDatasetsAreDroppedWholeUnderLoadAndAbortedJobsMoveToTheDeadLetterTable() throws Exception {
     JobsDb db = fx.open(fx.options("rotate").withDatasetSize(2048).withMaxBatchJobs(256));
     int total = 12_000;

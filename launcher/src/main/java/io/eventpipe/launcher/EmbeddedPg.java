@@ -69,18 +69,42 @@ public final class EmbeddedPg implements AutoCloseable {
       host    all       all   ::1/128       scram-sha-256
       """;
 
-  private final EmbeddedPostgres pg;
+  /**
+   * Starts the server in a session of its own and stops it when this JVM is gone: run by {@code sh} under
+   * {@code setsid}, it starts the postmaster ({@code pg_ctl -w start}), says {@code started}, then waits on its stdin,
+   * a pipe only this JVM holds; when the pipe closes (this class's {@link #close}, or the JVM's death however it comes,
+   * a {@code kill -9} of its process group included) it stops the server ({@code pg_ctl -m fast stop}). Outside the
+   * terminal's process group, the server no longer gets the Ctrl-C meant for the launcher, so the nodes stop before
+   * their database does.
+   */
+  private static final String KEEPER = """
+      $PG_PREFIX "$PG_CTL" -D "$PG_DATA" -o "$PG_OPTIONS" -l "$PG_LOG" -w -t 60 start >/dev/null 2>&1 || {
+        echo "pg_ctl start failed; see $PG_LOG"; exit 1; }
+      echo started
+      read -r _ignored || true
+      exec $PG_PREFIX "$PG_CTL" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null 2>&1
+      """;
+
+  /** The server's own log, in its data directory. */
+  static final String LOG_FILE = "eventpipe-postgres.log";
+
+  private final Process keeper;
+  private final java.io.OutputStream keeperStdin;
+  private final int port;
   private final String password;
   private final Durability durability;
 
-  private EmbeddedPg(EmbeddedPostgres pg, String password, Durability durability) {
-    this.pg = pg;
+  private EmbeddedPg(Process keeper, int port, String password, Durability durability) {
+    this.keeper = keeper;
+    this.keeperStdin = keeper.getOutputStream();
+    this.port = port;
     this.password = password;
     this.durability = durability;
   }
 
   /**
-   * Starts the server on {@code dataDir}, creating and initialising it when empty.
+   * Starts the server on {@code dataDir}, creating and initialising it when empty ({@code initdb}, as the embedded
+   * library does), securing it ({@link #requirePassword}) before the postmaster starts, on a free port.
    *
    * @throws IllegalStateException when the server does not run durably (it is stopped again)
    */
@@ -89,24 +113,44 @@ public final class EmbeddedPg implements AutoCloseable {
     stopOrphan(dataDir);
     Path passwordFile = dataDir.resolve(PASSWORD_FILE);
     String password = Files.exists(passwordFile) ? readPassword(passwordFile) : newPassword();
-    EmbeddedPostgres pg = EmbeddedPostgres.builder()
-        .setDataDirectory(dataDir)
-        .setCleanDataDirectory(false)
-        .setPGStartupWait(Duration.ofSeconds(60))
-        .setServerConfig("max_connections", "300")
-        .setServerConfig("shared_buffers", "256MB")
-        // the library passes -F (fsync off) before these, and a later -c wins over it
-        .setServerConfig("fsync", "on")
-        .setServerConfig("synchronous_commit", "on")
-        .setServerConfig("full_page_writes", "on")
-        .setServerConfig("password_encryption", "scram-sha-256")
-        // for the library's own DataSources (getPostgresDatabase()); its readiness check is a plain TCP connect
-        .setConnectConfig("password", password)
-        // runs after initdb (for a new directory) and before the postmaster starts, on every start
-        .setDataDirectoryCustomizer(dir -> requirePassword(dir.toPath(), password))
-        .start();
+    Path bin = binaries().toPath().resolve("bin");
+    if (!Files.exists(dataDir.resolve("PG_VERSION"))) {
+      run(List.of(bin.resolve("initdb").toString(), "-A", "trust", "-U", SUPERUSER, "-D", dataDir.toString(), "-E", "UTF-8"),
+          "initdb");
+    }
+    requirePassword(dataDir, password);
+    int port;
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+      port = socket.getLocalPort();
+    }
+    // the library's settings (timezone UTC, 300 connections) without its -F and synchronous_commit=off; fsync,
+    // synchronous_commit and full_page_writes are PostgreSQL's defaults, said anyway and checked below
+    String options = "-p " + port + " -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
+        + " -c full_page_writes=on -c password_encryption=scram-sha-256 -c timezone=UTC";
+    List<String> command = new ArrayList<>();
+    if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
+      command.add("/usr/bin/setsid");
+    } else {
+      LOG.warn("no /usr/bin/setsid: the embedded PostgreSQL shares the launcher's process group, so a Ctrl-C reaches it"
+          + " while the nodes stop");
+    }
+    command.addAll(List.of("/bin/sh", "-c", KEEPER, "eventpipe-postgres-keeper"));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    pb.environment().put("PG_PREFIX", LinuxUtils.isUnshareAvailable() ? "unshare -U" : ""); // as the library runs it: never as root
+    pb.environment().put("PG_CTL", bin.resolve("pg_ctl").toString());
+    pb.environment().put("PG_DATA", dataDir.toString());
+    pb.environment().put("PG_OPTIONS", options);
+    pb.environment().put("PG_LOG", dataDir.resolve(LOG_FILE).toString());
+    Process keeper = pb.start();
+    String said = new java.io.BufferedReader(new java.io.InputStreamReader(keeper.getInputStream(), StandardCharsets.UTF_8)).readLine();
+    if (!"started".equals(said)) {
+      keeper.destroyForcibly();
+      throw new IOException("embedded PostgreSQL on " + dataDir + " did not start: " + said + "; the end of its log:\n"
+          + tail(dataDir.resolve(LOG_FILE)));
+    }
+    EmbeddedPg pg = new EmbeddedPg(keeper, port, password, null);
     Durability durability;
-    try (Connection c = DriverManager.getConnection(jdbcUrl(pg.getPort(), SUPERUSER), SUPERUSER, password)) {
+    try (Connection c = DriverManager.getConnection(jdbcUrl(port, SUPERUSER), SUPERUSER, password)) {
       durability = Durability.read(c);
     } catch (SQLException e) {
       pg.close();
@@ -117,8 +161,39 @@ public final class EmbeddedPg implements AutoCloseable {
       pg.close();
       throw new IllegalStateException("embedded PostgreSQL on " + dataDir + " does not run durably: " + durability.problems());
     }
-    LOG.info("embedded PostgreSQL on port {} with data in {}: {}", pg.getPort(), dataDir, durability.summary());
-    return new EmbeddedPg(pg, password, durability);
+    LOG.info("embedded PostgreSQL on port {} with data in {}: {}", port, dataDir, durability.summary());
+    return new EmbeddedPg(keeper, port, password, durability);
+  }
+
+  /** Runs one of the server's tools to its end (as the library does: under {@code unshare -U} where it can). */
+  private static void run(List<String> tool, String what) throws IOException {
+    List<String> command = new ArrayList<>();
+    if (LinuxUtils.isUnshareAvailable()) {
+      command.addAll(List.of("unshare", "-U"));
+    }
+    command.addAll(tool);
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    p.getOutputStream().close();
+    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        p.destroyForcibly();
+        throw new IOException(what + " failed: " + output.trim());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      p.destroyForcibly();
+      throw new IOException("interrupted during " + what, e);
+    }
+  }
+
+  private static String tail(Path log) {
+    try {
+      List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+    } catch (IOException e) {
+      return "(no log: " + e.getMessage() + ")";
+    }
   }
 
   /**
@@ -257,7 +332,7 @@ public final class EmbeddedPg implements AutoCloseable {
   }
 
   public int port() {
-    return pg.getPort();
+    return port;
   }
 
   /** The durability settings the server reported after it started (all on: {@link #start} checks). */
@@ -267,7 +342,7 @@ public final class EmbeddedPg implements AutoCloseable {
 
   /** The superuser on the {@code postgres} database: to create databases and roles. */
   public PgConfig superuser() {
-    return new PgConfig("localhost", pg.getPort(), "postgres", SUPERUSER, password);
+    return new PgConfig("localhost", port, "postgres", SUPERUSER, password);
   }
 
   /**
@@ -294,11 +369,25 @@ public final class EmbeddedPg implements AutoCloseable {
         }
       }
     }
-    return new PgConfig("localhost", pg.getPort(), name, SUPERUSER, password);
+    return new PgConfig("localhost", port, name, SUPERUSER, password);
   }
 
+  /** Stops the server (fast shutdown: sessions end, what was committed stays) and waits for it. Idempotent. */
   @Override
   public void close() throws IOException {
-    pg.close();
+    try {
+      keeperStdin.close(); // the keeper's cue
+    } catch (IOException e) {
+      // it is gone already
+    }
+    try {
+      if (!keeper.waitFor(90, TimeUnit.SECONDS)) {
+        LOG.warn("embedded PostgreSQL did not stop within 90 s");
+        keeper.destroyForcibly();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while stopping the embedded PostgreSQL", e);
+    }
   }
 }

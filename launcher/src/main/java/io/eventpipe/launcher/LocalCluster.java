@@ -183,7 +183,8 @@ final class LocalCluster {
     }, false).compose(db -> {
       int port = adminPort == 0 ? 0 : adminPort + 1 + id;
       Node node = new Node(vertx, new NodeOptions(id, db, partitions, gateway, "127.0.0.1", port, token, ingestToken, workspace,
-          as(ControlRoles.node(id)), null, internal));
+          as(ControlRoles.node(id)), null, internal))
+          .withConsole(new Console(vertx, as(ControlRoles.node(id)), token, gateway.bodyTimeoutMs()));
       nodes.add(node);
       running.put(id, node);
       return node.start().mapEmpty();
@@ -250,6 +251,12 @@ final class LocalCluster {
 
   int proxyMetricsPort() {
     return proxy.metricsPort();
+  }
+
+  /** The operator console: on node 0's internal port (every node serves it). */
+  String consoleUrl() {
+    Node first = running.values().iterator().next();
+    return "http://127.0.0.1:" + first.internalPort() + Console.PATH;
   }
 
   List<Node> nodes() {

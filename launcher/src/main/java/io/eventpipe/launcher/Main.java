@@ -39,7 +39,8 @@ public final class Main {
       "down-window-seconds", "cooldown-seconds", "failing-ratio");
   private static final Set<String> NODE_FLAGS = with(HTTP_FLAGS, "node-id", "pg-url", "control-url", "cluster-nodes", "advertise",
       "config", "port", "host", "admin-port", "admin-host", "admin-token", "ingest-token", "partitions", "secret-env-allow",
-      "secret-file-allow", "allow-non-durable-database", "self-fence-ms", "retention-finished-hours");
+      "secret-file-allow", "allow-non-durable-database", "self-fence-ms", "retention-finished-hours",
+      "retention-dead-letter-days");
   private static final Set<String> PROXY_FLAGS = with(HTTP_FLAGS, "control-url", "config", "port", "host", "admin-port",
       "admin-host", "ingest-token", "secret-env-allow", "secret-file-allow");
   private static final Set<String> STATUS_FLAGS = Set.of("data-dir", "control-url", "admin-token");
@@ -146,6 +147,7 @@ public final class Main {
                   --self-fence-ms 5000 (cannot renew its hold on its database this long: abort deliveries, stop)
                   --retention-finished-hours 0 (keep finished jobs, delivered or aborted, that long after their last
                   state change before their dataset is dropped whole; 0: drop it once all its jobs finished)
+                  --retention-dead-letter-days 14 (delete dead letters that long after their abort; 0: keep them)
                   --allow-non-durable-database (tests only: start although its database or the control store has
                   fsync/synchronous_commit/full_page_writes off)
           proxy   the stateless user-keyed proxy
@@ -259,6 +261,7 @@ public final class Main {
     System.out.println("eventpipe is running: " + cluster.nodes().size() + " node(s) behind a proxy; SDK API on http://localhost:" + cluster.proxyPort()
         + ", proxy metrics on http://127.0.0.1:" + cluster.proxyMetricsPort() + "/metrics");
     System.out.println("data directory: " + dataDir + "   workspace: " + config + "   status: ./pipeline status --data-dir " + dataDir);
+    System.out.println("console: " + cluster.consoleUrl() + " (sign in with the admin token in " + dataDir.resolve("admin-token") + ")");
     if (demoWriteKey != null) {
       System.out.println();
       System.out.println("Demo workspace: write key " + demoWriteKey + "; deliveries are logged by the demo sink. Try:");
@@ -277,15 +280,18 @@ public final class Main {
     DemoSink demoSink = demo;
     io.eventpipe.autoscaler.Autoscaler scaler = autoscaler;
     runUntilStopped(() -> {
-      if (scaler != null) {
-        scaler.stop();
+      try {
+        if (scaler != null) {
+          scaler.stop();
+        }
+        cluster.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
+        if (demoSink != null) {
+          demoSink.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        }
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      } finally {
+        pg.close(); // last, whatever failed before: the nodes stop before their database
       }
-      cluster.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);
-      if (demoSink != null) {
-        demoSink.stop().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
-      }
-      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-      pg.close();
     });
   }
 
@@ -356,7 +362,12 @@ public final class Main {
         .withAllowNonDurableDatabase(allowNonDurable)
         .withSelfFence(java.time.Duration.ofMillis(flags.integer("self-fence-ms", (int) NodeOptions.DEFAULT_SELF_FENCE.toMillis(),
             100, 600_000)))
-        .withFinishedRetention(java.time.Duration.ofHours(flags.integer("retention-finished-hours", 0, 0, 24 * 366))));
+        .withFinishedRetention(java.time.Duration.ofHours(flags.integer("retention-finished-hours", 0, 0, 24 * 366)))
+        .withDeadLetterRetention(java.time.Duration.ofDays(flags.integer("retention-dead-letter-days",
+            (int) io.eventpipe.jobsdb.JobsDbOptions.DEFAULT_DEAD_LETTER_RETENTION.toDays(), 0, 3660))));
+    if (controlUrl != null) {
+      node.withConsole(new Console(vertx, PgConfig.parse(controlUrl), adminToken, gateway.bodyTimeoutMs()));
+    }
     node.start().toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     runUntilStopped(() -> {
       node.stop().toCompletionStage().toCompletableFuture().get(40, TimeUnit.SECONDS);

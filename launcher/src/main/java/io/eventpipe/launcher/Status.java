@@ -3,17 +3,12 @@ package io.eventpipe.launcher;
 import io.eventpipe.control.ControlStore;
 import io.eventpipe.jobsdb.PgConfig;
 import io.eventpipe.routing.Topology;
-import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientAgent;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonObject;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
@@ -61,36 +56,50 @@ final class Status {
   static void run(Flags flags) throws Exception {
     Target target = target(flags);
     PgConfig control = target.control();
-    String token = target.token();
     Vertx vertx = Vertx.vertx();
+    HttpClientAgent client = vertx.createHttpClient();
     try {
-      String report = report(vertx, control, token).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-      System.out.print(report);
-      System.out.print(decisions(control));
+      ClusterView.View view = ControlStore.open(vertx, control)
+          .compose(store -> new ClusterView(vertx, client, control, target.token()).read(store, false, 5)
+              .eventually(store::closeAsync))
+          .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      System.out.print(report(view));
+      System.out.print(decisions(view));
     } catch (java.util.concurrent.ExecutionException e) {
       throw new Flags.BadFlag("cannot read the control store at " + control.redacted() + ": "
           + e.getCause().getMessage() + " (is the cluster running?)");
     } finally {
+      client.close();
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
   }
 
   /** The autoscaler's last decisions (control.autoscaler_decisions), newest first; nothing when it never decided. */
+  static String decisions(ClusterView.View view) {
+    return decisions(view.decisions(), view.decisionsError());
+  }
+
+  /** The same, read now from {@code control}. */
   static String decisions(PgConfig control) {
     try {
-      List<io.eventpipe.autoscaler.DecisionStore.Stored> last = new io.eventpipe.autoscaler.DecisionStore(
-          new io.eventpipe.autoscaler.ControlStoreReader(control.jdbcUrl(), control.user(), control.password())).last(5);
-      if (last.isEmpty()) {
-        return "";
-      }
-      StringBuilder out = new StringBuilder("autoscaler, last decisions (newest first):\n");
-      for (io.eventpipe.autoscaler.DecisionStore.Stored d : last) {
-        out.append(d.line()).append('\n');
-      }
-      return out.toString();
+      return decisions(ClusterView.lastDecisions(control, 5), null);
     } catch (java.sql.SQLException e) {
-      return "autoscaler decisions: cannot be read (" + e.getMessage() + ")\n";
+      return decisions(java.util.List.of(), e.getMessage());
     }
+  }
+
+  private static String decisions(java.util.List<io.eventpipe.autoscaler.DecisionStore.Stored> decisions, String error) {
+    if (error != null) {
+      return "autoscaler decisions: cannot be read (" + error + ")\n";
+    }
+    if (decisions.isEmpty()) {
+      return "";
+    }
+    StringBuilder out = new StringBuilder("autoscaler, last decisions (newest first):\n");
+    for (io.eventpipe.autoscaler.DecisionStore.Stored d : decisions) {
+      out.append(d.line()).append('\n');
+    }
+    return out.toString();
   }
 
   private static String moving(JsonObject s) {
@@ -99,54 +108,39 @@ final class Status {
     return fenced == 0 && held == 0 ? "" : " (moved or moving away " + fenced + ", held incoming " + held + ")";
   }
 
-  private static Future<String> report(Vertx vertx, PgConfig control, String token) {
-    HttpClientAgent client = vertx.createHttpClient();
-    return ControlStore.open(vertx, control).compose(store -> store.current()
-        .compose(opt -> io.eventpipe.control.ClusterStatus.read(store).map(st -> java.util.Map.entry(opt, st)))
-        .eventually(store::closeAsync)).compose(both -> {
-      var opt = both.getKey();
-      io.eventpipe.control.ClusterStatus.Snapshot cluster = both.getValue();
-      if (opt.isEmpty()) {
-        return Future.succeededFuture("the cluster is not initialized yet\n");
+  static String report(ClusterView.View view) {
+    if (view.topology().isEmpty()) {
+      return "the cluster is not initialized yet\n";
+    }
+    Topology t = view.topology().get();
+    io.eventpipe.control.ClusterStatus.Snapshot cluster = view.cluster();
+    StringBuilder out = new StringBuilder();
+    out.append(String.format(Locale.ROOT, "topology epoch %d: %d partitions over %d nodes%n", t.epoch(), t.partitionCount(),
+        cluster.nodeCount()));
+    for (ClusterView.NodeView n : view.nodes()) {
+      JsonObject s = n.status();
+      if (s == null) {
+        out.append(String.format(Locale.ROOT, "  node %-3d %-22s DOWN (%s)%n", n.node(), n.address(), n.error()));
+      } else if (s.containsKey("error")) {
+        out.append(String.format(Locale.ROOT, "  node %-3d %-22s %s%n", n.node(), n.address(), s.getString("error")));
+      } else {
+        out.append(String.format(Locale.ROOT, "  node %-3d %-22s %-8s partitions %-5d%s pending ingest %-8d pending deliveries %s%n",
+            n.node(), n.address(), s.getBoolean("ready") ? "ready" : "starting", n.partitions(),
+            moving(s), s.getLong("pendingIngest"), s.getJsonObject("pendingDeliveries").encode()));
       }
-      Topology t = opt.get();
-      List<Future<String>> rows = new ArrayList<>();
-      for (int node : t.nodes()) {
-        String address = t.addressOf(node);
-        rows.add(client.request(new RequestOptions().setMethod(HttpMethod.GET).setAbsoluteURI("http://" + address + "/internal/v1/status")
-                .putHeader("Authorization", "Bearer " + token).setIdleTimeout(5000))
-            .compose(r -> r.send()).compose(r -> r.body())
-            .map(b -> {
-              JsonObject s = new JsonObject(b);
-              if (s.containsKey("error")) {
-                return String.format(Locale.ROOT, "  node %-3d %-22s %s%n", node, address, s.getString("error"));
-              }
-              return String.format(Locale.ROOT, "  node %-3d %-22s %-8s partitions %-5d%s pending ingest %-8d pending deliveries %s%n",
-                  node, address, s.getBoolean("ready") ? "ready" : "starting", t.ownedBy(node).length,
-                  moving(s), s.getLong("pendingIngest"), s.getJsonObject("pendingDeliveries").encode());
-            })
-            .otherwise(err -> String.format(Locale.ROOT, "  node %-3d %-22s DOWN (%s)%n", node, address, err.getMessage())));
-      }
-      return Future.join(rows).transform(ar -> {
-        StringBuilder out = new StringBuilder();
-        out.append(String.format(Locale.ROOT, "topology epoch %d: %d partitions over %d nodes%n", t.epoch(), t.partitionCount(),
-            cluster.nodeCount()));
-        for (Future<String> r : rows) {
-          out.append(r.result());
-        }
-        if (cluster.unavailablePartitions() > 0) {
-          out.append(String.format(Locale.ROOT, "STRANDED: %d partitions are owned by nodes that are down %s; their users get 503"
-              + " until the nodes are back, or run `pipeline migrator --to N` to drain them from their databases%n",
-              cluster.unavailablePartitions(), cluster.downNodes()));
-        }
-        cluster.migration().ifPresent(m -> {
-          io.vertx.core.json.JsonObject j = io.eventpipe.control.ClusterStatus.migrationJson(m);
-          out.append(String.format(Locale.ROOT, "migration %s: %d -> %d nodes, step %s, partitions copied %d/%d, jobs moved %d%s%n",
-              m.id(), m.fromNodes(), m.toNodes(), j.getString("step"), j.getLong("partitionsCopied"), m.moves().size(),
-              m.jobsMoved(), m.error() == null ? "" : ", last error: " + m.error()));
-        });
-        return Future.succeededFuture(out.toString());
-      });
-    }).eventually(client::close);
+    }
+    if (cluster.unavailablePartitions() > 0) {
+      out.append(String.format(Locale.ROOT, "STRANDED: %d partitions are owned by nodes that are down %s; their users get 503"
+          + " until the nodes are back, or run `pipeline migrator --to N` to drain them from their databases%n",
+          cluster.unavailablePartitions(), cluster.downNodes()));
+    }
+    cluster.migration().ifPresent(m -> {
+      JsonObject j = io.eventpipe.control.ClusterStatus.migrationJson(m);
+      out.append(String.format(Locale.ROOT, "migration %s: %d -> %d nodes, step %s, partitions copied %d/%d, jobs moved %d%s%s%n",
+          m.id(), m.fromNodes(), m.toNodes(), j.getString("step"), j.getLong("partitionsCopied"), m.moves().size(),
+          m.jobsMoved(), view.migrationJobsTotal().map(total -> " of " + total).orElse(""),
+          m.error() == null ? "" : ", last error: " + m.error()));
+    });
+    return out.toString();
   }
 }

@@ -18,17 +18,15 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The autoscaler on a real cluster in one JVM ({@link MigrationCluster}: nodes, proxy, sink, SDK-shaped load, history
  * checker), with short windows: a load that outgrows one node (the destination's per-node rate limit is below the
  * load's rate) grows the cluster to two, the end of the load shrinks it back to one, and every user's events arrive
- * in order with nothing lost; a destination that fails most attempts never grows it. It takes about a minute or more,
- * so it runs with {@code -Dautoscaler.e2e=true}.
+ * in order with nothing lost; a destination that fails most attempts never grows it. About a minute, in the default
+ * suite (the launcher's two test forks absorb it).
  */
-@EnabledIfSystemProperty(named = "autoscaler.e2e", matches = "true")
 class AutoscalerClusterTest {
 
   private static ScalingPolicy.Config shortWindows() {

@@ -169,16 +169,35 @@ class FaultMatrixTest {
             "the migrator's link to node 0", 2 * MigrationCluster.fastOptions().lease().toMillis() + 1000)));
       }
     });
+    double failureRate = c.sinkFailureRate;
+    if (hookStep.equals("copy")) {
+      // a fault inside the copy needs batches to interrupt: every delivery fails until the nodes hold a backlog of
+      // several batches for the partitions that move (about a third), kept through the faulty run (the load alone left
+      // too few once: "copy#3" never came, the copy was 2 batches)
+      c.sinkFailureRate = 1.0;
+      long needed = 500L * nth;
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+      while (c.pendingDeliveries() < needed && System.nanoTime() < deadline) {
+        Thread.sleep(100);
+      }
+      long pending = c.pendingDeliveries();
+      assertTrue(pending >= needed, "precondition: " + needed + " pending deliveries before a fault at " + step + ", " + pending
+          + " after 60 s of load");
+      c.history.event(pending + " deliveries pending before the migration with a fault at " + step);
+    }
     try {
       Migrator.Result r = c.migrate(to, options);
       c.history.event("the faulty run ended: " + r.summary());
     } catch (Exception e) {
       // the fault may fail the run; the rerun finishes it
+    } finally {
+      c.sinkFailureRate = failureRate;
     }
     for (Thread t : background) {
       t.join(Duration.ofSeconds(30).toMillis());
     }
-    assertTrue(fired.get(), "the migration reached " + step + " and the fault was injected");
+    assertTrue(fired.get(), "the migration reached " + step + " and the fault was injected (the hook saw " + hookStep + " "
+        + calls[0] + " times)");
     assertTrue(failures.isEmpty(), "the fault's thread failed: " + failures);
   }
 

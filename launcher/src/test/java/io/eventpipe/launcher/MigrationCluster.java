@@ -484,6 +484,21 @@ final class MigrationCluster implements AutoCloseable {
    * redeliver what the sink answered before the kill). A failure prints the first anomaly's history and
    * {@link #evidence}.
    */
+  /** Pending delivery jobs on the databases of every node that has run (a database without the queue counts 0). */
+  long pendingDeliveries() {
+    long pending = 0;
+    for (PgDatabase db : nodeDbs) {
+      try (java.sql.Connection conn = db.connect(); java.sql.Statement st = conn.createStatement();
+           java.sql.ResultSet rs = st.executeQuery("SELECT count(*) FROM jobs_rt.job_state WHERE state < 3")) {
+        rs.next();
+        pending += rs.getLong(1);
+      } catch (java.sql.SQLException e) {
+        // no queue yet: that node never started
+      }
+    }
+    return pending;
+  }
+
   void assertAllDelivered(int seconds) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
     while (history.deliveredAcked() < history.acked() && System.nanoTime() < deadline) {

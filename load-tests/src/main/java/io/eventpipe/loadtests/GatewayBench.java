@@ -62,13 +62,16 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>Open loop at {@code -Dhalf=0.5} of that maximum: requests are started on a fixed schedule whatever the
  *       answers do, and latency counts from the scheduled start (no coordinated omission).</li>
  * </ol>
- * Baselines measured in the same run: the raw JDBC insert ceiling ({@link JobsDbBench#rawInsert}) and the HTTP side
+ * Baselines measured in the same run: the raw insert ceiling ({@link RawCeiling}: the same event bytes one row each, 100
+ * rows per transaction by 16 writers for batches, one commit each by 64 writers for single events), measured right
+ * before each closed loop so that every figure is a ratio to a ceiling taken seconds apart, and the HTTP side
  * alone (the same gateway with a sink that stores nothing). CPU time of the node, the load client, PostgreSQL (and
  * its autovacuum) and the rest of the machine is sampled around every run, with PostgreSQL's WAL volume and
  * checkpoints, to show where the cores go; "other processes" above zero means the numbers are disturbed.
  *
  * <p>Run: {@code ./bench gateway -Dseconds=5}. Properties: {@code -Dseconds=5 -Dwarmup=1 -Devents=1,20,100
- * -Dconcurrency=64 -Dhalf=0.5 -Draw.threads=1,2 -Dhttp.baseline=true}; for profiling, {@code -Dtimeline=true}
+ * -Dconcurrency=64 -Dhalf=0.5 -Druns=3 -Draw.writers.N=W -Dhttp.baseline=true} (each closed loop, with its ceiling, {@code runs}
+ * times, reported with min / median / max; the open loop at {@code half} of the best run); for profiling, {@code -Dtimeline=true}
  * (worst latency per 250 ms of each open loop, on stderr) and {@code -Dpg.set=wal_buffers=64MB,...}
  * (ALTER SYSTEM on the embedded server for the run; the durability settings, given on the server's command line,
  * stay on, and the values in effect are printed).
@@ -87,7 +90,7 @@ public final class GatewayBench {
 
   public static void main(String[] args) throws Exception {
     int[] sizes = ints(System.getProperty("events", "1,20,100"));
-    int[] rawThreads = ints(System.getProperty("raw.threads", "1,2"));
+    int runs = Integer.getInteger("runs", 3);
     PgServer server = BenchPg.get();
     int cores = Runtime.getRuntime().availableProcessors();
     System.out.printf(Locale.ROOT, "PostgreSQL: %s; workspace: one source, no destinations (the node's processor"
@@ -95,18 +98,8 @@ public final class GatewayBench {
         + " %d s per measurement after %d s warm-up; %d cores; %d keep-alive connections; load client in the same JVM%n",
         server.kind(), event(new StringBuilder(), 0).length(), SECONDS, WARMUP_SECONDS, cores, CONCURRENCY);
 
-    // 1. the raw ceiling: the same machine, the same rows, no HTTP, no jobsdb
+    // 1. the raw ceiling (RawCeiling): measured right before each closed loop below, on a database of its own
     PgDatabase raw = server.createDatabase("bench_gwraw");
-    System.out.println();
-    System.out.println("| raw JDBC ceiling | threads | rows/tx | rows/s |");
-    System.out.println("|---|---:|---:|---:|");
-    double ceiling = 0;
-    for (int threads : rawThreads) {
-      double r = JobsDbBench.rawInsert(raw, threads, 1000);
-      ceiling = Math.max(ceiling, r);
-      System.out.printf(Locale.ROOT, "| multi-row INSERT | %d | 1000 | %,.0f |%n", threads, r);
-    }
-    server.dropDatabase(raw); // or autovacuum of its rows would compete with the runs below
 
     // 2. a standalone node with one source and no destinations
     PgDatabase db = server.createDatabase("bench_gw");
@@ -168,22 +161,44 @@ public final class GatewayBench {
     }
 
     System.out.println();
-    System.out.println("| gateway ingest, closed loop | connections | events/request | requests/s | durable events/s"
-        + " | % of raw ceiling | p50 ms | p99 ms | p99.9 ms | mean commit (jobs) | WAL bytes/event | checkpoints | non-200 |");
-    System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    System.out.println("| gateway ingest, closed loop | run | connections | events/request | raw ceiling, rows/s (writers, rows/tx)"
+        + " | requests/s | durable events/s | of raw ceiling | p50 ms | p99 ms | p99.9 ms | mean commit (jobs) | WAL bytes/event"
+        + " | checkpoints | non-200 |");
+    System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     List<Result> closed = new ArrayList<>();
-    for (int e : sizes) {
-      load.closedLoop(e, WARMUP_SECONDS); // warm-up, not reported
-      PgStats before = PgStats.sample();
-      Result r = load.closedLoop(e, SECONDS);
-      PgStats after = PgStats.sample();
-      closed.add(r);
-      double events = r.eventsPerSecond() * SECONDS;
-      System.out.printf(Locale.ROOT, "| HTTP → node → jobsdb (dedup on) | %d | %d | %,.0f | %,.0f | %.0f%% | %.1f | %.1f | %.1f | %.0f | %s | %s | %d |%n",
-          CONCURRENCY, e, r.requestsPerSecond(), r.eventsPerSecond(), 100 * r.eventsPerSecond() / ceiling,
-          r.p(0.50), r.p(0.99), r.p(0.999), r.meanCommit,
-          before.walBytes < 0 ? "n/a" : String.format(Locale.ROOT, "%,.0f", (after.walBytes - before.walBytes) / events),
-          before.checkpoints < 0 ? "n/a" : Long.toString(after.checkpoints - before.checkpoints), r.errors);
+    java.util.Map<Integer, List<Double>> rates = new java.util.TreeMap<>();
+    java.util.Map<Integer, List<Double>> ratios = new java.util.TreeMap<>();
+    java.util.Map<Integer, Result> best = new java.util.HashMap<>();
+    for (int run = 1; run <= runs; run++) {
+      for (int e : sizes) {
+        int writers = RawCeiling.writersFor(e);
+        double ceiling = RawCeiling.measure(raw, writers, e, SECONDS, seq -> event(new StringBuilder(), seq).toString()
+            .getBytes(StandardCharsets.UTF_8), seq -> "user-" + Math.floorMod(seq * 2_654_435_761L, USERS));
+        load.closedLoop(e, WARMUP_SECONDS); // warm-up, not reported
+        PgStats before = PgStats.sample();
+        Result r = load.closedLoop(e, SECONDS);
+        PgStats after = PgStats.sample();
+        closed.add(r);
+        rates.computeIfAbsent(e, k -> new ArrayList<>()).add(r.eventsPerSecond());
+        ratios.computeIfAbsent(e, k -> new ArrayList<>()).add(100 * r.eventsPerSecond() / ceiling);
+        best.merge(e, r, (a, b) -> a.eventsPerSecond() >= b.eventsPerSecond() ? a : b);
+        double events = r.eventsPerSecond() * SECONDS;
+        System.out.printf(Locale.ROOT, "| HTTP → node → jobsdb (dedup on) | %d | %d | %d | %,.0f (%d, %d) | %,.0f | %,.0f | %.0f%% | %.1f"
+                + " | %.1f | %.1f | %.0f | %s | %s | %d |%n",
+            run, CONCURRENCY, e, ceiling, writers, e, r.requestsPerSecond(), r.eventsPerSecond(), 100 * r.eventsPerSecond() / ceiling,
+            r.p(0.50), r.p(0.99), r.p(0.999), r.meanCommit,
+            before.walBytes < 0 ? "n/a" : String.format(Locale.ROOT, "%,.0f", (after.walBytes - before.walBytes) / events),
+            before.checkpoints < 0 ? "n/a" : Long.toString(after.checkpoints - before.checkpoints), r.errors);
+      }
+    }
+    server.dropDatabase(raw);
+    System.out.println();
+    System.out.printf(Locale.ROOT, "| over %d runs: min / median / max | events/request | durable events/s | of raw ceiling (same run) |%n",
+        runs);
+    System.out.println("|---|---:|---:|---:|");
+    for (int e : rates.keySet()) {
+      System.out.printf(Locale.ROOT, "| HTTP → node → jobsdb (dedup on) | %d | %s | %s |%n", e, RawCeiling.spread(rates.get(e), "%,.0f"),
+          RawCeiling.spread(ratios.get(e), "%.0f%%"));
     }
 
     System.out.println();
@@ -191,7 +206,8 @@ public final class GatewayBench {
         + " | achieved requests/s | events/s | p50 ms | p99 ms | p99.9 ms | mean commit (jobs) | non-200 |%n", HALF * 100);
     System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     List<Result> open = new ArrayList<>();
-    for (Result max : closed) {
+    for (int e : sizes) {
+      Result max = best.get(e);
       double rate = max.requestsPerSecond() * HALF;
       Result r = load.openLoop(max.events, rate, SECONDS);
       open.add(r);

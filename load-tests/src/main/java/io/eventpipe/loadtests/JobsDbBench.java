@@ -237,11 +237,6 @@ public final class JobsDbBench {
   }
 
   static double rawInsert(PgDatabase db, int threads, int batch) throws Exception {
-    return rawInsert(db, threads, batch, SECONDS);
-  }
-
-  /** The raw insert ceiling: the same rows by JDBC multi-row inserts, {@code batch} per transaction, for {@code seconds}. */
-  static double rawInsert(PgDatabase db, int threads, int batch, double seconds) throws Exception {
     try (Connection c = db.connect(); Statement s = c.createStatement()) {
       s.execute("DROP TABLE IF EXISTS raw_jobs");
       s.execute("CREATE TABLE raw_jobs (job_id bigserial PRIMARY KEY, partition_id int NOT NULL, routing_key text NOT NULL,"
@@ -249,7 +244,7 @@ public final class JobsDbBench {
           + " payload bytea NOT NULL)");
     }
     AtomicLong rows = new AtomicLong();
-    long deadline = System.nanoTime() + (long) (seconds * 1e9);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(SECONDS);
     CountDownLatch latch = new CountDownLatch(threads);
     List<Throwable> errors = new ArrayList<>();
     long start = System.nanoTime();

@@ -77,6 +77,8 @@ import org.slf4j.LoggerFactory;
  *   <tr><td>{@code switchEpoch}</td><td>{@code switchEpoch} (one transaction: epoch published and step recorded)</td></tr>
  *   <tr><td>{@code confirm}: the node confirmed / {@code awaitConfirmed} for a node that is down</td>
  *       <td>{@code confirm.confirmed} / {@code confirm.forDownNode}</td></tr>
+ *   <tr><td>the node's side of a down node's confirm: {@code PartitionFollower}'s self-fence, {@code Router.cutOff}
+ *       (the migrator waits longer than it)</td><td>{@code lockLost}, {@code selfFence}, {@code relock}</td></tr>
  *   <tr><td>{@code copy}: {@code Copier.copyPair} batches, {@code ControlStore.markCopied}</td>
  *       <td>{@code copy.batch}, {@code copy.markCopied}</td></tr>
  *   <tr><td>{@code release} ({@code NodePartitions.release} on each target)</td><td>{@code release.release}</td></tr>
@@ -549,7 +551,12 @@ public final class Migrator {
   private Future<Void> copy(Migration m) {
     Map<Pair, List<Integer>> pairs = pairs(m, false);
     partitionsDone = (int) m.moves().stream().filter(Migration.Move::copied).count(); // pairs a previous run finished
-    return countJobs(pairs(m, true)).compose(total -> {
+    return countJobs(pairs(m, true)).compose(total -> control.recordJobsTotal(m.id(), total)
+        // for the console's time left only: a control store its owner has not migrated to V7 yet does not stop a copy
+        .recover(e -> {
+          LOG.debug("{}: the copy's job count is not recorded in the control store: {}", m.id(), e.toString());
+          return Future.succeededFuture();
+        }).map(total)).compose(total -> {
       jobsTotal = total; // the sources keep every copied job until the finish step: this is the whole copy
       copier.startCounting(m.jobsMoved());
       Future<Void> f = Future.succeededFuture();

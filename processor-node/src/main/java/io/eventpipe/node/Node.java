@@ -64,6 +64,7 @@ public final class Node {
   private long clusterGauges = -1;
   private volatile WireVersions wireVersions = WireVersions.CURRENT;
   private volatile Durability durability;
+  private io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> console;
 
   private static final String FIX_OR_ALLOW = "Fix the server; only for a test on a throwaway server, start the node"
       + " with --allow-non-durable-database (PIPELINE_ALLOW_NON_DURABLE_DATABASE=true)";
@@ -109,7 +110,7 @@ public final class Node {
         .compose(gw -> {
           ingest = gw;
           return JobsDb.open(vertx, options.pg(), pool, JobsDbOptions.defaults("rt").withDedupWindow(java.time.Duration.ZERO)
-              .withFinishedRetention(options.finishedRetention()), registry);
+              .withFinishedRetention(options.finishedRetention()).withDeadLetterRetention(options.deadLetterRetention()), registry);
         })
         .compose(rt -> {
           deliveries = rt;
@@ -248,7 +249,13 @@ public final class Node {
             status(req);
           }
         }
-        default -> adminApi.handle(req);
+        default -> {
+          if (console != null && (req.path().equals("/console") || req.path().startsWith("/console/"))) {
+            console.handle(req); // it checks the admin token's session itself
+          } else {
+            adminApi.handle(req);
+          }
+        }
       }
     });
     return internalServer.listen().mapEmpty();
@@ -347,6 +354,16 @@ public final class Node {
     return this;
   }
 
+  /**
+   * Serves {@code console} under {@code /console} on the internal port (set before {@link #start}): the operator console,
+   * which the launcher provides (it reads what the node does not depend on, such as the autoscaler's decisions). It
+   * checks the admin token itself; one that is {@link AutoCloseable} is closed when the node stops.
+   */
+  public Node withConsole(io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> console) {
+    this.console = console;
+    return this;
+  }
+
   public int gatewayPort() {
     return gateway == null ? -1 : gateway.port();
   }
@@ -396,6 +413,16 @@ public final class Node {
         .transform(ar -> follower == null ? Future.succeededFuture() : follower.close())
         .transform(ar -> deliveries == null ? Future.succeededFuture() : deliveries.shutdown())
         .transform(ar -> internalServer == null ? Future.succeededFuture() : internalServer.close())
+        .transform(ar -> {
+          if (console instanceof AutoCloseable c) {
+            try {
+              c.close();
+            } catch (Exception e) {
+              LOG.debug("closing the console failed: {}", e.toString());
+            }
+          }
+          return Future.succeededFuture();
+        })
         .transform(ar -> pool == null ? Future.succeededFuture() : pool.close())
         .transform(ar -> {
           if (topology != null) {

@@ -47,12 +47,15 @@ public record NodeOptions(
     ConnectionLimits internalConnections,
     boolean allowNonDurableDatabase,
     java.time.Duration selfFence,
-    java.time.Duration finishedRetention) {
+    java.time.Duration finishedRetention,
+    java.time.Duration deadLetterRetention) {
 
   /** The default of {@link #selfFence()}: well under the migrator's default lease (15 s). */
   public static final java.time.Duration DEFAULT_SELF_FENCE = java.time.Duration.ofSeconds(5);
   /** The longest {@link #finishedRetention}: a year. */
   public static final java.time.Duration MAX_RETENTION = java.time.Duration.ofDays(366);
+  /** The longest {@link #deadLetterRetention}: ten years (zero keeps dead letters for ever). */
+  public static final java.time.Duration MAX_DEAD_LETTER_RETENTION = java.time.Duration.ofDays(3660);
 
   public NodeOptions {
     Objects.requireNonNull(selfFence, "selfFence");
@@ -63,6 +66,11 @@ public record NodeOptions(
     if (finishedRetention.isNegative() || finishedRetention.compareTo(MAX_RETENTION) > 0) {
       throw new IllegalArgumentException("finished-job retention must be within 0 and " + MAX_RETENTION.toDays() + " days, was "
           + finishedRetention);
+    }
+    Objects.requireNonNull(deadLetterRetention, "deadLetterRetention");
+    if (deadLetterRetention.isNegative() || deadLetterRetention.compareTo(MAX_DEAD_LETTER_RETENTION) > 0) {
+      throw new IllegalArgumentException("dead-letter retention must be within 0 and " + MAX_DEAD_LETTER_RETENTION.toDays()
+          + " days, was " + deadLetterRetention);
     }
     Objects.requireNonNull(internalConnections, "internalConnections");
     Objects.requireNonNull(pg, "pg");
@@ -88,7 +96,8 @@ public record NodeOptions(
       String adminToken, String ingestToken, Path workspace, PgConfig control, String advertise,
       ConnectionLimits internalConnections, boolean allowNonDurableDatabase) {
     this(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace, control, advertise,
-        internalConnections, allowNonDurableDatabase, DEFAULT_SELF_FENCE, java.time.Duration.ZERO);
+        internalConnections, allowNonDurableDatabase, DEFAULT_SELF_FENCE, java.time.Duration.ZERO,
+        io.eventpipe.jobsdb.JobsDbOptions.DEFAULT_DEAD_LETTER_RETENTION);
   }
 
   /** A node that refuses a database that does not commit durably, with the internal port's default limits. */
@@ -108,7 +117,7 @@ public record NodeOptions(
 
   public NodeOptions withInternalConnections(ConnectionLimits v) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, v, allowNonDurableDatabase, selfFence, finishedRetention);
+        control, advertise, v, allowNonDurableDatabase, selfFence, finishedRetention, deadLetterRetention);
   }
 
   /** One token for both internal ingest and the admin API: for tests that run a cluster in one process. */
@@ -126,13 +135,13 @@ public record NodeOptions(
   /** These options, with {@link #allowNonDurableDatabase()} set to {@code allow}. */
   public NodeOptions withAllowNonDurableDatabase(boolean allow) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, internalConnections, allow, selfFence, finishedRetention);
+        control, advertise, internalConnections, allow, selfFence, finishedRetention, deadLetterRetention);
   }
 
   /** These options, with {@link #selfFence()} set to {@code v}. */
   public NodeOptions withSelfFence(java.time.Duration v) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, internalConnections, allowNonDurableDatabase, v, finishedRetention);
+        control, advertise, internalConnections, allowNonDurableDatabase, v, finishedRetention, deadLetterRetention);
   }
 
   /**
@@ -141,7 +150,16 @@ public record NodeOptions(
    */
   public NodeOptions withFinishedRetention(java.time.Duration retention) {
     return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
-        control, advertise, internalConnections, allowNonDurableDatabase, selfFence, retention);
+        control, advertise, internalConnections, allowNonDurableDatabase, selfFence, retention, deadLetterRetention);
+  }
+
+  /**
+   * These options, with dead letters deleted {@code retention} after their abort ({@code --retention-dead-letter-days};
+   * zero keeps them for ever).
+   */
+  public NodeOptions withDeadLetterRetention(java.time.Duration retention) {
+    return new NodeOptions(nodeId, pg, partitions, gateway, internalHost, internalPort, adminToken, ingestToken, workspace,
+        control, advertise, internalConnections, allowNonDurableDatabase, selfFence, finishedRetention, retention);
   }
 
   public boolean clustered() {

@@ -20,6 +20,8 @@ import java.util.Set;
  *       routingKey: [data.object.customer]   # where the user is: one path (or header:NAME) or a list, first found wins
  *       messageId: id                 # where the delivery's unique id is (dedup); absent: a new UUID per request
  *       defaultEventName: Webhook     # optional: the name when eventName finds nothing (else 400 naming the field)
+ *       signingSecret: ${env:STRIPE_WEBHOOK_SECRET}   # stripe and github: verify the tool's signature (else 401)
+ *       toleranceSeconds: 300         # stripe: how far the signed timestamp may be from now (default 300)
  * }</pre>
  *
  * <p>Defaults per shape: {@code generic}: eventName {@code event}, routingKey {@code userId} then {@code anonymousId},
@@ -28,20 +30,31 @@ import java.util.Set;
  * on its retries). {@code github}: eventName {@code header:X-GitHub-Event}, routingKey {@code sender.login}, messageId
  * {@code header:X-GitHub-Delivery}.
  *
+ * <p>Signatures: with a {@code signingSecret}, a Stripe request must carry a {@code Stripe-Signature} header whose
+ * {@code v1} is the HMAC-SHA256 of {@code <t>.<body>} under the secret (the endpoint's {@code whsec_...}) and whose
+ * {@code t} is within {@code toleranceSeconds} of the server's clock; a GitHub request must carry
+ * {@code X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>} under the webhook's secret. The secret may be a
+ * {@code ${env:NAME}} or {@code ${file:/path}} reference, resolved at load. The generic shape has no signature scheme.
+ *
  * @param shape the tool whose defaults apply
  * @param eventName where the event name is read
  * @param routingKey where the routing key (stored as {@code userId}) is read, in order
  * @param messageId where the messageId is read, or null for a new one per request
  * @param defaultEventName the event name when none is found, or null (then the request is refused)
+ * @param signingSecret the secret the tool signs its requests with, or null (requests are not verified)
+ * @param toleranceSeconds Stripe: how far a signature's timestamp may be from the server's clock
  */
 public record WebhookSource(Shape shape, String eventName, List<String> routingKey, String messageId,
-    String defaultEventName) {
+    String defaultEventName, String signingSecret, int toleranceSeconds) {
 
   /** The key of a source entry that holds this configuration. */
   public static final String KEY = "webhook";
   /** A field reference that reads a request header instead of the body. */
   public static final String HEADER_PREFIX = "header:";
-  private static final Set<String> KEYS = Set.of("shape", "eventName", "routingKey", "messageId", "defaultEventName");
+  private static final Set<String> KEYS = Set.of("shape", "eventName", "routingKey", "messageId", "defaultEventName",
+      "signingSecret", "toleranceSeconds");
+  /** Stripe's own libraries' default tolerance. */
+  public static final int DEFAULT_TOLERANCE_SECONDS = 300;
 
   /** The tools whose webhook bodies have known defaults. */
   public enum Shape {
@@ -54,6 +67,24 @@ public record WebhookSource(Shape shape, String eventName, List<String> routingK
 
   public WebhookSource {
     routingKey = List.copyOf(routingKey);
+  }
+
+  /** Without a signing secret. */
+  public WebhookSource(Shape shape, String eventName, List<String> routingKey, String messageId, String defaultEventName) {
+    this(shape, eventName, routingKey, messageId, defaultEventName, null, DEFAULT_TOLERANCE_SECONDS);
+  }
+
+  /** This configuration with {@code signingSecret} (and {@code toleranceSeconds}). */
+  public WebhookSource signedWith(String secret, int tolerance) {
+    return new WebhookSource(shape, eventName, routingKey, messageId, defaultEventName, secret, tolerance);
+  }
+
+  /** Never prints the secret. */
+  @Override
+  public String toString() {
+    return "WebhookSource[shape=" + shape.wireName() + ", eventName=" + eventName + ", routingKey=" + routingKey
+        + ", messageId=" + messageId + ", defaultEventName=" + defaultEventName + ", signingSecret="
+        + (signingSecret == null ? "none" : "(set)") + ", toleranceSeconds=" + toleranceSeconds + "]";
   }
 
   /** The configuration of a source: its {@code webhook} key, or the generic defaults when it has none. */
@@ -95,7 +126,8 @@ public record WebhookSource(Shape shape, String eventName, List<String> routingK
     }
     for (Object k : map.keySet()) {
       if (!KEYS.contains(String.valueOf(k))) {
-        problems.add(path + "." + k + ": unknown key (known: defaultEventName, eventName, messageId, routingKey, shape)");
+        problems.add(path + "." + k + ": unknown key (known: defaultEventName, eventName, messageId, routingKey, shape,"
+            + " signingSecret, toleranceSeconds)");
       }
     }
     Shape shape = Shape.GENERIC;
@@ -132,7 +164,33 @@ public record WebhookSource(Shape shape, String eventName, List<String> routingK
         problems.add(path + ".defaultEventName: must be a non-empty string, got " + kind(def));
       }
     }
-    return problems.isEmpty() ? new WebhookSource(shape, eventName, routingKey, messageId, defaultEventName) : null;
+    Object secretNode = map.get("signingSecret");
+    String secret = null;
+    if (secretNode != null) {
+      if (!(secretNode instanceof String s) || s.isBlank()) {
+        problems.add(path + ".signingSecret: must be a non-empty string (the tool's webhook signing secret, e.g."
+            + " ${env:STRIPE_WEBHOOK_SECRET}), got " + kind(secretNode));
+      } else if (shape == Shape.GENERIC) {
+        problems.add(path + ".signingSecret: the generic shape has no signature to verify; only the stripe"
+            + " (Stripe-Signature) and github (X-Hub-Signature-256) shapes are signed");
+      } else {
+        secret = s;
+      }
+    }
+    Object toleranceNode = map.get("toleranceSeconds");
+    int tolerance = DEFAULT_TOLERANCE_SECONDS;
+    if (toleranceNode != null) {
+      if (shape != Shape.STRIPE) {
+        problems.add(path + ".toleranceSeconds: only the stripe shape signs a timestamp");
+      } else if (!(toleranceNode instanceof Integer n) || n < 1 || n > 86_400) {
+        problems.add(path + ".toleranceSeconds: must be a whole number of seconds in 1..86400, got "
+            + (toleranceNode instanceof Number ? toleranceNode : kind(toleranceNode)));
+      } else {
+        tolerance = n;
+      }
+    }
+    return problems.isEmpty()
+        ? new WebhookSource(shape, eventName, routingKey, messageId, defaultEventName, secret, tolerance) : null;
   }
 
   /** A field reference: {@code a.b.c} (dotted path into the body) or {@code header:Name}. */

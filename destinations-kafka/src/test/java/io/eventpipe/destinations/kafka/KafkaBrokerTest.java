@@ -18,45 +18,26 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.test.KafkaClusterTestKit;
-import org.apache.kafka.common.test.TestKitNodes;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
- * The kafka destination against a real KRaft broker started in this JVM ({@link KafkaClusterTestKit}). The broker's
- * start is slow, so this runs only with {@code -Ddestinations.kafka=true}.
+ * The kafka destination against a real KRaft broker in this JVM: {@link KRaftBroker#shared()}, started once for every
+ * test class of the module (about 10 s) and read without consumer groups.
  */
-@EnabledIfSystemProperty(named = "destinations.kafka", matches = "true")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class KafkaBrokerTest {
 
-  private KafkaClusterTestKit cluster;
+  private KRaftBroker broker;
   private Vertx vertx;
 
   @BeforeAll
   void start() throws Exception {
-    long t0 = System.nanoTime();
-    cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder().setCombined(true).setNumBrokerNodes(1)
-        .setNumControllerNodes(1).build())
-        .setConfigProp("auto.create.topics.enable", "true")
-        .setConfigProp("num.partitions", "4")
-        .setConfigProp("offsets.topic.replication.factor", "1")
-        .build();
-    cluster.format();
-    cluster.startup();
-    cluster.waitForReadyBrokers();
-    System.out.printf("KRaft broker ready in %.1f s at %s%n", (System.nanoTime() - t0) / 1e9, cluster.bootstrapServers());
+    broker = KRaftBroker.shared();
     vertx = Vertx.vertx();
   }
 
@@ -65,32 +46,16 @@ class KafkaBrokerTest {
     if (vertx != null) {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
-    if (cluster != null) {
-      cluster.close();
-    }
   }
 
   private DestinationClient client(String topic) {
     return new KafkaDestination().open(new DestinationContext(vertx, new Destination("k", "kafka", true, List.of(),
-        Map.of("bootstrapServers", cluster.bootstrapServers(), "topic", topic, "batch", Map.of("maxEvents", 100))), 8,
+        Map.of("bootstrapServers", broker.bootstrapServers(), "topic", topic, "batch", Map.of("maxEvents", 100))), 8,
         LOOPBACK, Clock.systemUTC(), Map.of()));
   }
 
   private List<ConsumerRecord<String, byte[]>> consume(String topic, int expected) {
-    Properties p = new Properties();
-    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
-    p.put(ConsumerConfig.GROUP_ID_CONFIG, "check-" + topic);
-    p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
-    try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer())) {
-      c.subscribe(List.of(topic));
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-      while (out.size() < expected && System.nanoTime() < deadline) {
-        c.poll(Duration.ofMillis(200)).forEach(out::add);
-      }
-      c.poll(Duration.ofMillis(300)).forEach(out::add); // and nothing more
-    }
-    return out;
+    return broker.readAll(topic, expected, Duration.ofSeconds(30));
   }
 
   private static DeliveryResult await(io.vertx.core.Future<DeliveryResult> f) throws Exception {

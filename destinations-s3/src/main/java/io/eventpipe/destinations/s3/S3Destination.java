@@ -236,7 +236,9 @@ public final class S3Destination implements DestinationType {
     private final Pool pool;
     private final String table;
     private final Clock clock;
-    private final S3Client s3;
+    /** Built on first use, on a worker thread: the SDK's client takes seconds to build (never on the event loop). */
+    private S3Client s3;
+    private boolean closed;
     private volatile long checkedAtMs;
     private volatile boolean checked;
     private long cleanedAtMs;
@@ -250,6 +252,16 @@ public final class S3Destination implements DestinationType {
       this.pool = pool;
       this.table = schema == null ? "staged_batches" : schema + ".staged_batches";
       this.clock = clock;
+    }
+
+    /** The SDK client, built on first use; blocking, so only from a worker thread. */
+    private synchronized S3Client s3() {
+      if (closed) {
+        throw new IllegalStateException("the s3 destination's client is closed");
+      }
+      if (s3 != null) {
+        return s3;
+      }
       AwsCredentialsProvider credentials = settings.accessKeyId() != null
           ? StaticCredentialsProvider.create(AwsBasicCredentials.create(settings.accessKeyId(), settings.secretAccessKey()))
           : DefaultCredentialsProvider.builder().build();
@@ -267,7 +279,8 @@ public final class S3Destination implements DestinationType {
       if (settings.endpoint() != null) {
         builder.endpointOverride(settings.endpoint()).forcePathStyle(true);
       }
-      this.s3 = builder.build();
+      s3 = builder.build();
+      return s3;
     }
 
     @Override
@@ -360,7 +373,7 @@ public final class S3Destination implements DestinationType {
               checkedAtMs = now;
               checked = true;
             }
-            s3.putObject(PutObjectRequest.builder().bucket(settings.bucket()).key(key)
+            s3().putObject(PutObjectRequest.builder().bucket(settings.bucket()).key(key)
                 .contentType("application/x-ndjson").contentEncoding("gzip").build(), RequestBody.fromBytes(content));
             return null;
           }, false)
@@ -413,7 +426,12 @@ public final class S3Destination implements DestinationType {
     @Override
     public Future<Void> close() {
       return vertx.executeBlocking(() -> {
-        s3.close();
+        synchronized (this) {
+          closed = true;
+          if (s3 != null) {
+            s3.close();
+          }
+        }
         return null;
       }, false);
     }

@@ -75,6 +75,9 @@ public final class AmplitudeDestination implements DestinationType {
       }
       URI url = VendorHttp.url(config, "url", DEFAULT_URL, egress);
       String groupType = config.string("groupType", "company");
+      if (groupType.isBlank()) {
+        config.problem("groupType", "must not be empty: the group type of group calls, e.g. company");
+      }
       int timeoutMs = (int) config.integer("timeoutMs", 10_000, 1, 600_000);
       ConfigReader batch = config.child("batch");
       batch.rejectUnknownKeys(Set.of("maxEvents"));

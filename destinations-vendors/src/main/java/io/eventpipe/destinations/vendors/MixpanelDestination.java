@@ -80,13 +80,15 @@ public final class MixpanelDestination implements DestinationType {
       String projectId = config.string("projectId", null);
       String auth = null;
       if (config.has("serviceAccount")) {
-        if (username == null || secret == null) {
+        if (username == null || secret == null || username.isBlank() || secret.isBlank()) {
           config.problem("serviceAccount", "needs username and secret");
         } else {
           auth = basic(username, secret);
         }
-        if (projectId == null) {
+        if (projectId == null && !config.has("projectId")) {
           config.problem("projectId", "missing: a service account needs the project's id");
+        } else if (projectId != null && projectId.isBlank()) {
+          config.problem("projectId", "must not be empty: the project's id, e.g. \"4242\"");
         }
         if (token != null) {
           config.problem("token", "give either token or serviceAccount, not both");
@@ -98,6 +100,9 @@ public final class MixpanelDestination implements DestinationType {
       }
       URI url = VendorHttp.url(config, "url", DEFAULT_URL, egress);
       String groupKey = config.string("groupKey", "company");
+      if (groupKey.isBlank()) {
+        config.problem("groupKey", "must not be empty: the property that carries a group call's groupId, e.g. company");
+      }
       int timeoutMs = (int) config.integer("timeoutMs", 10_000, 1, 600_000);
       ConfigReader batch = config.child("batch");
       batch.rejectUnknownKeys(Set.of("maxEvents"));

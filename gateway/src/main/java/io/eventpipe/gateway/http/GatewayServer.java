@@ -52,9 +52,9 @@ import org.slf4j.LoggerFactory;
  * {@link EventSink}, and answers 200 only once the sink committed all of them.
  *
  * <p>Every error is answered here, in one place, as {@code {"error": "...", "index": n}} with the status the
- * SDKs expect: 400 invalid input, 401 unknown write key, 404 disabled source or unknown path, 408 body not received
- * in time, 413 body too large, 415 unknown Content-Encoding, 429 rate limited and 503 overloaded or storage
- * unavailable (both with Retry-After). A failure inside the pipeline is answered with a stable message and a request
+ * SDKs expect: 400 invalid input, 401 unknown write key or a refused webhook signature, 404 disabled source or
+ * unknown path, 408 body not received in time, 413 body too large, 415 unknown Content-Encoding, 429 rate limited
+ * and 503 overloaded or storage unavailable (both with Retry-After). A failure inside the pipeline is answered with a stable message and a request
  * id ({@link InternalErrors}), never with its own text (PostgreSQL's, a node's address, an exception's).
  *
  * <p>Connections: a header deadline, the idle timeout and a connection cap ({@link ConnectionGuard},
@@ -323,6 +323,10 @@ public final class GatewayServer {
 
   private ParsedRequest parse(Endpoint endpoint, byte[] raw, String contentEncoding, RequestContext ctx, BodyReader reader,
       WebhookInput webhook) {
+    if (webhook != null) {
+      // the tool signed the body as it sent it: checked before anything is decoded or parsed
+      WebhookSignatures.verify(webhook.config(), raw, webhook.headers()::get, ctx.receivedAt());
+    }
     byte[] decoded = BodyDecoder.decode(raw, contentEncoding, options.maxRequestBytes());
     if (decoded != raw && !reader.charge(decoded.length)) {
       throw new Overloaded("the server holds as many request bytes as it may; retry shortly");

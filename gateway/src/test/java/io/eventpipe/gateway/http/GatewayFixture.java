@@ -58,6 +58,11 @@ final class GatewayFixture implements AutoCloseable {
   static final String STRIPE_KEY = "wk-stripe-7Yc2Pd9s";
   static final String GITHUB_KEY = "wk-github-4Fh6Lq1x";
   static final String HOOK_KEY = "wk-hook-9Rb5Ne3k";
+  /** Webhook sources that verify signatures, with their signing secrets. */
+  static final String STRIPE_SIGNED_KEY = "wk-stripe-s-2Kq7Wd4m";
+  static final String STRIPE_SECRET = "whsec_test_5Ybq0kV3f8Jd2Lw9";
+  static final String GITHUB_SIGNED_KEY = "wk-github-s-8Tn3Rx6p";
+  static final String GITHUB_SECRET = "It's a Secret to Everybody";
   /** Every request's receivedAt: the servers run on a fixed clock, so enriched payloads are exact. */
   static final Instant RECEIVED = Instant.parse("2026-03-01T10:00:00.250Z");
   static final String RECEIVED_TEXT = "2026-03-01T10:00:00.250Z";
@@ -75,7 +80,11 @@ final class GatewayFixture implements AutoCloseable {
       new Source("stripe", "Stripe", STRIPE_KEY, true, null, Map.of("webhook", Map.of("shape", "stripe"))),
       new Source("github", "GitHub", GITHUB_KEY, true, null, Map.of("webhook", Map.of("shape", "github"))),
       new Source("hooks", "Generic webhook", HOOK_KEY, true, null, Map.of("webhook", Map.of(
-          "eventName", "action", "routingKey", List.of("account.id", "header:X-Account"), "messageId", "delivery")))),
+          "eventName", "action", "routingKey", List.of("account.id", "header:X-Account"), "messageId", "delivery"))),
+      new Source("stripe-signed", "Stripe, signed", STRIPE_SIGNED_KEY, true, null, Map.of("webhook", Map.of("shape",
+          "stripe", "signingSecret", STRIPE_SECRET, "toleranceSeconds", 300))),
+      new Source("github-signed", "GitHub, signed", GITHUB_SIGNED_KEY, true, null, Map.of("webhook", Map.of("shape",
+          "github", "signingSecret", GITHUB_SECRET)))),
       List.of());
 
   /** One stored job, read back with JDBC. */

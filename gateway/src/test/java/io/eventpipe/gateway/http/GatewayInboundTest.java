@@ -1,10 +1,15 @@
 package io.eventpipe.gateway.http;
 
 import static io.eventpipe.gateway.http.GatewayFixture.GITHUB_KEY;
+import static io.eventpipe.gateway.http.GatewayFixture.GITHUB_SECRET;
+import static io.eventpipe.gateway.http.GatewayFixture.GITHUB_SIGNED_KEY;
 import static io.eventpipe.gateway.http.GatewayFixture.HOOK_KEY;
 import static io.eventpipe.gateway.http.GatewayFixture.OFF_KEY;
+import static io.eventpipe.gateway.http.GatewayFixture.RECEIVED;
 import static io.eventpipe.gateway.http.GatewayFixture.RECEIVED_TEXT;
 import static io.eventpipe.gateway.http.GatewayFixture.STRIPE_KEY;
+import static io.eventpipe.gateway.http.GatewayFixture.STRIPE_SECRET;
+import static io.eventpipe.gateway.http.GatewayFixture.STRIPE_SIGNED_KEY;
 import static io.eventpipe.gateway.http.GatewayFixture.WEB_KEY;
 import static io.eventpipe.gateway.http.GatewayFixture.assertStatus;
 import static io.eventpipe.testing.Waiting.await;
@@ -26,19 +31,25 @@ import io.vertx.core.json.JsonObject;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.net.URLEncoder;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Issue 18, inbound sources: {@code POST /v1/webhook} (generic, Stripe and GitHub shapes, as the source's
- * {@code webhook} configuration says) and {@code POST /v1/merge}, through a real server on loopback storing into jobsdb
+ * {@code webhook} configuration says, with its signature verified where it has a signing secret) and
+ * {@code POST /v1/merge}, through a real server on loopback storing into jobsdb
  * on a real PostgreSQL. Every test uses its own routing keys and messageIds.
  */
 @ExtendWith(PostgresExtension.class)
@@ -321,5 +332,117 @@ class GatewayInboundTest {
         + two + "]}]}");
     assertStatus(400, r);
     assertTrue(error(r).startsWith("batch[0].type: "), error(r));
+  }
+
+  // ============================================================================================ signatures
+
+  /**
+   * Webhook sources with a {@code signingSecret}: Stripe's {@code Stripe-Signature} and GitHub's
+   * {@code X-Hub-Signature-256}, computed here as the tools document them. A good signature is stored; a missing,
+   * malformed, wrong, tampered or (Stripe) stale one is 401 naming what failed, and nothing is stored. The server's
+   * clock is fixed at {@link GatewayFixture#RECEIVED}.
+   */
+  @Nested
+  class Signatures {
+
+    static String hmacHex(String secret, String data) throws Exception {
+      Mac mac = Mac.getInstance("HmacSHA256");
+      mac.init(new SecretKeySpec(secret.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+      return HexFormat.of().formatHex(mac.doFinal(data.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** Stripe's header for {@code body} signed at {@code t} with {@code secret}. */
+    static String stripeHeader(String secret, long t, String body) throws Exception {
+      return "t=" + t + ",v1=" + hmacHex(secret, t + "." + body);
+    }
+
+    private static String stripeEvent(String id, String customer) {
+      return "{\"id\":\"" + id + "\",\"object\":\"event\",\"type\":\"invoice.paid\",\"data\":{\"object\":{\"id\":\"in_1\","
+          + "\"object\":\"invoice\",\"customer\":\"" + customer + "\"}}}";
+    }
+
+    private void assertRefused(Reply r, String says, String routingKey) {
+      assertStatus(401, r);
+      String error = r.json().getString("error");
+      assertTrue(error.startsWith("webhook signature: ") && error.contains(says), error);
+      assertEquals(List.of(), fx.storedWithKeyPrefix(routingKey), "nothing stored for " + routingKey);
+    }
+
+    @Test
+    void aStripeEventSignedWithTheSecretWithinTheToleranceIsStored() throws Exception {
+      long now = RECEIVED.getEpochSecond();
+      String body = stripeEvent("evt_sig_ok", "cus_sig_ok");
+      assertStatus(200, hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", stripeHeader(STRIPE_SECRET, now - 12, body)), body));
+      assertEquals(1, fx.storedWithKeyPrefix("cus_sig_ok").size());
+
+      // while a secret is rolled Stripe sends a v1 per secret, and a v0 (test mode): any matching v1 will do
+      String rolled = stripeEvent("evt_sig_roll", "cus_sig_roll");
+      String header = "t=" + now + ",v1=" + hmacHex("whsec_old_secret", now + "." + rolled) + ",v1="
+          + hmacHex(STRIPE_SECRET, now + "." + rolled) + ",v0=" + "0".repeat(64);
+      assertStatus(200, hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", header), rolled));
+      assertEquals(1, fx.storedWithKeyPrefix("cus_sig_roll").size());
+    }
+
+    @Test
+    void aStripeRequestWithoutAGoodSignatureIs401NamingWhatFailed() throws Exception {
+      long now = RECEIVED.getEpochSecond();
+      String body = stripeEvent("evt_sig_bad", "cus_sig_bad");
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of(), body), "no Stripe-Signature header", "cus_sig_bad");
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", "sha256=abc"), body), "must hold t=", "cus_sig_bad");
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", "t=yesterday,v1=" + "a".repeat(64)), body),
+          "is not a Unix time", "cus_sig_bad");
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", stripeHeader("whsec_someone_else", now, body)), body),
+          "no v1 signature matches", "cus_sig_bad");
+      // signed, then changed on the way
+      String tampered = body.replace("cus_sig_bad", "cus_sig_bad2");
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", stripeHeader(STRIPE_SECRET, now, body)), tampered),
+          "no v1 signature matches", "cus_sig_bad2");
+      // a good signature of long ago (a replay), or from a clock far ahead
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", stripeHeader(STRIPE_SECRET, now - 301, body)), body),
+          "301 s from the server's clock, over the tolerance of 300 s", "cus_sig_bad");
+      assertRefused(hook(STRIPE_SIGNED_KEY, Map.of("Stripe-Signature", stripeHeader(STRIPE_SECRET, now + 400, body)), body),
+          "over the tolerance", "cus_sig_bad");
+    }
+
+    @Test
+    void aGithubDeliverySignedWithTheSecretIsStoredAndOneWithoutIs401() throws Exception {
+      // the example of GitHub's "Validating webhook deliveries": this helper signs as GitHub does
+      assertEquals("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+          hmacHex(GITHUB_SECRET, "Hello, World!"));
+      String body = "{\"action\":\"opened\",\"sender\":{\"login\":\"sig-octo\"}}";
+      Map<String, String> headers = new LinkedHashMap<>(Map.of("X-GitHub-Event", "issues", "X-GitHub-Delivery", "d-sig-1"));
+      headers.put("X-Hub-Signature-256", "sha256=" + hmacHex(GITHUB_SECRET, body));
+      assertStatus(200, hook(GITHUB_SIGNED_KEY, headers, body));
+      assertEquals(1, fx.storedWithKeyPrefix("sig-octo").size());
+
+      // the form content type: GitHub signs the form body as sent
+      String form = "payload=" + URLEncoder.encode("{\"action\":\"closed\",\"sender\":{\"login\":\"sig-octo-form\"}}",
+          StandardCharsets.UTF_8);
+      assertStatus(200, hook(GITHUB_SIGNED_KEY, Map.of("Content-Type", "application/x-www-form-urlencoded",
+          "X-GitHub-Event", "issues", "X-GitHub-Delivery", "d-sig-2", "X-Hub-Signature-256",
+          "sha256=" + hmacHex(GITHUB_SECRET, form)), form));
+      assertEquals(1, fx.storedWithKeyPrefix("sig-octo-form").size());
+
+      String other = "{\"action\":\"opened\",\"sender\":{\"login\":\"sig-octo-bad\"}}";
+      Map<String, String> base = Map.of("X-GitHub-Event", "issues", "X-GitHub-Delivery", "d-sig-3");
+      assertRefused(hook(GITHUB_SIGNED_KEY, base, other), "no X-Hub-Signature-256 header", "sig-octo-bad");
+      Map<String, String> sha1 = new LinkedHashMap<>(base);
+      sha1.put("X-Hub-Signature-256", "sha1=" + "a".repeat(40));
+      assertRefused(hook(GITHUB_SIGNED_KEY, sha1, other), "must be sha256=<hex signature>", "sig-octo-bad");
+      Map<String, String> wrong = new LinkedHashMap<>(base);
+      wrong.put("X-Hub-Signature-256", "sha256=" + hmacHex("not the secret", other));
+      assertRefused(hook(GITHUB_SIGNED_KEY, wrong, other), "does not match the body", "sig-octo-bad");
+      Map<String, String> tampered = new LinkedHashMap<>(base);
+      tampered.put("X-Hub-Signature-256", "sha256=" + hmacHex(GITHUB_SECRET, body));
+      assertRefused(hook(GITHUB_SIGNED_KEY, tampered, other), "does not match the body", "sig-octo-bad");
+    }
+
+    @Test
+    void theSignatureIsCheckedOnlyWhereTheSourceHasASecret() {
+      // the unsigned Stripe source of GatewayInboundTest takes any Stripe-Signature, or none
+      String body = stripeEvent("evt_sig_unsigned", "cus_sig_unsigned");
+      assertStatus(200, hook(STRIPE_KEY, Map.of("Stripe-Signature", "t=1,v1=abc"), body));
+      assertEquals(1, fx.storedWithKeyPrefix("cus_sig_unsigned").size());
+    }
   }
 }

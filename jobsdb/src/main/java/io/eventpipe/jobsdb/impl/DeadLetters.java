@@ -39,11 +39,29 @@ final class DeadLetters {
     this.moves = moves;
   }
 
+  /** Dead letters deleted at most per maintenance: a backlog of expired ones goes over several runs. */
+  static final int EXPIRE_BATCH = 10_000;
+
+  /**
+   * Deletes dead letters aborted longer than {@link JobsDbOptions#deadLetterRetention} ago (at most
+   * {@value #EXPIRE_BATCH} per call, oldest first); none when the retention is zero. Returns how many went.
+   */
+  Future<Integer> dropExpired() {
+    if (options.deadLetterRetention().isZero()) {
+      return Future.succeededFuture(0);
+    }
+    Instant cutoff = options.clock().instant().minus(options.deadLetterRetention());
+    // coalesce: the expression of the dead_letter_expiry index (V9); a row without its abort time counts from receipt
+    return pool.preparedQuery("DELETE FROM " + s + ".dead_letter WHERE job_id IN (SELECT job_id FROM " + s + ".dead_letter"
+            + " WHERE coalesce(aborted_at, received_at) < $1 ORDER BY coalesce(aborted_at, received_at) LIMIT $2)")
+        .execute(Tuple.of(ts(cutoff), EXPIRE_BATCH)).map(rows -> rows.rowCount());
+  }
+
   Future<List<Job>> listAborted(String destinationId, long afterJobId, int limit) {
     String sql = "SELECT * FROM ("
         + " SELECT s.job_id, s.partition_id, j.routing_key, j.source_id, s.destination_id, j.message_id, j.received_at,"
         + " j.payload, s.state, s.attempts, s.first_attempt_at, s.next_retry_at, s.last_error"
-        + " FROM " + s + ".job_state s JOIN " + s + ".jobs j ON j.job_id = s.job_id"
+        + " FROM " + s + ".job_state s JOIN " + s + ".jobs j ON j.job_id = s.job_id AND j.job_id > $2" // see Statements#export
         + " WHERE s.state = 4 AND s.destination_id = $1 AND s.job_id > $2"
         + " UNION ALL"
         + " SELECT job_id, partition_id, routing_key, source_id, destination_id, message_id, received_at, payload,"

@@ -62,7 +62,8 @@ final class PartitionMoves {
         + " (SELECT st.job_id, j.partition_id, j.routing_key, j.source_id, j.destination_id, j.message_id, j.received_at, j.payload,"
         + " st.state, st.attempts, st.first_attempt_at, st.next_retry_at, st.last_error"
         + " FROM (SELECT * FROM " + s + ".job_state WHERE state = 4 AND destination_id = $5 AND job_id > $2"
-        + " AND partition_id = ANY($1::int[]) ORDER BY job_id LIMIT $3) st JOIN " + s + ".jobs j ON j.job_id = st.job_id)"
+        + " AND partition_id = ANY($1::int[]) ORDER BY job_id LIMIT $3) st JOIN " + s + ".jobs j ON j.job_id = st.job_id"
+        + " AND j.job_id > $2)" // as in Statements#export: the job rows from the batch on, not from the first dataset
         + " UNION ALL"
         + " (SELECT d.job_id, d.partition_id, d.routing_key, d.source_id, d.destination_id, d.message_id, d.received_at, d.payload,"
         + " 4::int2, d.attempts, d.first_attempt_at, NULL::timestamptz, d.last_error FROM " + s + ".dead_letter d"

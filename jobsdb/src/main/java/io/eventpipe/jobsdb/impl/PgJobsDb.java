@@ -352,6 +352,13 @@ public final class PgJobsDb implements JobsDb {
     return datasets.dropFinished()
         .compose(dropped -> datasets.compactOne().map(dropped))
         .compose(dropped -> dedup.dropExpired().map(dropped))
+        .compose(dropped -> deadLetters.dropExpired().map(expired -> {
+          if (expired > 0) {
+            LOG.info("queue {}: deleted {} dead letters aborted more than {} ago (the dead-letter retention)", options.queue(),
+                expired, options.deadLetterRetention());
+          }
+          return dropped;
+        }))
         .compose(dropped -> pendingCounts().map(dropped))
         .onFailure(e -> LOG.warn("queue {}: maintenance failed: {}", options.queue(), e.toString()))
         .onComplete(ar -> maintaining = false);

@@ -40,15 +40,18 @@ final class Statements {
         + " WHERE s.state < 3 AND s.destination_id = $1"
         + " AND s.partition_id <> ALL (ARRAY(SELECT f.partition_id FROM node.partition_state f))"
         + " ORDER BY s.job_id LIMIT ";
+    // The blocking and the count limit are decided on the narrow state rows; only the jobs kept are fetched, and their
+    // byte budget is summed in job order as they come (no sort moves a payload): the same prefix as cutting by count and
+    // bytes at once, since both cut the unblocked jobs in job order.
     this.readSuffix = "),"
-        + " b AS (SELECT p.*, j.source_id, j.message_id, j.received_at, j.payload,"
-        + " bool_or(p.state = 2 AND p.next_retry_at > $2)"
-        + " OVER (PARTITION BY p.routing_key ORDER BY p.job_id) AS blocked"
-        + " FROM p CROSS JOIN LATERAL (SELECT jj.source_id, jj.message_id, jj.received_at, jj.payload"
-        + " FROM " + s + ".jobs jj WHERE jj.job_id = p.job_id LIMIT 1) j),"
-        + " x AS (SELECT b.*, sum(octet_length(b.payload)) OVER (ORDER BY b.job_id) - octet_length(b.payload) AS before"
-        + " FROM b WHERE NOT b.blocked)"
-        + " SELECT " + cols + " FROM x WHERE x.before < $3 ORDER BY x.job_id LIMIT $4";
+        + " b AS (SELECT p.*, bool_or(p.state = 2 AND p.next_retry_at > $2)"
+        + " OVER (PARTITION BY p.routing_key ORDER BY p.job_id) AS blocked FROM p),"
+        + " y AS (SELECT b.* FROM b WHERE NOT b.blocked ORDER BY b.job_id LIMIT $4),"
+        + " x AS (SELECT y.*, j.source_id, j.message_id, j.received_at, j.payload,"
+        + " sum(octet_length(j.payload)) OVER (ORDER BY y.job_id) - octet_length(j.payload) AS before"
+        + " FROM y CROSS JOIN LATERAL (SELECT jj.source_id, jj.message_id, jj.received_at, jj.payload"
+        + " FROM " + s + ".jobs jj WHERE jj.job_id = y.job_id LIMIT 1) j)"
+        + " SELECT " + cols + " FROM x WHERE x.before < $3 ORDER BY x.job_id";
     this.readKeys = readKeys(s, cols);
     this.update = "UPDATE " + s + ".job_state t SET state = u.state, attempts = u.attempts,"
         + " first_attempt_at = u.first_attempt_at, next_retry_at = u.next_retry_at, last_error = u.last_error, updated_at = $7"
@@ -68,7 +71,9 @@ final class Statements {
     this.export = "WITH x AS (SELECT s.*, j.source_id, j.message_id, j.received_at, j.payload,"
         + " sum(octet_length(j.payload)) OVER (ORDER BY s.job_id) - octet_length(j.payload) AS before"
         + " FROM (SELECT * FROM " + s + ".job_state WHERE state < 3 AND destination_id = $5 AND job_id > $2"
-        + " AND partition_id = ANY($1::int[]) ORDER BY job_id LIMIT $3) s JOIN " + s + ".jobs j ON j.job_id = s.job_id)"
+        // j.job_id > $2 too: the planner's merge join then starts the job rows at the batch, not at the first dataset
+        // (without it, every batch read the job rows of every earlier job: a copy quadratic in the backlog)
+        + " AND partition_id = ANY($1::int[]) ORDER BY job_id LIMIT $3) s JOIN " + s + ".jobs j ON j.job_id = s.job_id AND j.job_id > $2)"
         + " SELECT " + cols + " FROM x WHERE x.before < $4 ORDER BY x.job_id";
   }
 
@@ -81,8 +86,8 @@ final class Statements {
    * 2. for each key not in $7 (the caller's busy keys), its first $8 pending jobs in job order, cut at its first job
    *    that is failed-and-not-yet-due: a key's prefix, so order per key holds (partitions recorded as
    *    moving are skipped, as in the job-order read);
-   * 3. fetch those jobs' rows (primary-key probes), keep them within the byte budget $3 (the first always fits), at
-   *    most $4;
+   * 3. the first $4 of those jobs in walk order, then their rows (primary-key probes), kept within the byte budget $3
+   *    (the first always fits): payloads are fetched only for jobs that can be returned;
    * 4. every row also carries the last key walked, its step and the jobs found by then, and a walk that found keys
    *    but no job returns one row of only those: the caller continues after that key, or from "" once a walk ends
    *    before $6 keys and $4 jobs (no next key).
@@ -105,7 +110,7 @@ final class Statements {
         + " SELECT f.routing_key, k.step + 1, k.found + cardinality(f.ids), f.ids FROM k CROSS JOIN LATERAL"
         + " (SELECT h.routing_key, " + prefix.apply("h.routing_key") + " AS ids FROM (" + nextKey + "k.routing_key"
         + " ORDER BY n.routing_key LIMIT 1) h) f WHERE k.step < $6 AND k.found < $4),"
-        + " w AS (SELECT k.step, u.job_id FROM k CROSS JOIN LATERAL unnest(k.ids) u(job_id)),"
+        + " w AS (SELECT k.step, u.job_id FROM k CROSS JOIN LATERAL unnest(k.ids) u(job_id) ORDER BY k.step, u.job_id LIMIT $4),"
         + " b AS (SELECT w.step, st.*, j.source_id, j.message_id, j.received_at, j.payload FROM w"
         + " CROSS JOIN LATERAL (SELECT xx.job_id, xx.partition_id, xx.routing_key, xx.destination_id, xx.state, xx.attempts,"
         + " xx.first_attempt_at, xx.next_retry_at, xx.last_error FROM " + s + ".job_state xx WHERE xx.job_id = w.job_id LIMIT 1) st"
@@ -113,7 +118,7 @@ final class Statements {
         + " WHERE jj.job_id = w.job_id LIMIT 1) j),"
         + " x AS (SELECT b.*, sum(octet_length(b.payload)) OVER (ORDER BY b.step, b.job_id) - octet_length(b.payload) AS before"
         + " FROM b),"
-        + " r AS (SELECT x.step AS walk_step, " + cols + " FROM x WHERE x.before < $3 ORDER BY x.step, x.job_id LIMIT $4),"
+        + " r AS (SELECT x.step AS walk_step, " + cols + " FROM x WHERE x.before < $3),"
         + " m AS (SELECT k.routing_key, k.step, k.found FROM k ORDER BY k.step DESC LIMIT 1)"
         + " SELECT r.job_id, r.partition_id, r.routing_key, r.source_id, r.destination_id, r.message_id, r.received_at,"
         + " r.payload, r.state, r.attempts, r.first_attempt_at, r.next_retry_at, r.last_error,"

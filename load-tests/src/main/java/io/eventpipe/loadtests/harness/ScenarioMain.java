@@ -51,7 +51,8 @@ public final class ScenarioMain {
   static JsonObject runOnce(Scenario scenario, ScenarioOptions o) throws Exception {
     // 0. the raw PostgreSQL ceiling of this machine, before anything of the scenario runs (-Dceiling=false: not)
     JsonObject ceiling = Boolean.parseBoolean(System.getProperty("ceiling", "true")) && o.api() == null
-        ? io.eventpipe.loadtests.RawCeiling.measure(Double.parseDouble(System.getProperty("ceilingSeconds", "5"))) : null;
+        ? io.eventpipe.loadtests.ScenarioCeiling.measure(o.eventsPerRequest(), o.payloadBytes(),
+            Integer.parseInt(System.getProperty("ceilingSeconds", "5"))) : null;
     Vertx vertx = Vertx.vertx();
     VerifyingSink sink = new VerifyingSink(vertx, "127.0.0.1");
     int sinkPort = sink.start(o.sinkPort()).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

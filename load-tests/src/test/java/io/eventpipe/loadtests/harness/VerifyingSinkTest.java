@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.eventpipe.testing.HistoryChecker;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpMethod;
@@ -13,9 +12,7 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -24,25 +21,14 @@ import org.junit.jupiter.api.Test;
  * router sends them (single events and batches, with the origin headers): a lost event, a reorder and a duplicate
  * must each be reported and fail the run; a clean history, and a redelivery after a refusal, pass.
  */
-class VerifyingSinkTest {
+class VerifyingSinkTest extends VertxPerClass {
 
-  private static Vertx vertx;
   private VerifyingSink sink;
   private HttpClientAgent client;
   private int port;
   private RunClock clock;
   private HistoryChecker history;
   private Timeline timeline;
-
-  @BeforeAll
-  static void vertx() {
-    vertx = Vertx.vertx();
-  }
-
-  @AfterAll
-  static void closeVertx() throws Exception {
-    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-  }
 
   @BeforeEach
   void start() throws Exception {

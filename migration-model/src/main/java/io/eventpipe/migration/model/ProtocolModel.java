@@ -23,7 +23,8 @@ import java.util.Set;
  *   <li><b>nodes</b>: {@code ingest} (the owner at the node's epoch, refused where fenced or gone, checked where the write
  *       commits), {@code deliverStart}/{@code deliverEnd} (a delivery in flight; its outcome is written unchecked),
  *       {@code followerConfirm} (the router let go: nothing in flight), {@code lockLost}/{@code relock} (the instance
- *       lock's connection), {@code nodeCrash}/{@code nodeRestart}, {@code topologyRefresh} (a node cut off from the
+ *       lock's connection), {@code selfFence} (no lock for the self-fence time: what is in flight is abandoned),
+ *       {@code nodeCrash}/{@code nodeRestart}, {@code topologyRefresh} (a node cut off from the
  *       control store simply never takes it);</li>
  *   <li><b>proxies</b>: {@code proxyRefresh}; a proxy that has not refreshed routes by its old epoch.</li>
  * </ul>
@@ -45,7 +46,8 @@ public final class ProtocolModel {
     ROLLBACK_BY_RECORDED_STEP,
     /**
      * Hole 2: the migrator confirms for a source whose instance lock nobody holds, although that node still runs and
-     * its deliveries are in flight (the fixed protocol waits until the node's deliveries ended).
+     * its deliveries are in flight (the fixed protocol waits longer than the node's self-fence, by which time a node that
+     * is still up has cut itself off: {@code selfFence}).
      */
     LEASE_CONFIRMS_IN_FLIGHT,
     /**
@@ -103,10 +105,11 @@ public final class ProtocolModel {
   }
 
   /**
-   * A node: its process ({@code up}, instance lock, topology view, delivery in flight: an event number or 0) and its
-   * database (partition record, epoch floor, jobs in id order: imported ones first, then local writes).
+   * A node: its process ({@code up}, instance lock, topology view, delivery in flight: an event number or 0, and
+   * {@code cut}: it cut itself off after holding no lock for its self-fence time) and its database (partition record,
+   * epoch floor, jobs in id order: imported ones first, then local writes).
    */
-  record Node(boolean up, boolean lock, int view, Rec rec, int floor, List<Job> jobs, int inflight) {}
+  record Node(boolean up, boolean lock, int view, Rec rec, int floor, List<Job> jobs, int inflight, boolean cut) {}
 
   /** A migration as the control store records it; {@code mark} is the copy's progress mark (in the target's database). */
   record Mig(int source, int target, Step step, boolean abort, int mark, boolean copied) {}
@@ -321,7 +324,7 @@ public final class ProtocolModel {
 
   /** Node 0 owns the partition at epoch 1; nothing stored, nothing running but the nodes. */
   public State initial() {
-    Node n = new Node(true, true, 1, Rec.NONE, 0, List.of(), 0);
+    Node n = new Node(true, true, 1, Rec.NONE, 0, List.of(), 0, false);
     return new State(List.of(n, n), List.of(0), List.of(-1), List.of(), Proc.IDLE, Collections.nCopies(config.proxies(), 1), 1,
         0, Collections.nCopies(config.events(), 0),
         List.of(config.plans(), config.aborts(), config.migratorCrashes(), config.nodeCrashes(), config.lockLosses()));
@@ -470,7 +473,9 @@ public final class ProtocolModel {
           if (r.kind() == Kind.GONE || r.kind() == Kind.FENCED && r.confirmed()) {
             add(out, "confirm.confirmed(node " + m.source() + ")", advance(s));
           } else if (r.kind() == Kind.FENCED && !src.lock()
-              && (flawed(Flaw.LEASE_CONFIRMS_IN_FLIGHT) || src.inflight() == 0)) {
+              && (flawed(Flaw.LEASE_CONFIRMS_IN_FLIGHT) || !src.up() || src.cut())) {
+            // fixed: the migrator waits longer than the node's self-fence (Migrator.awaitConfirmed), so a node that is
+            // still up has cut itself off by then; the model takes that timing as the guard
             add(out, "confirm.forDownNode(node " + m.source() + ", nobody holds its lock for the lease)",
                 advance(s.with(m.source(), rec(src, new Rec(Kind.FENCED, r.mig(), true)))));
           }
@@ -510,7 +515,7 @@ public final class ProtocolModel {
           Node n = src;
           if (src.rec().kind() == Kind.FENCED && src.rec().mig() == mi) {
             n = new Node(src.up(), src.lock(), src.view(), new Rec(Kind.GONE, mi, src.rec().confirmed()),
-                Math.max(src.floor(), s.epochOf(mi)), src.jobs(), src.inflight());
+                Math.max(src.floor(), s.epochOf(mi)), src.jobs(), src.inflight(), src.cut());
           }
           add(out, "finish.markGone(node " + m.source() + ")", advance(s.with(m.source(), n)));
         } else {
@@ -580,16 +585,23 @@ public final class ProtocolModel {
   private void node(State s, int n, List<Transition> out) {
     Node node = s.node(n);
     if (!node.up()) {
-      add(out, "nodeRestart(node " + n + ")", s.with(n, new Node(true, true, node.view(), node.rec(), node.floor(), node.jobs(), 0)));
+      add(out, "nodeRestart(node " + n + ")",
+          s.with(n, new Node(true, true, node.view(), node.rec(), node.floor(), node.jobs(), 0, false)));
       return;
     }
     if (s.budgets().get(NODE_CRASHES) > 0) {
       add(out, "nodeCrash(node " + n + ")",
-          s.with(n, new Node(false, false, node.view(), node.rec(), node.floor(), node.jobs(), 0)).spend(NODE_CRASHES));
+          s.with(n, new Node(false, false, node.view(), node.rec(), node.floor(), node.jobs(), 0, false)).spend(NODE_CRASHES));
     }
     if (node.lock() && s.budgets().get(LOCK_LOSSES) > 0) {
       add(out, "lockLost(node " + n + ": the router fences everything, its delivery in flight goes on)",
           s.with(n, lock(node, false)).spend(LOCK_LOSSES));
+    }
+    if (!node.lock() && !node.cut()) {
+      // PartitionFollower's self-fence: no renewal and no new lock for --self-fence-ms, so Router.cutOff abandons what is
+      // in flight (its outcome is never written; the job stays pending) and the workers wait for the lock
+      add(out, "selfFence(node " + n + (node.inflight() > 0 ? ": abandons event " + node.inflight() : "") + ")",
+          s.with(n, cut(inflight(node, 0))));
     }
     if (!node.lock()) {
       add(out, "relock(node " + n + ")", s.with(n, lock(node, true)));
@@ -684,23 +696,28 @@ public final class ProtocolModel {
   }
 
   private static Node rec(Node n, Rec r) {
-    return new Node(n.up(), n.lock(), n.view(), r, n.floor(), n.jobs(), n.inflight());
+    return new Node(n.up(), n.lock(), n.view(), r, n.floor(), n.jobs(), n.inflight(), n.cut());
   }
 
   private static Node jobs(Node n, List<Job> jobs) {
-    return new Node(n.up(), n.lock(), n.view(), n.rec(), n.floor(), jobs, n.inflight());
+    return new Node(n.up(), n.lock(), n.view(), n.rec(), n.floor(), jobs, n.inflight(), n.cut());
   }
 
+  /** Taking the lock again ends a cut-off: the workers deliver again by the database's records. */
   private static Node lock(Node n, boolean lock) {
-    return new Node(n.up(), lock, n.view(), n.rec(), n.floor(), n.jobs(), n.inflight());
+    return new Node(n.up(), lock, n.view(), n.rec(), n.floor(), n.jobs(), n.inflight(), n.cut() && !lock);
+  }
+
+  private static Node cut(Node n) {
+    return new Node(n.up(), n.lock(), n.view(), n.rec(), n.floor(), n.jobs(), n.inflight(), true);
   }
 
   private static Node view(Node n, int view) {
-    return new Node(n.up(), n.lock(), view, n.rec(), n.floor(), n.jobs(), n.inflight());
+    return new Node(n.up(), n.lock(), view, n.rec(), n.floor(), n.jobs(), n.inflight(), n.cut());
   }
 
   private static Node inflight(Node n, int seq) {
-    return new Node(n.up(), n.lock(), n.view(), n.rec(), n.floor(), n.jobs(), seq);
+    return new Node(n.up(), n.lock(), n.view(), n.rec(), n.floor(), n.jobs(), seq, n.cut());
   }
 
   private static void add(List<Transition> out, String action, State next) {

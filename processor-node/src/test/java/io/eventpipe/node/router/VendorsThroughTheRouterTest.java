@@ -25,6 +25,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The {@code amplitude} and {@code mixpanel} integrations (module destinations-vendors), found by their type names on
@@ -45,6 +47,10 @@ class VendorsThroughTheRouterTest {
     final AtomicInteger throttledAnswers = new AtomicInteger();
     volatile String throttledUser;
     volatile int throttleTimes;
+    /** When set, every request is answered with this status (and nothing is taken), after {@link #delayMs}. */
+    volatile int failWith;
+    volatile long delayMs;
+    final AtomicInteger failedAnswers = new AtomicInteger();
 
     Vendor(boolean amplitude) throws IOException {
       server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
@@ -64,6 +70,13 @@ class VendorsThroughTheRouterTest {
       }
       int status = 200;
       String answer = "{\"code\":200}";
+      if (delayMs > 0) {
+        try {
+          Thread.sleep(delayMs);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
       try {
         List<JsonObject> events = new ArrayList<>();
         if (amplitude) {
@@ -101,7 +114,11 @@ class VendorsThroughTheRouterTest {
           }
         }
         String hot = throttledUser;
-        if (hot != null && events.stream().anyMatch(e -> hot.equals(e.getString("user")))
+        if (failWith != 0) {
+          failedAnswers.incrementAndGet();
+          status = failWith;
+          answer = "{\"code\":" + failWith + ",\"error\":\"failing on purpose\"}";
+        } else if (hot != null && events.stream().anyMatch(e -> hot.equals(e.getString("user")))
             && throttledAnswers.get() < throttleTimes) {
           throttledAnswers.incrementAndGet();
           status = 429;
@@ -119,7 +136,7 @@ class VendorsThroughTheRouterTest {
       }
       byte[] out = answer.getBytes(StandardCharsets.UTF_8);
       x.getResponseHeaders().add("Content-Type", "application/json");
-      if (status == 429) {
+      if (status == 429 && failWith == 0) {
         x.getResponseHeaders().add("Retry-After", "1");
       }
       x.sendResponseHeaders(status, out.length);
@@ -169,6 +186,65 @@ class VendorsThroughTheRouterTest {
             && node.job("amp", "u3-5").state() == JobState.SUCCEEDED.code()
             && node.job("mp", "u29-5").state() == JobState.SUCCEEDED.code());
       }
+    }
+  }
+
+  /**
+   * One vendor failing (down, too slow for its timeout, or answering 429 to everything) beside a healthy one: the
+   * healthy one gets every event, each user's in order, while the failing one has delivered nothing and its jobs wait
+   * in retry; neither waits for the other (each destination has its own worker).
+   */
+  @ParameterizedTest(name = "{0} {1} beside a healthy vendor")
+  @CsvSource({"amplitude, down", "mixpanel, slow", "amplitude, 429", "mixpanel, 429"})
+  void aFailingVendorDoesNotHoldBackAHealthyOne(String failing, String mode, PgDatabase db) throws Exception {
+    try (Vendor amp = new Vendor(true); Vendor mp = new Vendor(false)) {
+      boolean ampFails = failing.equals("amplitude");
+      Vendor bad = ampFails ? amp : mp;
+      Vendor good = ampFails ? mp : amp;
+      String badUrl = ampFails ? amp.url("/2/httpapi") : mp.url("/import");
+      switch (mode) {
+        case "down" -> badUrl = "http://127.0.0.1:" + closedPort() + (ampFails ? "/2/httpapi" : "/import");
+        case "slow" -> {
+          bad.delayMs = 2_000;
+          bad.failWith = 503; // were it ever answered in time
+        }
+        default -> bad.failWith = 429;
+      }
+      String ampUrl = ampFails ? badUrl : amp.url("/2/httpapi");
+      String mpUrl = ampFails ? mp.url("/import") : badUrl;
+      String retry = "\"retry\": {\"initialBackoffMs\": 50, \"maxBackoffMs\": 200, \"maxAttempts\": 1000}";
+      String yaml = Workspaces.of(
+          "  - {id: amp, type: amplitude, sources: [web], config: {\"apiKey\": \"amp-key\", \"url\": \"" + ampUrl
+              + "\", \"timeoutMs\": 500, \"batch\": {\"maxEvents\": 50}, " + retry + "}}",
+          "  - {id: mp, type: mixpanel, sources: [web], config: {\"token\": \"mp-token\", \"url\": \"" + mpUrl
+              + "\", \"timeoutMs\": 500, \"batch\": {\"maxEvents\": 50}, " + retry + "}}");
+      try (NodeFixture node = new NodeFixture(db, "fail_" + failing.substring(0, 3) + "_" + mode, Clock.systemUTC(), yaml)) {
+        node.start();
+        int users = 20;
+        int perUser = 5;
+        node.ingest(node.users("web", "u", users, perUser));
+        eventually("every event at the healthy vendor", () -> good.count() == users * perUser,
+            () -> "healthy has " + good.count());
+        String badId = ampFails ? "amp" : "mp";
+        eventually("the failing vendor was tried", () -> node.job(badId, "u0-1") != null
+            && node.job(badId, "u0-1").attempts() > 0, () -> String.valueOf(node.job(badId, "u0-1")));
+        assertEquals(List.of(), good.violations);
+        for (int u = 0; u < users; u++) {
+          assertEquals(List.of(1, 2, 3, 4, 5), good.arrived.get("u" + u), "order of u" + u + " at the healthy vendor");
+        }
+        assertEquals(0, bad.count(), "the failing vendor took nothing");
+        for (int u = 0; u < users; u++) {
+          NodeFixture.JobRow job = node.job(badId, "u" + u + "-1");
+          assertTrue(job == null || job.state() != JobState.SUCCEEDED.code() && job.state() != JobState.ABORTED.code(),
+              "u" + u + "'s first job at the failing vendor waits in retry: " + job);
+        }
+      }
+    }
+  }
+
+  private static int closedPort() throws IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
     }
   }
 

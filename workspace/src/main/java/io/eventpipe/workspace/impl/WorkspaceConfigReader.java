@@ -179,6 +179,10 @@ public final class WorkspaceConfigReader {
       }
     }
     if (extra.containsKey(io.eventpipe.workspace.WebhookSource.KEY)) {
+      // a signing secret may be a reference (${env:NAME}, ${file:/path}), resolved here as a destination's config is
+      Object webhook = new SecretReferences(env).resolve(extra.get(io.eventpipe.workspace.WebhookSource.KEY));
+      extra.put(io.eventpipe.workspace.WebhookSource.KEY, webhook);
+      SecretReferences.unresolved(webhook, path + "." + io.eventpipe.workspace.WebhookSource.KEY, problems);
       problems.addAll(io.eventpipe.workspace.WebhookSource.problems(extra.get(io.eventpipe.workspace.WebhookSource.KEY),
           path + "." + io.eventpipe.workspace.WebhookSource.KEY));
     }
