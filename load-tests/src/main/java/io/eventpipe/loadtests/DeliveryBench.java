@@ -9,21 +9,13 @@ import io.eventpipe.routing.Partitioner;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.SequenceChecker;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClientAgent;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
-import io.vertx.core.http.PoolOptions;
-import io.vertx.core.http.RequestOptions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
@@ -111,7 +103,8 @@ public final class DeliveryBench {
     Vertx sinkVertx = Vertx.vertx();
     Sink sink = new Sink();
     int sinkPort = sink.start(sinkVertx).toCompletionStage().toCompletableFuture().get();
-    double capacity = sinkCapacity(sinkVertx, sinkPort, batch);
+    double capacity = io.eventpipe.loadtests.harness.SinkCapacity.measure(sinkVertx, "127.0.0.1", sinkPort, "/events", batch,
+        IN_FLIGHT, Math.max(3, SECONDS / 2));
     Sink fresh = new Sink();
     sink.server.close().toCompletionStage().toCompletableFuture().get();
     sinkPort = fresh.start(sinkVertx).toCompletionStage().toCompletableFuture().get();
@@ -201,45 +194,6 @@ public final class DeliveryBench {
       commits.add(node.ingestQueue().store(chunk));
     }
     Future.all(new ArrayList<>(commits)).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
-  }
-
-  /** The sink's own capacity: the same request shape sent straight to it with IN_FLIGHT requests in flight. */
-  private static double sinkCapacity(Vertx vertx, int port, int batch) throws Exception {
-    HttpClientAgent client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true),
-        new PoolOptions().setHttp1MaxSize(IN_FLIGHT));
-    String one = "{\"type\":\"track\",\"event\":\"Bench\",\"userId\":\"cap\",\"messageId\":\"m\",\"properties\":{\"seq\":1,\"pad\":\""
-        + "x".repeat(500) + "\"}}";
-    String[] parts = new String[batch];
-    Arrays.fill(parts, one);
-    Buffer body = Buffer.buffer(batch == 1 ? one : "[" + String.join(",", parts) + "]");
-    AtomicLong done = new AtomicLong();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Math.max(3, SECONDS / 2));
-    long start = System.nanoTime();
-    List<Future<Void>> loops = new ArrayList<>();
-    for (int i = 0; i < IN_FLIGHT; i++) {
-      Promise<Void> p = Promise.promise();
-      loop(client, port, body, deadline, done, batch, p);
-      loops.add(p.future());
-    }
-    Future.all(loops).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
-    double rate = done.get() / ((System.nanoTime() - start) / 1e9);
-    client.close();
-    return rate;
-  }
-
-  private static void loop(HttpClientAgent client, int port, Buffer body, long deadline, AtomicLong done, int batch, Promise<Void> p) {
-    if (System.nanoTime() > deadline) {
-      p.complete();
-      return;
-    }
-    client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port).setURI("/events"))
-        .compose(r -> r.send(body)).compose(r -> r.body())
-        .onComplete(ar -> {
-          if (ar.succeeded()) {
-            done.addAndGet(batch);
-          }
-          loop(client, port, body, deadline, done, batch, p);
-        });
   }
 
   private static long pct(long[] sorted, double q) {
