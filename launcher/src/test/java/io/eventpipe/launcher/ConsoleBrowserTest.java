@@ -12,6 +12,7 @@ import io.eventpipe.migrator.NodeDatabases;
 import io.eventpipe.node.Node;
 import io.eventpipe.node.NodeOptions;
 import io.eventpipe.proxy.Proxy;
+import io.eventpipe.testing.HeadlessChromium;
 import io.eventpipe.testing.PgDatabase;
 import io.eventpipe.testing.PgServer;
 import io.vertx.core.Future;
@@ -272,9 +273,7 @@ class ConsoleBrowserTest {
   private static void screenshot(HeadlessChromium browser, String name) throws Exception {
     String to = System.getProperty("console.screenshots");
     if (to != null) {
-      String png = browser.call("Page.captureScreenshot", new JsonObject().put("format", "png")
-          .put("captureBeyondViewport", true)).getString("data");
-      Files.write(Path.of(to).resolve(name), Base64.getDecoder().decode(png));
+      browser.screenshot(Path.of(to).resolve(name));
     }
   }
 

@@ -19,7 +19,8 @@ import java.util.stream.Stream;
  * {@code ./bench scenario NAME [-Dname=value ...]}: one scenario, against a {@code pipeline local} the harness starts
  * in a temporary directory (durable, as {@code ./pipeline local} runs it), or with {@code -Dapi=URL -DwriteKey=KEY}
  * against a deployed cluster whose source delivers to this sink ({@code -DsinkPort}). Writes
- * {@code NAME-TIME.json} (the result), {@code NAME-TIME.html} (its page) and {@code NAME-TIME.acks.tsv} (every
+ * {@code NAME-TIME.json} (the result), {@code NAME-TIME.html} (its page), {@code NAME-TIME.png} (the page in a headless
+ * Chromium, where one is installed; {@code -Dpng=false} skips it) and {@code NAME-TIME.acks.tsv} (every
  * acknowledged event: messageId, user, seq, intended, sent and acknowledged time in ns of the run) to {@code -Dout};
  * with the raw PostgreSQL insert ceiling measured first ({@code -Dceiling=false} skips it, {@code -DceilingSeconds=5});
  * exits 0 when the checker's verdict passes, 1 when it fails, 2 on a bad option.
@@ -89,13 +90,21 @@ public final class ScenarioMain {
     }
   }
 
-  /** Writes the result, its page and the log of acknowledged events; returns the result's path. */
+  /** Writes the result, its page, its PNG (unless {@code -Dpng=false}) and the log of acknowledged events. */
   public static Path write(JsonObject result, List<LoadGenerator.Ack> acks, Path out) throws IOException {
+    return write(result, acks, out, !"false".equals(System.getProperty("png")));
+  }
+
+  /** Writes the result, its page, its PNG if {@code png} and the log of acknowledged events; returns the result's path. */
+  static Path write(JsonObject result, List<LoadGenerator.Ack> acks, Path out, boolean png) throws IOException {
     Files.createDirectories(out);
     String base = result.getString("scenario") + "-" + result.getString("startedAt").replace(":", "").replace(".", "-");
     Path json = out.resolve(base + ".json");
     Files.writeString(json, result.encodePrettily(), StandardCharsets.UTF_8);
     Files.writeString(out.resolve(base + ".html"), HtmlReport.render(result), StandardCharsets.UTF_8);
+    if (png) {
+      ReportSnapshot.write(out.resolve(base + ".html")); // NAME-TIME.png, for the docs, where Chromium is installed
+    }
     try (BufferedWriter w = Files.newBufferedWriter(out.resolve(base + ".acks.tsv"), StandardCharsets.UTF_8)) {
       w.write("messageId\tuser\tseq\tintendedNanos\tsentNanos\tackNanos\n");
       for (LoadGenerator.Ack a : acks) {
@@ -126,6 +135,15 @@ public final class ScenarioMain {
       for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
         Files.deleteIfExists(p);
       }
+    }
+  }
+
+  /** {@link #delete}, a failure ignored (a browser profile left in the temporary directory). */
+  static void deleteQuietly(Path dir) {
+    try {
+      delete(dir);
+    } catch (IOException e) {
+      // left behind
     }
   }
 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
  */
 class HtmlReportTest {
 
-  private static JsonObject result() {
+  static JsonObject result() {
     Timeline t = new Timeline();
     t.intended(0);
     t.intended(500_000_000L);

@@ -79,7 +79,7 @@ class ScenarioSmokeTest {
     ScenarioOptions o = FULL ? ScenarioOptions.of(scenario, System::getProperty) : ScenarioOptions.smoke(scenario, OUT.toString());
     List<LoadGenerator.Ack> acks = new ArrayList<>();
     JsonObject r = runner.run(scenario, o, cluster, acks);
-    Path json = ScenarioMain.write(r, acks, Path.of(o.out()));
+    Path json = ScenarioMain.write(r, acks, Path.of(o.out()), false); // the page in a browser: HtmlReportBrowserTest
     JsonObject v = r.getJsonObject("verdict");
     assertTrue(v.getBoolean("pass"), ScenarioMain.summary(r));
     long acked = r.getJsonObject("totals").getLong("eventsAcked");

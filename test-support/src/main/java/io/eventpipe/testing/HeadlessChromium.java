@@ -1,4 +1,4 @@
-package io.eventpipe.launcher;
+package io.eventpipe.testing;
 
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -30,10 +30,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * uncaught exception, {@code console.error}, a failed load or a Content-Security-Policy violation from the browser's
  * log) is collected in {@link #errors()}.
  */
-final class HeadlessChromium implements AutoCloseable {
+public final class HeadlessChromium implements AutoCloseable {
 
   /** How to get the browser where it is missing, for the message of a skipped test. */
-  static final String INSTALL = "apt-get install -y chromium (Debian; or set -Dchromium.path=/path/to/chromium)";
+  public static final String INSTALL = "apt-get install -y chromium (Debian; or set -Dchromium.path=/path/to/chromium)";
 
   private final Process process;
   private final WebSocket socket;
@@ -43,7 +43,7 @@ final class HeadlessChromium implements AutoCloseable {
   private final List<String> stderr = new CopyOnWriteArrayList<>();
 
   /** The browser: {@code -Dchromium.path}, else Debian's and other usual places; empty when none is installed. */
-  static Optional<Path> find() {
+  public static Optional<Path> find() {
     String configured = System.getProperty("chromium.path");
     if (configured != null && !configured.isBlank()) {
       return Optional.of(Path.of(configured)).filter(Files::isExecutable);
@@ -56,7 +56,7 @@ final class HeadlessChromium implements AutoCloseable {
     return Optional.empty();
   }
 
-  HeadlessChromium(Path binary, Path profile) throws Exception {
+  public HeadlessChromium(Path binary, Path profile) throws Exception {
     ProcessBuilder pb = new ProcessBuilder(binary.toString(), "--headless=new", "--no-sandbox", "--disable-gpu",
         "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1", "--user-data-dir=" + profile,
         "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
@@ -111,7 +111,7 @@ final class HeadlessChromium implements AutoCloseable {
   }
 
   /** Sends {@code method} and waits for its result; an error answer is an exception. */
-  JsonObject call(String method, JsonObject params) throws Exception {
+  public JsonObject call(String method, JsonObject params) throws Exception {
     int id = ids.incrementAndGet();
     CompletableFuture<JsonObject> answer = new CompletableFuture<>();
     pending.put(id, answer);
@@ -126,7 +126,7 @@ final class HeadlessChromium implements AutoCloseable {
   }
 
   /** Loads {@code url} and waits until its document is complete. */
-  void navigate(String url) throws Exception {
+  public void navigate(String url) throws Exception {
     call("Page.navigate", new JsonObject().put("url", url));
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (!"complete".equals(evaluate("document.readyState")) || !url.equals(evaluate("location.href"))) {
@@ -138,7 +138,7 @@ final class HeadlessChromium implements AutoCloseable {
   }
 
   /** The value of {@code expression} in the page (a promise is awaited); an exception it throws is one here. */
-  Object evaluate(String expression) throws Exception {
+  public Object evaluate(String expression) throws Exception {
     JsonObject r = call("Runtime.evaluate", new JsonObject().put("expression", expression).put("returnByValue", true)
         .put("awaitPromise", true));
     if (r.containsKey("exceptionDetails")) {
@@ -147,8 +147,15 @@ final class HeadlessChromium implements AutoCloseable {
     return r.getJsonObject("result", new JsonObject()).getValue("value");
   }
 
+  /** What the page shows now, the whole page (beyond the viewport), as a PNG file at {@code to}. */
+  public void screenshot(Path to) throws Exception {
+    String png = call("Page.captureScreenshot", new JsonObject().put("format", "png").put("captureBeyondViewport", true))
+        .getString("data");
+    Files.write(to, java.util.Base64.getDecoder().decode(png));
+  }
+
   /** The page's errors so far: uncaught exceptions, console.error, and the browser's error log (loads, CSP). */
-  List<String> errors() {
+  public List<String> errors() {
     return List.copyOf(errors);
   }
 
