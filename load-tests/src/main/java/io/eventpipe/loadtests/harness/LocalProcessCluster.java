@@ -100,9 +100,26 @@ public final class LocalProcessCluster implements Cluster {
         // the classpath holds two logback.xml (load-tests', the launcher's): without this, logback prints its status
         "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener"));
     cmd.addAll(jvmOptions);
-    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MAIN));
+    Path launcher = launcherLocation();
+    if (launcher.toString().endsWith(".jar") && Files.isDirectory(launcher.resolveSibling("lib"))) {
+      // the packaged launcher (pipeline.jar beside its lib/, as ./pipeline runs it): its manifest brings lib/; with
+      // this JVM's classpath as well, every library would be there twice (the embedded PostgreSQL refuses two binaries)
+      cmd.addAll(List.of("-jar", launcher.toString()));
+    } else {
+      // the launcher's classes, or its jar without lib/ (from the local repository): this JVM's classpath has the rest
+      cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MAIN));
+    }
     cmd.addAll(List.of(args));
     return cmd;
+  }
+
+  /** Where the launcher's classes come from: its packaged jar, or its classes directory in a build before packaging. */
+  private static Path launcherLocation() {
+    try {
+      return Path.of(Class.forName(MAIN).getProtectionDomain().getCodeSource().getLocation().toURI());
+    } catch (ReflectiveOperationException | java.net.URISyntaxException e) {
+      throw new IllegalStateException("the launcher (" + MAIN + ") is not on the harness's classpath", e);
+    }
   }
 
   private static ProcessBuilder clean(ProcessBuilder pb) {
