@@ -21,7 +21,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
-import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -29,7 +28,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.Locale;
 import java.util.UUID;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -243,50 +241,16 @@ public final class JobsDbBench {
           + " source_id text NOT NULL, destination_id text NOT NULL, message_id text NOT NULL, received_at timestamptz NOT NULL,"
           + " payload bytea NOT NULL)");
     }
-    AtomicLong rows = new AtomicLong();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(SECONDS);
-    CountDownLatch latch = new CountDownLatch(threads);
-    List<Throwable> errors = new ArrayList<>();
-    long start = System.nanoTime();
-    for (int t = 0; t < threads; t++) {
-      int thread = t;
-      new Thread(() -> {
-        String url = db.jdbcUrl() + "?reWriteBatchedInserts=true";
-        try (Connection c = java.sql.DriverManager.getConnection(url, db.user(), db.password());
-             PreparedStatement ps = c.prepareStatement("INSERT INTO raw_jobs (partition_id, routing_key, source_id, destination_id,"
-                 + " message_id, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
-          c.setAutoCommit(false);
-          while (System.nanoTime() < deadline) {
-            Timestamp now = Timestamp.from(Instant.now());
-            for (int i = 0; i < batch; i++) {
-              String user = "user-" + thread + "-" + (i % 10);
-              ps.setInt(1, i % 1024);
-              ps.setString(2, user);
-              ps.setString(3, "web");
-              ps.setString(4, "");
-              ps.setString(5, UUID.randomUUID().toString());
-              ps.setTimestamp(6, now);
-              ps.setBytes(7, EVENT);
-              ps.addBatch();
-            }
-            ps.executeBatch();
-            c.commit();
-            rows.addAndGet(batch);
-          }
-        } catch (Throwable e) {
-          synchronized (errors) {
-            errors.add(e);
-          }
-        } finally {
-          latch.countDown();
-        }
-      }, "raw-" + t).start();
-    }
-    latch.await();
-    if (!errors.isEmpty()) {
-      throw new IllegalStateException("raw insert failed", errors.get(0));
-    }
-    return rows.get() / ((System.nanoTime() - start) / 1e9);
+    return RawCeiling.writers(db, threads, batch, SECONDS, "INSERT INTO raw_jobs (partition_id, routing_key, source_id,"
+        + " destination_id, message_id, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)", (ps, thread, i, now) -> {
+          ps.setInt(1, i % 1024);
+          ps.setString(2, "user-" + thread + "-" + (i % 10));
+          ps.setString(3, "web");
+          ps.setString(4, "");
+          ps.setString(5, UUID.randomUUID().toString());
+          ps.setTimestamp(6, now);
+          ps.setBytes(7, EVENT);
+        });
   }
 
   static double rawReadAck(PgDatabase db, int batch) throws Exception {

@@ -46,27 +46,54 @@ final class RawCeiling {
           + " received_at timestamptz NOT NULL, payload bytea NOT NULL)");
       s.execute("CREATE INDEX raw_events_key ON raw_events (routing_key, id)");
     }
-    AtomicLong rows = new AtomicLong();
     AtomicLong sequence = new AtomicLong(Long.MIN_VALUE / 2);
+    double perSecond;
+    try {
+      perSecond = writers(db, writers, rowsPerTransaction, seconds,
+          "INSERT INTO raw_events (routing_key, message_id, received_at, payload) VALUES (?, ?, ?, ?)", (ps, writer, i, now) -> {
+            long seq = sequence.incrementAndGet();
+            ps.setString(1, userOf.apply(seq));
+            ps.setString(2, Long.toString(seq));
+            ps.setTimestamp(3, now);
+            ps.setBytes(4, event.apply(seq));
+          });
+    } finally {
+      try (Connection c = db.connect(); Statement s = c.createStatement()) {
+        s.execute("DROP TABLE raw_events");
+      }
+    }
+    return perSecond;
+  }
+
+  /** Binds row {@code i} of a transaction of writer {@code writer}, stamped {@code now}. */
+  @FunctionalInterface
+  interface RowBinder {
+    void bind(PreparedStatement ps, int writer, int i, Timestamp now) throws java.sql.SQLException;
+  }
+
+  /**
+   * The closed loop every raw ceiling runs: {@code writers} JDBC connections (batched inserts rewritten into multi-row
+   * ones), each inserting {@code rowsPerTransaction} rows of {@code insert} bound by {@code row} and committing, again
+   * and again for {@code seconds}; returns committed rows per second, or throws the first writer's failure.
+   */
+  static double writers(PgDatabase db, int writers, int rowsPerTransaction, int seconds, String insert, RowBinder row)
+      throws Exception {
+    AtomicLong rows = new AtomicLong();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
     CountDownLatch done = new CountDownLatch(writers);
     List<Throwable> errors = new ArrayList<>();
     long start = System.nanoTime();
     for (int w = 0; w < writers; w++) {
+      int writer = w;
       new Thread(() -> {
         try (Connection c = java.sql.DriverManager.getConnection(db.jdbcUrl() + "?reWriteBatchedInserts=true", db.user(),
                  db.password());
-             PreparedStatement ps = c.prepareStatement("INSERT INTO raw_events (routing_key, message_id, received_at, payload)"
-                 + " VALUES (?, ?, ?, ?)")) {
+             PreparedStatement ps = c.prepareStatement(insert)) {
           c.setAutoCommit(false);
           while (System.nanoTime() < deadline) {
             Timestamp now = Timestamp.from(Instant.now());
             for (int i = 0; i < rowsPerTransaction; i++) {
-              long seq = sequence.incrementAndGet();
-              ps.setString(1, userOf.apply(seq));
-              ps.setString(2, Long.toString(seq));
-              ps.setTimestamp(3, now);
-              ps.setBytes(4, event.apply(seq));
+              row.bind(ps, writer, i, now);
               ps.addBatch();
             }
             ps.executeBatch();
@@ -83,14 +110,10 @@ final class RawCeiling {
       }, "raw-" + w).start();
     }
     done.await();
-    double perSecond = rows.get() / ((System.nanoTime() - start) / 1e9);
-    try (Connection c = db.connect(); Statement s = c.createStatement()) {
-      s.execute("DROP TABLE raw_events");
-    }
     if (!errors.isEmpty()) {
       throw new IllegalStateException("raw insert failed", errors.get(0));
     }
-    return perSecond;
+    return rows.get() / ((System.nanoTime() - start) / 1e9);
   }
 
   /** min / median / max of {@code values}, each formatted with {@code format}. */
