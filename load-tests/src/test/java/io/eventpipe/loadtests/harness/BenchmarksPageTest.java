@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
@@ -24,6 +26,22 @@ class BenchmarksPageTest {
     assertTrue(after.contains("`./bench scenario steady -Dseconds=60 -DeventsPerSecond=200 -Dusers=100`"), after);
     assertTrue(after.contains("[docs/benchmarks/steady.png](docs/benchmarks/steady.png)"), after);
     assertEquals(after, BenchmarksPage.rewrite(after, FIXTURE));
+  }
+
+  /** The published page shows exactly the published results: run {@code ./bench page} after adding one. */
+  @Test
+  void thePublishedPageIsTheOneItsResultsGive() throws Exception {
+    Path page = Path.of("../BENCHMARKS.md");
+    String published = Files.readString(page, StandardCharsets.UTF_8);
+    assertEquals(BenchmarksPage.rewrite(published, Path.of("../docs/benchmarks")), published,
+        "BENCHMARKS.md's results are not those of docs/benchmarks/*.json: run ./bench page");
+  }
+
+  @Test
+  void recordsTheCommandItRan() {
+    String command = ScenarioMain.invokedCommand(Scenario.named("steady"));
+    assertTrue(command.startsWith("./bench scenario steady"), command);
+    assertEquals(command, BenchmarksPage.command(new io.vertx.core.json.JsonObject().put("command", command)));
   }
 
   @Test
