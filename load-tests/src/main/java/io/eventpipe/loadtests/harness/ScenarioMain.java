@@ -48,6 +48,17 @@ public final class ScenarioMain {
     System.exit(result.getJsonObject("verdict").getBoolean("pass") ? 0 : 1);
   }
 
+  /** The command that ran this scenario: {@code ./bench scenario NAME} with the JVM's {@code -D} options as given. */
+  static String invokedCommand(Scenario scenario) {
+    StringBuilder c = new StringBuilder("./bench scenario ").append(scenario.id());
+    for (String arg : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (arg.startsWith("-D") && !arg.startsWith("-Dlogback.")) {
+        c.append(' ').append(arg);
+      }
+    }
+    return c.toString();
+  }
+
   /** Starts a sink (and, without {@code -Dapi}, a fresh {@code pipeline local}), runs the scenario, writes its files. */
   static JsonObject runOnce(Scenario scenario, ScenarioOptions o) throws Exception {
     // 0. the raw PostgreSQL ceiling of this machine, before anything of the scenario runs (-Dceiling=false: not)
@@ -72,7 +83,7 @@ public final class ScenarioMain {
           o.users(), o.eventsPerSecond(), o.eventsPerRequest(), o.payloadBytes(), o.gzip(), o.seconds());
       List<LoadGenerator.Ack> acks = new ArrayList<>();
       JsonObject result = new ScenarioRunner(vertx, sink, "127.0.0.1", sinkPort).run(scenario, o, cluster, acks);
-      result.put("ceiling", ceiling);
+      result.put("ceiling", ceiling).put("command", invokedCommand(scenario));
       Path json = write(result, acks, Path.of(o.out()));
       System.out.println(summary(result));
       System.out.println("result: " + json + "\npage:   " + json.resolveSibling(json.getFileName().toString()
