@@ -126,9 +126,15 @@ class ForwardingSinkContractTest extends EventSinkContract {
               .putHeader(io.eventpipe.wire.IngestBatch.EPOCH_HEADER, "0")
               .putHeader(io.eventpipe.wire.IngestBatch.SOURCE_HEADER, "contract-source"))
           .compose(req -> req.send(batch))
-          .compose(resp -> resp.body().map(b -> new Object[] {resp.statusCode(), b.toJsonObject()})));
-      io.vertx.core.json.JsonObject body = (io.vertx.core.json.JsonObject) answer[1];
-      assertEquals(400, answer[0], body.encode());
+          .compose(resp -> resp.body().map(b -> new Object[] {resp.statusCode(), b.toString(StandardCharsets.UTF_8),
+              "HTTP " + resp.statusCode() + " " + resp.statusMessage() + " " + resp.headers().entries() + " from "
+                  + resp.request().connection().remoteAddress() + ", node 0's internal port " + nodes.get(0).internalPort()})));
+      // once (clean clone, 2026-12-02) this answer had an empty body: say everything about an answer before reading it
+      String raw = (String) answer[1];
+      String evidence = answer[2] + ", body '" + raw + "'";
+      assertEquals(400, answer[0], evidence);
+      assertTrue(raw.startsWith("{"), evidence);
+      io.vertx.core.json.JsonObject body = new io.vertx.core.json.JsonObject(raw);
       assertEquals(1, body.getInteger("index"), body.encode());
       assertTrue(body.getString("error").startsWith("event 1: routing key is not valid UTF-8"), body.encode());
     } finally {
