@@ -36,11 +36,11 @@ public final class BenchmarksPage {
     if (b < 0 || e < b) {
       throw new IllegalArgumentException("no " + BEGIN + " ... " + END + " region");
     }
-    return markdown.substring(0, b + BEGIN.length()) + "\n" + tables(dir, dir.getFileName().toString()) + markdown.substring(e);
+    return markdown.substring(0, b + BEGIN.length()) + "\n" + tables(dir) + markdown.substring(e);
   }
 
   /** The tables of every result in {@code dir}, by scenario name; pictures linked as {@code docs/benchmarks/NAME.png}. */
-  static String tables(Path dir, String dirName) throws IOException {
+  static String tables(Path dir) throws IOException {
     List<Path> files = new ArrayList<>();
     try (Stream<Path> s = Files.list(dir)) {
       s.filter(p -> p.getFileName().toString().endsWith(".json")).sorted().forEach(files::add);
